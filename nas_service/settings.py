@@ -1,0 +1,42 @@
+"""Service settings, read from ``NAS_*`` environment variables.
+
+With nothing set, everything is embedded: a SQLite file under the data dir and an in-process local Ray.
+``NAS_DATABASE_URL`` points at Postgres and ``NAS_RAY_ADDRESS`` at a Ray cluster; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All runtime settings of the controller, dispatcher and CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="NAS_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".nas-service")
+    database_url: str | None = None
+    ray_address: str | None = None
+    api_url: str = "http://127.0.0.1:8765"
+    token: str | None = None
+    worker_token: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8765
+    environment: str = "development"
+
+    def resolved_database_url(self) -> str:
+        """The database URL; the embedded SQLite file under ``data_dir`` when none is set."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'nas.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache with ``get_settings.cache_clear()``)."""
+    return Settings()

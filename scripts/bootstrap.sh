@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create or reuse the virtual environment and install nas-service with its dev tools.
+# torch is pinned to 2.13.0 (constraints.txt) so a CPU machine never pulls CUDA wheels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+stamp="$VENV/.nas-installed"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  echo "==> installing nas-service into $VENV (torch pinned to 2.13.0)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check torch==2.13.0
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+  touch "$stamp"
+fi
