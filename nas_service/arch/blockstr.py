@@ -88,9 +88,12 @@ def decode_block(text: str) -> BlockSpec:
         if not token:
             raise BlockStringError(f"empty token in {text!r}")
         if token in ("noskip", "mexp"):
-            key = token
+            key, value = token, ""
+        elif token.startswith("n"):
+            # Activation codes are letters ("nsw"), so "n" cannot be split off at the first digit.
+            key, value = "n", token[1:]
         else:
-            m = re.match(r"^([a-z]+)(.*)$", token)
+            m = re.match(r"^([a-z]+)(\d.*)$", token)
             if not m:
                 raise BlockStringError(f"unknown token {token!r} in {text!r}")
             key, value = m.group(1), m.group(2)

@@ -17,6 +17,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.command("version")
+def version() -> None:
+    """Print the nas-service version."""
+    from nas_service import __version__
+
+    typer.echo(__version__)
+
+
 for _module in (arch_cmd, space_cmd, db_cmd, workers_cmd, client_cmd):
     _module.register(app)
 
