@@ -1,0 +1,630 @@
+/* Job page: live Pareto front (canvas), client-side re-scoring, trial panel, trial table, scaling table.
+ *
+ * Data flow: GET /jobs/{id}, then every trial in pages of PAGE_SIZE (fetched a few at a time), then the
+ * server's /pareto for the hypervolume; then the event stream of the job applies `job` and `trial` deltas.
+ * Everything that depends on T, alpha, beta (reward, colours, best trial, table order) is recomputed here
+ * without a request. The scatter is drawn on one <canvas>: points are batched into one path per colour
+ * bucket, so 10,000 trials draw in a few milliseconds. */
+(function () {
+  "use strict";
+  const nas = window.nas;
+  const PAGE_SIZE = 1000;
+  const PARALLEL_PAGES = 4;
+  const TABLE_PAGE = 50;
+  const BUCKETS = 32;
+  const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+  const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const M = { left: 58, right: 18, top: 14, bottom: 42 };
+
+  const jobId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop());
+  const S = {
+    job: null,
+    trials: new Map(),       // id -> trial (merged deltas)
+    T: 5, alpha: -0.07, beta: -0.07,
+    plotted: [],             // trials with accuracy and latency
+    front: [],               // non-dominated completed trials, latency ascending
+    frontIds: new Set(),
+    rMin: 0, rMax: 1,
+    best: null,
+    screen: null,            // Float32Array of x,y per plotted trial
+    hover: null, selected: null,
+    table: { key: "reward", order: "desc", state: "", q: "", frontOnly: false, page: 0 },
+    stream: null,
+    loaded: false,
+  };
+  let drawQueued = false;
+
+  // ---- data helpers -------------------------------------------------------------------------------
+  function latencyOf(t) {
+    if (t.latency_ms != null) return t.latency_ms;
+    return t.latency && t.latency.median_ms != null ? t.latency.median_ms : null;
+  }
+  function blocksOf(t) {
+    if (t.block_strings) return t.block_strings;
+    if (t.architecture && t.architecture.block_strings) return t.architecture.block_strings;
+    return [];
+  }
+  function blocksText(t) { return blocksOf(t).map((s) => s.join(" ")).join(" | "); }
+  function rewardOf(t) { return nas.reward(t.accuracy, latencyOf(t), S.T, S.alpha, S.beta); }
+  function plottable(t) { return t.accuracy != null && latencyOf(t) != null; }
+
+  // Trial ids are integers in the API; a DOM attribute gives them back as strings.
+  function parseId(raw) { return /^\d+$/.test(raw) ? Number(raw) : raw; }
+
+  function upsertTrial(delta) {
+    if (!delta || delta.id == null) return;
+    const prev = S.trials.get(delta.id);
+    S.trials.set(delta.id, prev ? Object.assign(prev, delta) : delta);
+  }
+
+  function rewardSettings(job) {
+    const r = (job.spec && job.spec.reward) || job.reward || {};
+    return { T: r.target_ms != null ? r.target_ms : 5, alpha: r.alpha != null ? r.alpha : -0.07,
+      beta: r.beta != null ? r.beta : -0.07 };
+  }
+
+  /** Non-dominated set (maximise accuracy, minimise latency) of completed trials, latency ascending. */
+  function paretoFront(trials) {
+    const done = trials.filter((t) => t.state === "completed");
+    done.sort((a, b) => (latencyOf(a) - latencyOf(b)) || (b.accuracy - a.accuracy));
+    const front = [];
+    let bestAcc = -Infinity;
+    for (const t of done) {
+      if (t.accuracy > bestAcc) {
+        front.push(t);
+        bestAcc = t.accuracy;
+      }
+    }
+    return front;
+  }
+
+  function recompute() {
+    S.plotted = [];
+    for (const t of S.trials.values()) {
+      if (plottable(t)) {
+        t._reward = rewardOf(t);
+        S.plotted.push(t);
+      } else {
+        t._reward = null;
+      }
+    }
+    S.front = paretoFront(S.plotted);
+    S.frontIds = new Set(S.front.map((t) => t.id));
+    let lo = Infinity, hi = -Infinity, best = null;
+    for (const t of S.plotted) {
+      if (t.state !== "completed" || t._reward == null) continue;
+      if (t._reward < lo) lo = t._reward;
+      if (t._reward > hi) hi = t._reward;
+      if (!best || t._reward > best._reward) best = t;
+    }
+    S.rMin = isFinite(lo) ? lo : 0;
+    S.rMax = isFinite(hi) ? hi : 1;
+    S.best = best;
+  }
+
+  // ---- colours ---------------------------------------------------------------------------------
+  function viridis(u) {
+    const x = Math.max(0, Math.min(1, u)) * (VIRIDIS.length - 1);
+    const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
+    const f = x - i;
+    const a = VIRIDIS[i], b = VIRIDIS[i + 1];
+    return "rgb(" + [0, 1, 2].map((k) => Math.round(a[k] + f * (b[k] - a[k]))).join(",") + ")";
+  }
+  const BUCKET_COLORS = Array.from({ length: BUCKETS }, (_, i) => viridis(i / (BUCKETS - 1)));
+  function bucketOf(r) {
+    if (r == null) return -1;
+    const span = S.rMax - S.rMin;
+    const u = span > 0 ? (r - S.rMin) / span : 1;
+    return Math.max(0, Math.min(BUCKETS - 1, Math.round(u * (BUCKETS - 1))));
+  }
+  function colorOf(t) {
+    if (t.state !== "completed") return "rgb(173,181,189)";
+    const b = bucketOf(t._reward);
+    return b < 0 ? "rgb(173,181,189)" : BUCKET_COLORS[b];
+  }
+
+  // ---- scatter ---------------------------------------------------------------------------------
+  const canvas = document.getElementById("pareto");
+  const ctx = canvas.getContext("2d");
+  let view = null;
+
+  function niceTicks(lo, hi, n) {
+    const span = hi - lo;
+    if (!(span > 0)) return [lo];
+    const step0 = span / n;
+    const mag = Math.pow(10, Math.floor(Math.log10(step0)));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= n) || 10 * mag;
+    const out = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-12; v += step) out.push(+v.toPrecision(12));
+    return out;
+  }
+
+  function computeView(w, h) {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (const t of S.plotted) {
+      const l = latencyOf(t);
+      if (l < x0) x0 = l;
+      if (l > x1) x1 = l;
+      if (t.accuracy < y0) y0 = t.accuracy;
+      if (t.accuracy > y1) y1 = t.accuracy;
+    }
+    if (!isFinite(x0)) { x0 = 0; x1 = 2 * S.T; y0 = 0; y1 = 1; }
+    x0 = Math.min(x0, S.T); x1 = Math.max(x1, S.T);
+    const px = (x1 - x0) * 0.05 || 1, py = (y1 - y0) * 0.06 || 0.05;
+    x0 = Math.max(0, x0 - px); x1 += px; y0 = Math.max(0, y0 - py); y1 = Math.min(1, y1 + py);
+    if (y1 <= y0) y1 = y0 + 0.01;
+    const pw = w - M.left - M.right, ph = h - M.top - M.bottom;
+    return {
+      w: w, h: h, x0: x0, x1: x1, y0: y0, y1: y1,
+      sx: (v) => M.left + ((v - x0) / (x1 - x0)) * pw,
+      sy: (v) => M.top + (1 - (v - y0) / (y1 - y0)) * ph,
+    };
+  }
+
+  function drawAxes(v) {
+    ctx.strokeStyle = "#d9dde5"; ctx.fillStyle = "#667085"; ctx.lineWidth = 1;
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textAlign = "center"; ctx.textBaseline = "top";
+    for (const x of niceTicks(v.x0, v.x1, 8)) {
+      const px = Math.round(v.sx(x)) + 0.5;
+      ctx.beginPath(); ctx.moveTo(px, M.top); ctx.lineTo(px, v.h - M.bottom); ctx.stroke();
+      ctx.fillText(String(x), px, v.h - M.bottom + 4);
+    }
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    for (const y of niceTicks(v.y0, v.y1, 6)) {
+      const py = Math.round(v.sy(y)) + 0.5;
+      ctx.beginPath(); ctx.moveTo(M.left, py); ctx.lineTo(v.w - M.right, py); ctx.stroke();
+      ctx.fillText((100 * y).toFixed(1) + "%", M.left - 6, py);
+    }
+    ctx.textAlign = "center"; ctx.textBaseline = "bottom";
+    ctx.fillText("latency (ms)", M.left + (v.w - M.left - M.right) / 2, v.h - 4);
+    ctx.save(); ctx.translate(12, M.top + (v.h - M.top - M.bottom) / 2); ctx.rotate(-Math.PI / 2);
+    ctx.textBaseline = "middle"; ctx.fillText("accuracy", 0, 0); ctx.restore();
+  }
+
+  function draw() {
+    drawQueued = false;
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth, h = canvas.clientHeight;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
+    }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const v = (view = computeView(w, h));
+    drawAxes(v);
+
+    // All points, one path per colour bucket (plus grey for unfinished ones).
+    const n = S.plotted.length;
+    const screen = new Float32Array(2 * n);
+    const paths = Array.from({ length: BUCKETS + 1 }, () => new Path2D());
+    for (let i = 0; i < n; i++) {
+      const t = S.plotted[i];
+      const x = v.sx(latencyOf(t)), y = v.sy(t.accuracy);
+      screen[2 * i] = x; screen[2 * i + 1] = y;
+      const b = t.state === "completed" ? bucketOf(t._reward) : -1;
+      const p = paths[b < 0 ? BUCKETS : b];
+      p.moveTo(x + 2.5, y); p.arc(x, y, 2.5, 0, 2 * Math.PI);
+    }
+    S.screen = screen;
+    ctx.globalAlpha = 0.75;
+    for (let b = 0; b <= BUCKETS; b++) {
+      ctx.fillStyle = b === BUCKETS ? "rgb(173,181,189)" : BUCKET_COLORS[b];
+      ctx.fill(paths[b]);
+    }
+    ctx.globalAlpha = 1;
+
+    // Target latency.
+    const tx = v.sx(S.T);
+    ctx.save(); ctx.strokeStyle = "#c92a2a"; ctx.setLineDash([5, 4]); ctx.lineWidth = 1.2;
+    ctx.beginPath(); ctx.moveTo(tx, M.top); ctx.lineTo(tx, v.h - M.bottom); ctx.stroke(); ctx.restore();
+    ctx.fillStyle = "#c92a2a"; ctx.textAlign = "left"; ctx.textBaseline = "top";
+    ctx.fillText("T = " + S.T + " ms", tx + 4, M.top + 2);
+
+    // Front: step line (the attainment curve) then emphasised points.
+    if (S.front.length) {
+      ctx.strokeStyle = "#d9480f"; ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      S.front.forEach((t, i) => {
+        const x = v.sx(latencyOf(t)), y = v.sy(t.accuracy);
+        if (i === 0) ctx.moveTo(x, y);
+        else { ctx.lineTo(x, v.sy(S.front[i - 1].accuracy)); ctx.lineTo(x, y); }
+      });
+      ctx.stroke();
+      for (const t of S.front) {
+        const x = v.sx(latencyOf(t)), y = v.sy(t.accuracy);
+        ctx.beginPath(); ctx.arc(x, y, 5, 0, 2 * Math.PI);
+        ctx.fillStyle = colorOf(t); ctx.fill();
+        ctx.lineWidth = 2; ctx.strokeStyle = "#d9480f"; ctx.stroke();
+      }
+    }
+    for (const [t, color] of [[S.hover, "#1d2330"], [S.selected && S.trials.get(S.selected), "#2d6cdf"]]) {
+      if (!t || !plottable(t)) continue;
+      ctx.beginPath(); ctx.arc(v.sx(latencyOf(t)), v.sy(t.accuracy), 8, 0, 2 * Math.PI);
+      ctx.lineWidth = 2; ctx.strokeStyle = color; ctx.stroke();
+    }
+    updateLegend();
+    if (S.loaded && window.__nasFrontDrawnAt == null) {
+      window.__nasFrontDrawnAt = performance.now();
+      performance.mark("nas-front-drawn");
+    }
+  }
+
+  function scheduleDraw() {
+    if (!drawQueued) { drawQueued = true; requestAnimationFrame(draw); }
+  }
+
+  function updateLegend() {
+    canvas.dataset.frontCount = String(S.front.length);
+    canvas.dataset.pointCount = String(S.plotted.length);
+    canvas.dataset.bestTrial = S.best ? String(S.best.id) : "";
+    canvas.dataset.target = String(S.T);
+    document.getElementById("front-legend").textContent = "Pareto front: " + S.front.length + " points of " +
+      S.plotted.length;
+    document.getElementById("reward-min").textContent = nas.fmtNum(S.rMin, 3);
+    document.getElementById("reward-max").textContent = nas.fmtNum(S.rMax, 3);
+    document.getElementById("best-legend").textContent = S.best
+      ? "best reward " + nas.fmtNum(S.best._reward, 4) + " (trial #" + S.best.number + ")" : "";
+  }
+
+  function drawColorbar() {
+    const cb = document.getElementById("colorbar");
+    const c = cb.getContext("2d");
+    for (let x = 0; x < cb.width; x++) { c.fillStyle = viridis(x / (cb.width - 1)); c.fillRect(x, 0, 1, cb.height); }
+  }
+
+  function nearest(mx, my, radius) {
+    if (!S.screen) return null;
+    let best = -1, bestD = radius * radius;
+    for (let i = 0; i < S.plotted.length; i++) {
+      const dx = S.screen[2 * i] - mx, dy = S.screen[2 * i + 1] - my;
+      const d = dx * dx + dy * dy;
+      // Front points win ties: they are drawn on top.
+      if (d < bestD || (d === bestD && S.frontIds.has(S.plotted[i].id))) { bestD = d; best = i; }
+    }
+    return best < 0 ? null : S.plotted[best];
+  }
+
+  const tooltip = document.getElementById("tooltip");
+  function showTooltip(t, mx, my) {
+    const blocks = blocksOf(t).map((stage, i) =>
+      "<code>" + i + ": " + nas.escapeHtml(stage.join(" ")) + "</code>").join("");
+    tooltip.innerHTML = "<b>trial #" + nas.escapeHtml(t.number) + "</b> " + nas.escapeHtml(t.state) +
+      (S.frontIds.has(t.id) ? " · <b>Pareto</b>" : "") + "<br>" +
+      "accuracy " + nas.fmtPct(t.accuracy) + " · latency " + nas.fmtNum(latencyOf(t), 3) + " ms · reward " +
+      nas.fmtNum(t._reward, 4) + "<br>params " + nas.fmtCount(t.params) + " · MACs " + nas.fmtCount(t.macs) +
+      blocks;
+    tooltip.classList.remove("hidden");
+    const wrap = canvas.parentElement.getBoundingClientRect();
+    const tw = tooltip.offsetWidth, th = tooltip.offsetHeight;
+    tooltip.style.left = Math.max(0, mx + 14 + tw > wrap.width ? mx - tw - 14 : mx + 14) + "px";
+    tooltip.style.top = Math.max(0, my + 14 + th > wrap.height ? my - th - 10 : my + 14) + "px";
+  }
+
+  canvas.addEventListener("mousemove", (ev) => {
+    const r = canvas.getBoundingClientRect();
+    const mx = ev.clientX - r.left, my = ev.clientY - r.top;
+    const t = nearest(mx, my, 9);
+    if (t !== S.hover) { S.hover = t; scheduleDraw(); }
+    if (t) showTooltip(t, mx, my); else tooltip.classList.add("hidden");
+  });
+  canvas.addEventListener("mouseleave", () => {
+    S.hover = null; tooltip.classList.add("hidden"); scheduleDraw();
+  });
+  canvas.addEventListener("click", (ev) => {
+    const r = canvas.getBoundingClientRect();
+    const t = nearest(ev.clientX - r.left, ev.clientY - r.top, 9);
+    if (t) selectTrial(t.id);
+  });
+  window.addEventListener("resize", scheduleDraw);
+
+  // ---- trial panel -----------------------------------------------------------------------------
+  function decodeBlock(s) {
+    const out = { type: "", repeats: 1, kernel: "3", exp: 1, stride: 1, out: "", se: "" };
+    s.split("_").forEach((tok, i) => {
+      if (i === 0) { out.type = tok; return; }
+      let m;
+      if ((m = /^se(\d+(\.\d+)?)$/.exec(tok))) out.se = m[1];
+      else if (tok === "noskip" || tok === "mexp") { /* flags */ }
+      else if ((m = /^r(\d+)$/.exec(tok))) out.repeats = +m[1];
+      else if ((m = /^k([\d.]+)$/.exec(tok))) out.kernel = m[1].split(".").join("/");
+      else if ((m = /^s(\d+)$/.exec(tok))) out.stride = +m[1][0];
+      else if ((m = /^e(\d+(\.\d+)?)$/.exec(tok))) out.exp = +m[1];
+      else if ((m = /^c(\d+)$/.exec(tok))) out.out = +m[1];
+    });
+    return out;
+  }
+
+  function miniChart(el, xs, ys, opts) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = el.clientWidth, h = el.clientHeight;
+    el.width = Math.round(w * dpr); el.height = Math.round(h * dpr);
+    const c = el.getContext("2d");
+    c.setTransform(dpr, 0, 0, dpr, 0, 0);
+    c.clearRect(0, 0, w, h);
+    c.font = "11px system-ui, sans-serif"; c.fillStyle = "#667085";
+    if (!ys.length) { c.fillText("no data", 8, 16); return; }
+    const m = { l: 44, r: 8, t: 8, b: 20 };
+    const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+    const sx = (x) => m.l + (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5) * (w - m.l - m.r);
+    const sy = (y) => m.t + (1 - (y1 > y0 ? (y - y0) / (y1 - y0) : 0.5)) * (h - m.t - m.b);
+    c.textAlign = "right"; c.textBaseline = "middle";
+    c.fillText(opts.fmt(y1), m.l - 4, sy(y1)); c.fillText(opts.fmt(y0), m.l - 4, sy(y0));
+    c.textAlign = "center"; c.textBaseline = "top";
+    c.fillText(opts.xlabel, w / 2, h - m.b + 4);
+    c.strokeStyle = opts.color; c.fillStyle = opts.color; c.lineWidth = 1.5;
+    if (opts.line) {
+      c.beginPath();
+      xs.forEach((x, i) => (i ? c.lineTo(sx(x), sy(ys[i])) : c.moveTo(sx(x), sy(ys[i]))));
+      c.stroke();
+    }
+    xs.forEach((x, i) => { c.beginPath(); c.arc(sx(x), sy(ys[i]), opts.line ? 3 : 2, 0, 2 * Math.PI); c.fill(); });
+  }
+
+  async function selectTrial(id) {
+    S.selected = id;
+    scheduleDraw();
+    renderTable();
+    const title = document.getElementById("trial-title");
+    let t = S.trials.get(id) || { id: id };
+    try {
+      const full = await nas.api("/trials/" + encodeURIComponent(id));
+      if (S.selected !== id) return;
+      t = Object.assign({}, t, full);
+    } catch (e) {
+      title.textContent = "Trial: " + e.message;
+      return;
+    }
+    title.textContent = "Trial #" + t.number;
+    document.getElementById("trial-hint").classList.add("hidden");
+    const body = document.getElementById("trial-body");
+    body.classList.remove("hidden");
+    const lat = t.latency || {};
+    const kv = [
+      ["id", t.id], ["state", t.state], ["accuracy", nas.fmtPct(t.accuracy)],
+      ["latency", nas.fmtNum(latencyOf(t), 3) + " ms" + (lat.device ? " on " + lat.device : "")],
+      ["reward (page T, α, β)", nas.fmtNum(rewardOf(t), 4)],
+      ["params", nas.fmtCount(t.params)], ["MACs", nas.fmtCount(t.macs)],
+      ["epochs", t.epochs_run != null ? t.epochs_run : (t.epochs || []).length],
+    ];
+    if (t.error) kv.push(["error", t.error]);
+    document.getElementById("trial-kv").innerHTML = kv.map(([k, v]) =>
+      "<dt>" + nas.escapeHtml(k) + "</dt><dd>" + nas.escapeHtml(v) + "</dd>").join("");
+
+    const rows = [];
+    blocksOf(t).forEach((stage, si) => stage.forEach((s, bi) => {
+      const d = decodeBlock(s);
+      rows.push("<tr><td>" + si + "</td><td>" + bi + '</td><td class="mono">' + nas.escapeHtml(s) +
+        "</td><td>" + nas.escapeHtml(d.type) + '</td><td class="num">' + d.repeats + "</td><td>" +
+        nas.escapeHtml(d.kernel) + '</td><td class="num">' + d.exp + '</td><td class="num">' + d.stride +
+        '</td><td class="num">' + d.out + '</td><td class="num">' + (d.se || "–") + "</td></tr>");
+    }));
+    document.querySelector("#stage-table tbody").innerHTML = rows.join("");
+
+    const epochs = t.epochs || t.epoch_reports || [];
+    miniChart(document.getElementById("epoch-chart"), epochs.map((e) => e.epoch),
+      epochs.map((e) => e.val_accuracy), { xlabel: "epoch", color: "#2d6cdf", line: true,
+        fmt: (y) => (100 * y).toFixed(1) + "%" });
+    const samples = t.latency_samples || lat.samples_ms || [];
+    document.getElementById("latency-summary").textContent = samples.length
+      ? samples.length + " samples · median " + nas.fmtNum(lat.median_ms != null ? lat.median_ms : latencyOf(t), 3) +
+        " ms · p90 " + nas.fmtNum(lat.p90_ms, 3) + " ms"
+      : "no latency samples recorded";
+    miniChart(document.getElementById("latency-chart"), samples.map((_, i) => i), samples,
+      { xlabel: "repeat", color: "#d9480f", line: false, fmt: (y) => y.toFixed(2) + " ms" });
+  }
+
+  // ---- trial table -----------------------------------------------------------------------------
+  const SORT_VALUE = {
+    number: (t) => t.number, state: (t) => t.state, accuracy: (t) => t.accuracy,
+    latency: (t) => latencyOf(t), reward: (t) => t._reward, params: (t) => t.params, macs: (t) => t.macs,
+  };
+
+  function tableRows() {
+    const f = S.table;
+    const q = f.q.toLowerCase();
+    let rows = Array.from(S.trials.values());
+    if (f.state) rows = rows.filter((t) => t.state === f.state);
+    if (f.frontOnly) rows = rows.filter((t) => S.frontIds.has(t.id));
+    if (q) rows = rows.filter((t) => blocksText(t).toLowerCase().includes(q));
+    const get = SORT_VALUE[f.key];
+    const dir = f.order === "asc" ? 1 : -1;
+    rows.sort((a, b) => {
+      const va = get(a), vb = get(b);
+      if (va == null && vb == null) return a.number - b.number;
+      if (va == null) return 1;       // missing values last, whatever the order
+      if (vb == null) return -1;
+      return (va < vb ? -1 : va > vb ? 1 : 0) * dir || a.number - b.number;
+    });
+    return rows;
+  }
+
+  function renderTable() {
+    const rows = tableRows();
+    const pages = Math.max(1, Math.ceil(rows.length / TABLE_PAGE));
+    S.table.page = Math.min(S.table.page, pages - 1);
+    const start = S.table.page * TABLE_PAGE;
+    document.querySelector("#trials-table tbody").innerHTML = rows.slice(start, start + TABLE_PAGE).map((t) =>
+      '<tr class="clickable' + (t.id === S.selected ? " selected" : "") + '" data-id="' + nas.escapeHtml(t.id) +
+      '"><td class="num">' + nas.escapeHtml(t.number) + "</td><td>" + nas.stateBadge(t.state) +
+      '</td><td class="num">' + nas.fmtPct(t.accuracy) + '</td><td class="num">' + nas.fmtNum(latencyOf(t), 3) +
+      '</td><td class="num">' + nas.fmtNum(t._reward, 4) + '</td><td class="num">' + nas.fmtCount(t.params) +
+      '</td><td class="num">' + nas.fmtCount(t.macs) + '</td><td class="blocks" title="' +
+      nas.escapeHtml(blocksText(t)) + '">' + nas.escapeHtml(blocksText(t)) + "</td></tr>").join("");
+    document.getElementById("trials-summary").textContent = rows.length + " of " + S.trials.size + " trials";
+    document.getElementById("trials-page").textContent = "page " + (S.table.page + 1) + " / " + pages;
+    document.getElementById("trials-prev").disabled = S.table.page === 0;
+    document.getElementById("trials-next").disabled = S.table.page >= pages - 1;
+    document.querySelectorAll("#trials-table th.sortable").forEach((th) => {
+      th.classList.toggle("sorted-asc", th.dataset.key === S.table.key && S.table.order === "asc");
+      th.classList.toggle("sorted-desc", th.dataset.key === S.table.key && S.table.order === "desc");
+    });
+  }
+
+  document.querySelectorAll("#trials-table th.sortable").forEach((th) => th.addEventListener("click", () => {
+    const key = th.dataset.key;
+    if (S.table.key === key) S.table.order = S.table.order === "asc" ? "desc" : "asc";
+    else { S.table.key = key; S.table.order = key === "number" || key === "latency" ? "asc" : "desc"; }
+    S.table.page = 0;
+    renderTable();
+  }));
+  document.getElementById("trial-state-filter").addEventListener("change", (e) => {
+    S.table.state = e.target.value; S.table.page = 0; renderTable();
+  });
+  document.getElementById("trial-search").addEventListener("input", (e) => {
+    S.table.q = e.target.value.trim(); S.table.page = 0; renderTable();
+  });
+  document.getElementById("front-only").addEventListener("change", (e) => {
+    S.table.frontOnly = e.target.checked; S.table.page = 0; renderTable();
+  });
+  document.getElementById("trials-prev").addEventListener("click", () => { S.table.page--; renderTable(); });
+  document.getElementById("trials-next").addEventListener("click", () => { S.table.page++; renderTable(); });
+  document.querySelector("#trials-table tbody").addEventListener("click", (ev) => {
+    const tr = ev.target.closest("tr[data-id]");
+    if (tr) selectTrial(parseId(tr.dataset.id));
+  });
+
+  // ---- re-scoring --------------------------------------------------------------------------------
+  const inputs = { T: document.getElementById("target-ms"), alpha: document.getElementById("alpha"),
+    beta: document.getElementById("beta") };
+  function setInputs() {
+    inputs.T.value = S.T; inputs.alpha.value = S.alpha; inputs.beta.value = S.beta;
+  }
+  function onRewardInput() {
+    const T = parseFloat(inputs.T.value), a = parseFloat(inputs.alpha.value), b = parseFloat(inputs.beta.value);
+    if (!(T > 0) || !isFinite(a) || !isFinite(b)) return;
+    S.T = T; S.alpha = a; S.beta = b;
+    refresh();
+  }
+  Object.values(inputs).forEach((el) => el.addEventListener("input", onRewardInput));
+  document.getElementById("reset-reward").addEventListener("click", () => {
+    if (!S.job) return;
+    Object.assign(S, rewardSettings(S.job));
+    setInputs();
+    refresh();
+  });
+
+  function refresh() {
+    recompute();
+    scheduleDraw();
+    renderTable();
+  }
+
+  // ---- job header, scaling table -------------------------------------------------------------------
+  function renderJob() {
+    const job = S.job;
+    const name = job.name || (job.spec && job.spec.name) || job.id;
+    document.title = "nas-service · " + name;
+    document.getElementById("job-title").textContent = name;
+    document.getElementById("job-crumb").textContent = "/ " + name;
+    const done = job.trials_done != null ? job.trials_done : 0;
+    const total = job.max_trials != null ? job.max_trials
+      : (job.spec && job.spec.budget && job.spec.budget.max_trials) || "?";
+    const strategy = job.strategy || (job.spec && job.spec.strategy && job.spec.strategy.name) || "";
+    document.getElementById("job-meta").innerHTML = nas.stateBadge(job.state) + " · " +
+      nas.escapeHtml(job.kind || (job.spec && job.spec.kind) || "search") + " · " + nas.escapeHtml(strategy) +
+      " · " + done + " / " + total + " trials · best reward " + nas.fmtNum(job.best_reward, 4) +
+      " (server T) · created " + nas.fmtTime(job.created_at) +
+      (job.error ? '<div class="error">' + nas.escapeHtml(job.error) + "</div>" : "");
+    renderScaling(job.scaling_table || (job.result && job.result.scaling_table) || null);
+  }
+
+  function renderScaling(rows) {
+    const panel = document.getElementById("scaling-panel");
+    if (!Array.isArray(rows) || !rows.length) { panel.classList.add("hidden"); return; }
+    const cols = Object.keys(rows[0]).filter((k) => typeof rows[0][k] !== "object" || rows[0][k] === null);
+    document.querySelector("#scaling-table thead").innerHTML =
+      "<tr>" + cols.map((c) => "<th>" + nas.escapeHtml(c) + "</th>").join("") + "</tr>";
+    document.querySelector("#scaling-table tbody").innerHTML = rows.map((r) => "<tr>" + cols.map((c) => {
+      const v = r[c];
+      return typeof v === "number" ? '<td class="num">' + (Number.isInteger(v) ? v : v.toFixed(4)) + "</td>"
+        : "<td>" + nas.escapeHtml(v) + "</td>";
+    }).join("") + "</tr>").join("");
+    panel.classList.remove("hidden");
+  }
+
+  // ---- loading and live updates --------------------------------------------------------------------
+  async function loadTrials() {
+    const first = await nas.api("/jobs/" + encodeURIComponent(jobId) + "/trials?sort=number&order=asc&limit=" +
+      PAGE_SIZE + "&offset=0");
+    first.items.forEach(upsertTrial);
+    const limit = first.limit || PAGE_SIZE;
+    const offsets = [];
+    for (let off = first.items.length; off < first.total; off += limit) offsets.push(off);
+    let next = 0;
+    async function worker() {
+      while (next < offsets.length) {
+        const off = offsets[next++];
+        const page = await nas.api("/jobs/" + encodeURIComponent(jobId) + "/trials?sort=number&order=asc&limit=" +
+          limit + "&offset=" + off);
+        page.items.forEach(upsertTrial);
+      }
+    }
+    await Promise.all(Array.from({ length: PARALLEL_PAGES }, worker));
+  }
+
+  async function loadHypervolume() {
+    try {
+      const p = await nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto");
+      document.getElementById("hv-legend").textContent = p.hypervolume != null
+        ? "hypervolume " + nas.fmtNum(p.hypervolume, 4) + " (server)" : "";
+    } catch (_) { /* optional */ }
+  }
+
+  function onEvent(ev) {
+    if (ev.event === "job") {
+      S.job = Object.assign(S.job || {}, ev.data.job || ev.data);
+      renderJob();
+    } else if (ev.event === "trial") {
+      upsertTrial(ev.data.trial || ev.data);
+      refresh();
+    }
+  }
+
+  function follow() {
+    if (TERMINAL.has(S.job.state)) return;
+    const live = document.getElementById("live-legend");
+    S.stream = nas.followEvents("/jobs/" + encodeURIComponent(jobId) + "/events", onEvent, {
+      isDone: () => TERMINAL.has(S.job.state),
+      onStatus: (status) => {
+        live.textContent = status === "live" ? "● live" : status === "reconnecting" ? "reconnecting…" : "";
+        live.className = status === "live" ? "badge-live" : "muted";
+        if (status === "closed") loadHypervolume();
+      },
+    });
+  }
+
+  async function load() {
+    const err = document.getElementById("job-error");
+    try {
+      S.job = await nas.api("/jobs/" + encodeURIComponent(jobId));
+      Object.assign(S, rewardSettings(S.job));
+      setInputs();
+      renderJob();
+      await loadTrials();
+      S.loaded = true;
+      refresh();
+      err.classList.add("hidden");
+      loadHypervolume();
+      follow();
+    } catch (e) {
+      err.textContent = e.message;
+      err.classList.remove("hidden");
+      document.getElementById("job-meta").textContent = "";
+    }
+  }
+
+  // A small hook for tests and the benchmark: positions of points and their colours, no internals.
+  window.__nasDashboard = {
+    pointPosition(id) {
+      const i = S.plotted.findIndex((t) => t.id === id);
+      return i < 0 || !S.screen ? null : { x: S.screen[2 * i], y: S.screen[2 * i + 1] };
+    },
+    colorOf(id) { const t = S.trials.get(id); return t ? colorOf(t) : null; },
+    frontIds() { return S.front.map((t) => t.id); },
+  };
+
+  drawColorbar();
+  nas.initLogin(() => { if (S.stream) S.stream.stop(); load(); });
+  load();
+})();

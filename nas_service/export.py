@@ -1,0 +1,249 @@
+"""Export a searched architecture (and its trained proxy weights) to files other tools load.
+
+Formats (``formats=`` of :func:`export_trial`):
+
+``json``
+    ``architecture.json``: the :class:`~nas_service.arch.spec.Architecture`, lossless.
+``blocks``
+    ``blocks.txt``: timm-style block strings, one stage per line, blocks separated by spaces.
+``torchscript``
+    ``model.pt``: a traced TorchScript module (``torch.jit.load``).
+``onnx``
+    ``model.onnx``: opset 17, input ``input`` (N, C, H, W) with a dynamic batch axis, output ``logits``.
+
+Whenever weights are given, ``weights.pt`` (the ``state_dict``) is written as well.
+
+Trained weights: a worker that keeps its proxy-trained weights saves them at
+``<data_dir>/artifacts/trials/<trial_id>/weights.pt`` (:func:`trial_weights_path`), and the controller serves that
+file at ``GET /api/v1/trials/{id}/weights``. Without it the export is of the untrained network, with a warning.
+
+torch is imported lazily: importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nas_service.arch.spec import Architecture
+
+if TYPE_CHECKING:
+    import torch
+
+ALL_FORMATS: tuple[str, ...] = ("json", "torchscript", "onnx", "blocks")
+FILE_NAMES: dict[str, str] = {
+    "json": "architecture.json",
+    "blocks": "blocks.txt",
+    "torchscript": "model.pt",
+    "onnx": "model.onnx",
+    "weights": "weights.pt",
+}
+ONNX_OPSET = 17
+
+
+class ExportError(RuntimeError):
+    """An export could not be produced (unknown format, weights that do not fit, exporter failure)."""
+
+
+class UntrainedExportWarning(UserWarning):
+    """Exported without trained weights: the files hold a randomly initialised network."""
+
+
+def trial_weights_path(data_dir: str | os.PathLike[str], trial_id: str) -> Path:
+    """Where a worker stores a trial's proxy-trained weights (``<data_dir>/artifacts/trials/<id>/weights.pt``)."""
+    return Path(data_dir) / "artifacts" / "trials" / str(trial_id) / "weights.pt"
+
+
+def normalize_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
+    """Validate export formats; ``"all"`` expands to every format.
+
+    Raises:
+        ExportError: On an unknown format name.
+    """
+    names = [formats] if isinstance(formats, str) else list(formats)
+    out: list[str] = []
+    for name in names:
+        expanded = ALL_FORMATS if name == "all" else (name,)
+        for fmt in expanded:
+            if fmt not in ALL_FORMATS:
+                raise ExportError(f"unknown export format {fmt!r}; choose from {', '.join(ALL_FORMATS)} or all")
+            if fmt not in out:
+                out.append(fmt)
+    return tuple(out)
+
+
+def blocks_text(architecture: Architecture) -> str:
+    """The ``blocks.txt`` content: a comment header, then one stage per line."""
+    lines = [
+        "# nas-service block strings (timm EfficientNet grammar): one stage per line, blocks separated by spaces",
+        f"# resolution={architecture.resolution} width={architecture.width_multiplier} "
+        f"depth={architecture.depth_multiplier} classes={architecture.num_classes}",
+    ]
+    lines += [" ".join(stage) for stage in architecture.block_strings()]
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temp file in the same directory and ``os.replace`` it: no half-written exports."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def export_module(
+    model: torch.nn.Module,
+    example_input: torch.Tensor,
+    out_dir: Path,
+    formats: Iterable[str],
+) -> dict[str, Path]:
+    """Write the torch-based formats (``torchscript``, ``onnx``) of an ``nn.Module``.
+
+    Args:
+        model: The network; put in eval mode here.
+        example_input: A batch the network accepts (traced; batch axis made dynamic in ONNX).
+        out_dir: Existing output directory.
+        formats: Which of ``torchscript``/``onnx`` to write (others are ignored).
+
+    Returns:
+        Format name to written path.
+    """
+    import torch
+
+    model.eval()
+    written: dict[str, Path] = {}
+    wanted = set(formats)
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch.jit and the legacy ONNX exporter announce their deprecation on every call; the files are fine.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX.*")
+        warnings.filterwarnings("ignore", message=".*will be removed.*")
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        if "torchscript" in wanted:
+            path = out_dir / FILE_NAMES["torchscript"]
+            traced = torch.jit.trace(model, example_input, check_trace=False)
+            _atomic_write(path, lambda tmp: torch.jit.save(traced, tmp))
+            written["torchscript"] = path
+        if "onnx" in wanted:
+            path = out_dir / FILE_NAMES["onnx"]
+            _atomic_write(path, lambda tmp: _onnx_export(model, example_input, tmp))
+            written["onnx"] = path
+    return written
+
+
+def _onnx_export(model: torch.nn.Module, example_input: torch.Tensor, path: str) -> None:
+    import torch
+
+    common: dict[str, Any] = {
+        "opset_version": ONNX_OPSET,
+        "input_names": ["input"],
+        "output_names": ["logits"],
+    }
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+    except ImportError:
+        # The TorchScript-based exporter needs nothing beyond torch and gives a single self-contained file.
+        torch.onnx.export(
+            model,
+            (example_input,),
+            path,
+            dynamo=False,
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            **common,
+        )
+        return
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.onnx.export(
+        model, (example_input,), dynamo=True, dynamic_shapes=({0: batch},), external_data=False, **common
+    )
+    if program is None:  # pragma: no cover - dynamo export always returns a program
+        raise ExportError("the ONNX exporter returned nothing")
+    program.save(path)
+
+
+def export_trial(
+    architecture: Architecture,
+    state_dict: Mapping[str, Any] | None,
+    out_dir: str | os.PathLike[str],
+    formats: str | Iterable[str] = ALL_FORMATS,
+) -> dict[str, Path]:
+    """Export an architecture, with trained weights when given.
+
+    Args:
+        architecture: The network to export.
+        state_dict: Trained weights for ``build_model(architecture)`` (e.g. from ``torch.load(weights.pt)``), or
+            ``None`` to export the untrained network (warns with :class:`UntrainedExportWarning` when a torch
+            format is asked for).
+        out_dir: Output directory (created).
+        formats: Any of ``json``, ``blocks``, ``torchscript``, ``onnx``, or ``"all"``.
+
+    Returns:
+        Format name to written path (``weights`` included when weights were given).
+
+    Raises:
+        ExportError: Unknown format, weights that do not match the architecture, or an exporter failure.
+    """
+    wanted = normalize_formats(formats)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    if "json" in wanted:
+        path = out / FILE_NAMES["json"]
+        _write_text(path, json.dumps(architecture.model_dump(mode="json"), indent=2) + "\n")
+        written["json"] = path
+    if "blocks" in wanted:
+        path = out / FILE_NAMES["blocks"]
+        _write_text(path, blocks_text(architecture))
+        written["blocks"] = path
+    torch_formats = [f for f in wanted if f in ("torchscript", "onnx")]
+    if not torch_formats and state_dict is None:
+        return written
+
+    import torch
+
+    from nas_service.arch import build_model  # type: ignore[attr-defined]
+
+    model = build_model(architecture)
+    if state_dict is not None:
+        try:
+            model.load_state_dict(dict(state_dict))
+        except (RuntimeError, KeyError) as exc:
+            raise ExportError(f"the weights do not fit this architecture: {exc}") from exc
+        path = out / FILE_NAMES["weights"]
+        _atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
+        written["weights"] = path
+    elif torch_formats:
+        warnings.warn(
+            "no trained weights for this architecture: exporting the untrained (randomly initialised) network",
+            UntrainedExportWarning,
+            stacklevel=2,
+        )
+    example = torch.zeros(1, architecture.in_channels, architecture.resolution, architecture.resolution)
+    try:
+        written.update(export_module(model, example, out, torch_formats))
+    except ExportError:
+        raise
+    except Exception as exc:  # the exporters raise many types; callers get one
+        raise ExportError(f"export failed: {type(exc).__name__}: {exc}") from exc
+    return written
+
+
+def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a ``weights.pt`` safely (tensors only, ``weights_only=True``)."""
+    import torch
+
+    return dict(torch.load(path, map_location="cpu", weights_only=True))
