@@ -114,6 +114,9 @@ class ArchitectureProfile:
     macs: int
     stem: Cost
     head: Cost
+    stem_channels: int
+    stem_out_size: int
+    head_channels: int
     rows: list[RowProfile] = field(default_factory=list)
 
 
@@ -158,7 +161,17 @@ def profile_architecture(arch: Architecture, resolution: int | None = None) -> A
         )
     params = stem.params + head.params + sum(r.params for r in rows)
     macs = stem.macs + head.macs + sum(r.macs for r in rows)
-    return ArchitectureProfile(net.resolution, params, macs, stem, head, rows)
+    return ArchitectureProfile(
+        resolution=net.resolution,
+        params=params,
+        macs=macs,
+        stem=stem,
+        head=head,
+        stem_channels=net.stem_channels,
+        stem_out_size=net.stem_out_size,
+        head_channels=net.classifier_in,
+        rows=rows,
+    )
 
 
 def count_params(arch: Architecture) -> int:
