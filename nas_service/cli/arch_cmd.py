@@ -106,7 +106,7 @@ def _human(value: int) -> str:
 def show(
     target: str = typer.Argument(
         "",
-        help="Preset name, block strings ('|' or ';' between stages, ',' or space between blocks) or FILE.json.",
+        help="Preset name, block strings (stages split by '|' or ';', blocks by ',' or space) or FILE.json.",
     ),
     resolution: int | None = typer.Option(
         None, "--resolution", "-r", min=8, help="Input resolution for MACs."
