@@ -14,8 +14,9 @@ Formats (``formats=`` of :func:`export_trial`):
 Whenever weights are given, ``weights.pt`` (the ``state_dict``) is written as well.
 
 Trained weights: a worker that keeps its proxy-trained weights saves them at
-``<data_dir>/artifacts/trials/<trial_id>/weights.pt`` (:func:`trial_weights_path`), and the controller serves that
-file at ``GET /api/v1/trials/{id}/weights``. Without it the export is of the untrained network, with a warning.
+``<data_dir>/artifacts/trials/<trial_id>/weights.pt`` (:func:`trial_weights_path`), and the controller serves
+that file at ``GET /api/v1/trials/{id}/weights``. Without it, the untrained network is exported
+(with a warning).
 
 torch is imported lazily: importing this module stays cheap.
 """
@@ -55,7 +56,7 @@ class UntrainedExportWarning(UserWarning):
 
 
 def trial_weights_path(data_dir: str | os.PathLike[str], trial_id: str) -> Path:
-    """Where a worker stores a trial's proxy-trained weights (``<data_dir>/artifacts/trials/<id>/weights.pt``)."""
+    """Where a worker stores a trial's trained weights: ``<data_dir>/artifacts/trials/<id>/weights.pt``."""
     return Path(data_dir) / "artifacts" / "trials" / str(trial_id) / "weights.pt"
 
 
@@ -71,7 +72,9 @@ def normalize_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
         expanded = ALL_FORMATS if name == "all" else (name,)
         for fmt in expanded:
             if fmt not in ALL_FORMATS:
-                raise ExportError(f"unknown export format {fmt!r}; choose from {', '.join(ALL_FORMATS)} or all")
+                raise ExportError(
+                    f"unknown export format {fmt!r}; choose from {', '.join(ALL_FORMATS)} or all"
+                )
             if fmt not in out:
                 out.append(fmt)
     return tuple(out)
@@ -80,7 +83,7 @@ def normalize_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
 def blocks_text(architecture: Architecture) -> str:
     """The ``blocks.txt`` content: a comment header, then one stage per line."""
     lines = [
-        "# nas-service block strings (timm EfficientNet grammar): one stage per line, blocks separated by spaces",
+        "# nas-service block strings (timm EfficientNet grammar): one stage per line, space-separated",
         f"# resolution={architecture.resolution} width={architecture.width_multiplier} "
         f"depth={architecture.depth_multiplier} classes={architecture.num_classes}",
     ]
@@ -185,7 +188,7 @@ def export_trial(
 
     Args:
         architecture: The network to export.
-        state_dict: Trained weights for ``build_model(architecture)`` (e.g. from ``torch.load(weights.pt)``), or
+        state_dict: Trained weights for ``build_model(architecture)`` (``torch.load(weights.pt)``), or
             ``None`` to export the untrained network (warns with :class:`UntrainedExportWarning` when a torch
             format is asked for).
         out_dir: Output directory (created).
@@ -228,7 +231,7 @@ def export_trial(
         written["weights"] = path
     elif torch_formats:
         warnings.warn(
-            "no trained weights for this architecture: exporting the untrained (randomly initialised) network",
+            "no trained weights for this architecture: exporting the untrained (random) network",
             UntrainedExportWarning,
             stacklevel=2,
         )

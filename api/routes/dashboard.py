@@ -1,7 +1,7 @@
 """The web dashboard: two static pages and their assets, served from ``api/dashboard/static``.
 
 The pages hold no data and need no token: they fetch everything from ``/api/v1`` with the token the user
-typed into the page (kept in ``localStorage``), sending it as ``Authorization: Bearer``; the job page reads the
+typed into the page (kept in ``localStorage``), sent as ``Authorization: Bearer``; the job page reads the
 event stream with ``fetch`` for the same reason (``EventSource`` cannot send headers). No build step: the
 assets are committed as they are served.
 """

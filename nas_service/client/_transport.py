@@ -38,8 +38,9 @@ class ClientConfig:
 def resolve_config(url: str | None, token: str | None, timeout: float, retries: int) -> ClientConfig:
     """Fill ``url`` and ``token`` from the environment when not given.
 
-    Order: the explicit argument, then ``NAS_API_URL`` / ``NAS_TOKEN`` (via :class:`nas_service.settings.Settings`),
-    then, for the token only, the admin token the embedded controller writes to ``<data_dir>/admin-token``.
+    Order: the explicit argument, then ``NAS_API_URL`` / ``NAS_TOKEN`` (via
+    :class:`nas_service.settings.Settings`), then, for the token only, the admin token the embedded
+    controller writes to ``<data_dir>/admin-token``.
 
     Args:
         url: Base URL of the controller (``http://host:port``), or ``None``.
@@ -106,7 +107,7 @@ class RetryPolicy:
         """Whether a transport error may be retried for ``method``.
 
         A connect error means the request never left, so any method is safe; a failure after sending (read
-        timeout, dropped connection) is retried only for idempotent methods, so a job is never submitted twice.
+        timeout, dropped connection) is retried only for idempotent methods: a job is never submitted twice.
         """
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
             return True
@@ -121,7 +122,9 @@ class RetryPolicy:
 def connection_failed(exc: httpx.TransportError, url: str) -> ConnectionFailed:
     """The SDK exception for a transport error that survived the retries."""
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-    return ConnectionFailed(f"connection to {url} {kind}: {exc or type(exc).__name__}", code="connection_failed")
+    return ConnectionFailed(
+        f"connection to {url} {kind}: {exc or type(exc).__name__}", code="connection_failed"
+    )
 
 
 def decode_response(response: httpx.Response) -> Any:
