@@ -1,0 +1,339 @@
+"""The plug-in surface every search strategy implements.
+
+Call order (the controller drives it; a strategy never trains anything itself)::
+
+    strategy = make_strategy(config, space, reward_config)    # or SomeStrategy(space, config, objectives)
+    strategy.load_state_dict(blob)                             # only when resuming a job after a restart
+    while budget left:
+        for s in strategy.ask(n):                              # n = free worker slots; may return fewer
+            ...check caps, train, measure...
+            strategy.tell(s.suggestion_id, Outcome(...))       # exactly once per suggestion, any order
+        blob = strategy.state_dict()                           # JSON-serialisable; store it after each tell
+
+``ask`` may be called again before every earlier suggestion is told (asynchronous workers). ``tell`` with
+``state="rejected"`` is the constraint hook: the controller found the candidate over the job's caps and never
+trained it; every strategy treats it as very bad and does not propose the same (canonical) parameters again
+while cheaper alternatives exist.
+
+Subclasses implement :meth:`BaseStrategy._propose` and, when they learn, :meth:`BaseStrategy._observe`; those
+with internal state add :meth:`BaseStrategy._extra_state` / :meth:`BaseStrategy._load_extra_state`. Every
+random draw goes through ``self.rng`` (or a generator seeded from the config) and its state is part of
+``state_dict``: the same seed and the same tells give the same asks, with or without a restart in between.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+from nas_service.arch.spec import Architecture
+from nas_service.jobspec import RewardConfig, StrategyConfig
+
+OutcomeState = Literal["completed", "pruned", "failed", "rejected", "duplicate"]
+OUTCOME_STATES: frozenset[str] = frozenset({"completed", "pruned", "failed", "rejected", "duplicate"})
+
+STATE_FORMAT = 1
+
+
+class SearchSpaceLike(Protocol):
+    """What strategies need from :class:`nas_service.space.SearchSpace` (structural, so tests may fake it)."""
+
+    def parameters(self) -> dict[str, list[Any]]: ...  # noqa: D102
+
+    def decode(self, params: dict[str, Any]) -> Architecture: ...  # noqa: D102
+
+    def canonicalize(self, params: dict[str, Any]) -> dict[str, Any]: ...  # noqa: D102
+
+    def sample(self, rng: random.Random | int) -> dict[str, Any]: ...  # noqa: D102
+
+    def mutate(self, params: dict[str, Any], rng: random.Random, n_mutations: int = 1) -> dict[str, Any]: ...  # noqa: D102
+
+    def cardinality(self) -> int: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One candidate handed to the controller.
+
+    Attributes:
+        suggestion_id: Unique within the strategy's life (kept across ``state_dict`` round trips).
+        params: The search-space parameters (JSON scalars), as ``space.parameters()`` names them.
+        architecture: ``space.decode(params)`` (or the scaled network for compound scaling).
+    """
+
+    suggestion_id: str
+    params: dict[str, Any]
+    architecture: Architecture
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to a suggestion.
+
+    Attributes:
+        state: ``completed``; ``pruned`` (stopped early by the multi-fidelity scheduler: the partial accuracy
+            is informative only, never a final value); ``failed`` (the trial raised); ``rejected`` (over the
+            job's caps, never trained); ``duplicate`` (already trained; may carry cached values).
+        accuracy: Validation accuracy in [0, 1].
+        latency_ms: Measured latency.
+        reward: The MnasNet reward; computed from ``accuracy``/``latency_ms`` when left out.
+        params: Parameter count of the network (not the search-space parameters).
+        macs: Multiply-accumulates per image.
+        epochs: Proxy epochs actually run.
+    """
+
+    state: OutcomeState
+    accuracy: float | None = None
+    latency_ms: float | None = None
+    reward: float | None = None
+    params: int | None = None
+    macs: int | None = None
+    epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in OUTCOME_STATES:
+            raise ValueError(
+                f"unknown outcome state {self.state!r}; expected one of {sorted(OUTCOME_STATES)}"
+            )
+
+    @property
+    def usable(self) -> bool:
+        """True when the outcome carries final values a strategy may learn from (completed, or a duplicate
+        that came with the cached values)."""
+        return self.state in ("completed", "duplicate") and self.accuracy is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Outcome:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**dict(data))
+
+
+def mnasnet_reward(accuracy: float, latency_ms: float, target_ms: float, alpha: float, beta: float) -> float:
+    """MnasNet reward ``ACC * (LAT / T) ** w``, ``w = alpha`` if ``LAT <= T`` else ``beta``.
+
+    Delegates to :func:`nas_service.reward.mnasnet_reward` when that module is importable.
+    """
+    try:
+        from nas_service.reward import mnasnet_reward as shared
+    except ImportError:  # the shared module has not landed: same formula
+        if latency_ms <= 0:
+            return float(accuracy)
+        w = alpha if latency_ms <= target_ms else beta
+        return float(accuracy) * (float(latency_ms) / target_ms) ** w
+    return float(shared(accuracy, latency_ms, target_ms, alpha, beta))
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """What the search optimises.
+
+    Single-objective strategies maximise the MnasNet reward of ``reward``; multi-objective ones maximise
+    accuracy and minimise latency (``directions``).
+
+    Attributes:
+        reward: The job's reward configuration.
+        rejected_reward: Reward given to rejected (and, for RL, failed) candidates.
+        names: Names of the objective vector.
+        directions: ``max``/``min`` per name.
+    """
+
+    reward: RewardConfig = field(default_factory=lambda: RewardConfig.model_validate({}))
+    rejected_reward: float = 0.0
+    names: tuple[str, str] = ("accuracy", "latency_ms")
+    directions: tuple[str, str] = ("max", "min")
+
+    def reward_of(self, outcome: Outcome) -> float | None:
+        """The scalar reward of an outcome (``None`` without an accuracy)."""
+        if outcome.reward is not None:
+            return float(outcome.reward)
+        if outcome.accuracy is None:
+            return None
+        if outcome.latency_ms is None:
+            return float(outcome.accuracy)
+        return self.reward_from(outcome.accuracy, outcome.latency_ms)
+
+    def reward_from(self, accuracy: float, latency_ms: float) -> float:
+        """MnasNet reward of an (accuracy, latency) pair under this configuration."""
+        cfg = self.reward
+        return mnasnet_reward(
+            accuracy, latency_ms, cfg.target_ms, float(cfg.alpha or 0.0), float(cfg.beta or 0.0)
+        )
+
+
+def params_key(params: Mapping[str, Any]) -> str:
+    """A stable text key of a parameter dict (sorted JSON)."""
+    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def rng_state_to_json(state: tuple[Any, ...]) -> list[Any]:
+    """``random.Random.getstate()`` as JSON-friendly lists."""
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def rng_state_from_json(data: Sequence[Any]) -> tuple[Any, ...]:
+    """Inverse of :func:`rng_state_to_json`."""
+    version, internal, gauss = data
+    return (version, tuple(internal), gauss)
+
+
+class BaseStrategy(ABC):
+    """Abstract search strategy (see the module docstring for the call order).
+
+    Attributes:
+        name: Registry name (``StrategyConfig.name``).
+        supports_multi_objective: True when the strategy keeps accuracy and latency apart (a Pareto front).
+        supports_early_stopping: True when pruned trials are meaningful to it (multi-fidelity may be on).
+    """
+
+    name: ClassVar[str] = "base"
+    supports_multi_objective: ClassVar[bool] = False
+    supports_early_stopping: ClassVar[bool] = True
+
+    def __init__(self, space: SearchSpaceLike, config: StrategyConfig, objectives: Objectives | None = None):
+        """Create the strategy.
+
+        Args:
+            space: The search space (``None`` only for strategies that bring their own: compound scaling).
+            config: The job's strategy configuration (seed, settings).
+            objectives: Reward configuration and objective directions; defaults to the soft MnasNet reward.
+        """
+        self.space = space
+        self.config = config
+        self.settings: dict[str, Any] = dict(config.settings)
+        self.objectives = objectives or Objectives()
+        self.rng = random.Random(config.seed)
+        self.history: list[dict[str, Any]] = []
+        self._next_id = 0
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._seen: dict[str, str] = {}  # canonical key -> last known state ("pending" while asked)
+
+    # -- the public surface ------------------------------------------------------------------------------
+
+    def ask(self, n: int = 1) -> list[Suggestion]:
+        """Propose up to ``n`` candidates (fewer only when the strategy is exhausted).
+
+        Args:
+            n: How many suggestions are wanted (free worker slots), at least 1.
+
+        Returns:
+            New suggestions, each to be told exactly once.
+        """
+        if n < 1:
+            raise ValueError(f"ask(n) needs n >= 1, got {n}")
+        out: list[Suggestion] = []
+        for params in self._propose(n):
+            sid = f"{self.name}-{self._next_id:06d}"
+            self._next_id += 1
+            self._pending[sid] = params
+            self._seen[self.key(params)] = "pending"
+            out.append(Suggestion(sid, params, self._architecture(params)))
+        return out
+
+    def tell(self, suggestion_id: str, outcome: Outcome) -> None:
+        """Report what happened to a suggestion.
+
+        Args:
+            suggestion_id: An id returned by :meth:`ask` and not told yet.
+            outcome: The result; ``rejected`` for candidates over the caps.
+
+        Raises:
+            KeyError: The id is unknown or was already told.
+        """
+        if suggestion_id not in self._pending:
+            raise KeyError(f"unknown or already told suggestion {suggestion_id!r}")
+        params = self._pending.pop(suggestion_id)
+        self._seen[self.key(params)] = outcome.state
+        self.history.append({"suggestion_id": suggestion_id, "params": params, "outcome": outcome.to_dict()})
+        self._observe(suggestion_id, params, outcome)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: JSON-serialisable (``json.dumps`` works on it)."""
+        return {
+            "format": STATE_FORMAT,
+            "name": self.name,
+            "seed": self.config.seed,
+            "next_id": self._next_id,
+            "rng": rng_state_to_json(self.rng.getstate()),
+            "pending": dict(self._pending),
+            "history": list(self.history),
+            "extra": self._extra_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore from :meth:`state_dict` (call on a fresh strategy built from the same config and space).
+
+        Raises:
+            ValueError: The blob belongs to another strategy or format.
+        """
+        if state.get("format") != STATE_FORMAT or state.get("name") != self.name:
+            raise ValueError(
+                f"state is for strategy {state.get('name')!r} format {state.get('format')!r}; "
+                f"this is {self.name!r} format {STATE_FORMAT}"
+            )
+        self._next_id = int(state["next_id"])
+        self.rng.setstate(rng_state_from_json(state["rng"]))
+        self._pending = {str(k): dict(v) for k, v in state["pending"].items()}
+        self.history = [dict(h) for h in state["history"]]
+        self._seen = {}
+        for h in self.history:
+            self._seen[self.key(h["params"])] = h["outcome"]["state"]
+        for p in self._pending.values():
+            self._seen[self.key(p)] = "pending"
+        self._load_extra_state(state.get("extra") or {})
+
+    def is_exhausted(self) -> bool:
+        """True when :meth:`ask` will never propose anything new (grid done, scaling plan done)."""
+        return False
+
+    @property
+    def pending(self) -> dict[str, dict[str, Any]]:
+        """Suggestions asked but not told yet (id -> params); a copy."""
+        return dict(self._pending)
+
+    # -- helpers for subclasses --------------------------------------------------------------------------
+
+    def key(self, params: Mapping[str, Any]) -> str:
+        """Canonical key of ``params``: equivalent parameter sets (per the space) share it."""
+        canon = getattr(self.space, "canonicalize", None)
+        return params_key(canon(dict(params)) if canon is not None else params)
+
+    def is_seen(self, params: Mapping[str, Any]) -> bool:
+        """True when the same canonical params were already asked (pending or told)."""
+        return self.key(params) in self._seen
+
+    def draw_unseen(self, draw: Callable[[], dict[str, Any]], tries: int | None = None) -> dict[str, Any]:
+        """Call ``draw`` until it yields unseen params; after ``tries`` (setting ``dedupe_tries``, default 50)
+        return the last draw anyway, so a nearly exhausted space never loops forever."""
+        tries = int(self.settings.get("dedupe_tries", 50)) if tries is None else tries
+        params = draw()
+        for _ in range(max(tries - 1, 0)):
+            if not self.is_seen(params):
+                break
+            params = draw()
+        return params
+
+    def _architecture(self, params: dict[str, Any]) -> Architecture:
+        return self.space.decode(params)
+
+    @abstractmethod
+    def _propose(self, n: int) -> list[dict[str, Any]]:
+        """Return up to ``n`` parameter dicts (the base class assigns ids and tracks them)."""
+
+    def _observe(self, suggestion_id: str, params: dict[str, Any], outcome: Outcome) -> None:  # noqa: B027
+        """Learn from a told outcome (default: nothing beyond the shared history)."""
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Strategy-specific JSON state (default: none)."""
+        return {}
+
+    def _load_extra_state(self, extra: Mapping[str, Any]) -> None:  # noqa: B027
+        """Inverse of :meth:`_extra_state`."""

@@ -1,0 +1,65 @@
+"""Strategy registry: ``StrategyConfig.name`` -> class, and the factory the controller calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas_service.jobspec import RewardConfig, ScalingConfig, StrategyConfig
+from nas_service.strategies.base import BaseStrategy, Objectives, SearchSpaceLike
+from nas_service.strategies.evolution import EvolutionStrategy
+from nas_service.strategies.grid import GridStrategy
+from nas_service.strategies.mnas_rl import MnasRLStrategy
+from nas_service.strategies.nsga2 import NSGA2Strategy
+from nas_service.strategies.random import RandomStrategy
+from nas_service.strategies.tpe import TPEStrategy
+
+#: Registered strategies by ``StrategyConfig.name``.
+STRATEGIES: dict[str, type[BaseStrategy]] = {
+    "random": RandomStrategy,
+    "grid": GridStrategy,
+    "tpe": TPEStrategy,
+    "nsga2": NSGA2Strategy,
+    "evolution": EvolutionStrategy,
+    "mnas-rl": MnasRLStrategy,
+}
+
+
+def make_strategy(
+    config: StrategyConfig,
+    space: SearchSpaceLike | None,
+    reward_config: RewardConfig | None = None,
+    *,
+    scaling: ScalingConfig | None = None,
+    **kwargs: Any,
+) -> BaseStrategy:
+    """Create the strategy a job asks for.
+
+    Args:
+        config: The job's strategy configuration.
+        space: The search space (ignored by ``compound-scaling``, which may get ``None``).
+        reward_config: The job's reward; defaults to the soft MnasNet reward.
+        scaling: The job's scaling settings (``compound-scaling`` only; required there).
+        **kwargs: Extra keyword arguments for the strategy class (e.g. ``rejected_reward``).
+
+    Returns:
+        A fresh strategy; call ``load_state_dict`` on it to resume.
+
+    Raises:
+        ValueError: Unknown name, a missing scaling config, or a refusal by the strategy (grid too large).
+    """
+    cls = STRATEGIES.get(config.name)
+    if cls is None:
+        raise ValueError(f"unknown strategy {config.name!r}; registered: {sorted(STRATEGIES)}")
+    objectives = Objectives(
+        reward=reward_config or RewardConfig.model_validate({}),
+        rejected_reward=float(kwargs.pop("rejected_reward", config.settings.get("rejected_reward", 0.0))),
+    )
+    if config.name == "compound-scaling":
+        if scaling is None:
+            raise ValueError(
+                "compound-scaling needs the job's ScalingConfig (make_strategy(..., scaling=...))"
+            )
+        return cls(space, config, objectives, scaling=scaling, **kwargs)  # type: ignore[arg-type,call-arg]
+    if space is None:
+        raise ValueError(f"strategy {config.name!r} needs a search space")
+    return cls(space, config, objectives, **kwargs)  # type: ignore[call-arg]
