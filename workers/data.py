@@ -1,0 +1,449 @@
+"""Proxy datasets for trial training: in-memory tensors and a seeded train/validation split.
+
+:func:`load_dataset` turns a :class:`~nas_service.jobspec.ProxyConfig` into a :class:`ProxyData`: float images
+``(N, C, H, W)`` resized to ``cfg.resolution`` and normalised per channel with the training split's
+statistics, and ``long`` labels. The data of one config is loaded once per worker process (a small
+module-level LRU keyed by the fields that change the data), not once per trial: Ray reuses worker processes,
+so a search pays for the load once per worker.
+
+Sources:
+
+* ``digits``: scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes, offline), 1 channel.
+* ``synthetic``: a seeded toy task (10 classes, 3 channels): one smooth random pattern per class plus noise.
+* ``cifar10``: the CIFAR-10 *python* directory (``data_batch_1`` .. ``data_batch_5``, ``batches.meta``). The
+  validation split is held out of the training batches; ``test_batch`` is deliberately never read, so a search
+  never selects on the test set. These pickles are trusted data files on the worker's disk that the operator
+  points at; they are never uploaded through the API. They are still read with an unpickler that only admits
+  the numpy types CIFAR batches contain, so a tampered file fails instead of running code.
+* ``imagefolder``: ``root/<class>/*.png|jpg|jpeg|bmp``, classes in sorted order. Pillow is used where
+  installed; without it PNG (8-bit, non-interlaced) and uncompressed 24/32-bit BMP are read by a small
+  built-in decoder.
+* ``npz``: arrays ``x`` (``N,H,W`` or ``N,H,W,C``; ``N,C,H,W`` is accepted when unambiguous) and ``y``
+  (``N``), optional ``x_val``/``y_val`` used as the validation split instead of a random one. Loaded with
+  ``allow_pickle=False``.
+
+Every missing or malformed input raises :class:`DatasetError` naming the path and the field.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nas_service.jobspec import ProxyConfig
+
+__all__ = ["DatasetError", "ProxyData", "clear_dataset_cache", "load_dataset"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+_SYNTHETIC_SAMPLES = 2000
+_SYNTHETIC_CLASSES = 10
+
+
+class DatasetError(ValueError):
+    """A dataset is missing or malformed; the message names the path and the field."""
+
+
+@dataclass(frozen=True)
+class ProxyData:
+    """A proxy dataset in memory, shared by every trial of the process: never modify its tensors in place.
+
+    Attributes:
+        train_x: Training images, float32 ``(N, C, H, W)``, normalised.
+        train_y: Training labels, int64 ``(N,)``.
+        val_x: Validation images, float32 ``(M, C, H, W)``, normalised with the training statistics.
+        val_y: Validation labels, int64 ``(M,)``.
+        num_classes: Number of classes.
+        in_channels: Image channels ``C``.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    num_classes: int
+    in_channels: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The per-sample shape ``(C, H, W)``."""
+        c, h, w = self.train_x.shape[1:]
+        return int(c), int(h), int(w)
+
+
+def load_dataset(cfg: ProxyConfig) -> ProxyData:
+    """Load (or reuse from this process's cache) the proxy dataset described by ``cfg``.
+
+    Args:
+        cfg: The proxy settings; only ``dataset``, ``data_path``, ``resolution``, ``val_fraction``,
+            ``max_train_samples`` and ``seed`` matter here.
+
+    Returns:
+        The normalised train and validation tensors.
+
+    Raises:
+        DatasetError: The data is missing or malformed.
+    """
+    path = str(Path(cfg.data_path).expanduser().resolve()) if cfg.data_path else None
+    if cfg.dataset in ("cifar10", "imagefolder", "npz") and path is None:
+        raise DatasetError(f"dataset {cfg.dataset!r} needs 'data_path'")
+    return _load_cached(cfg.dataset, path, cfg.resolution, cfg.val_fraction, cfg.max_train_samples, cfg.seed)
+
+
+def clear_dataset_cache() -> None:
+    """Forget every dataset loaded by this process (tests; a changed file on disk)."""
+    _load_cached.cache_clear()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(
+    dataset: str,
+    path: str | None,
+    resolution: int,
+    val_fraction: float,
+    max_train_samples: int | None,
+    seed: int,
+) -> ProxyData:
+    explicit_val: tuple[np.ndarray, np.ndarray] | None = None
+    if dataset == "digits":
+        x, y = _digits()
+    elif dataset == "synthetic":
+        x, y = _synthetic(seed)
+    elif dataset == "cifar10":
+        assert path is not None
+        x, y = _cifar10(Path(path))
+    elif dataset == "imagefolder":
+        assert path is not None
+        x, y = _image_folder(Path(path), resolution)
+    elif dataset == "npz":
+        assert path is not None
+        x, y, explicit_val = _npz(Path(path))
+    else:  # pragma: no cover - ProxyConfig's Literal forbids it
+        raise DatasetError(f"unknown dataset {dataset!r}")
+
+    rng = np.random.default_rng(seed)
+    if explicit_val is not None:
+        train_x, train_y = x, y
+        val_x, val_y = explicit_val
+    else:
+        order = rng.permutation(len(y))
+        n_val = max(1, round(len(y) * val_fraction))
+        if n_val >= len(y):
+            raise DatasetError(
+                f"{path or dataset}: {len(y)} samples are too few to hold out a validation split"
+            )
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        train_x, train_y, val_x, val_y = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    if max_train_samples is not None and max_train_samples < len(train_y):
+        keep = np.sort(rng.permutation(len(train_y))[:max_train_samples])
+        train_x, train_y = train_x[keep], train_y[keep]
+
+    num_classes = int(max(train_y.max(initial=0), val_y.max(initial=0))) + 1
+    tx, vx = _to_tensor(train_x, resolution), _to_tensor(val_x, resolution)
+    mean = tx.mean(dim=(0, 2, 3), keepdim=True)
+    std = tx.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    tx, vx = ((tx - mean) / std).contiguous(), ((vx - mean) / std).contiguous()
+    return ProxyData(
+        train_x=tx,
+        train_y=torch.from_numpy(np.ascontiguousarray(train_y, dtype=np.int64)),
+        val_x=vx,
+        val_y=torch.from_numpy(np.ascontiguousarray(val_y, dtype=np.int64)),
+        num_classes=num_classes,
+        in_channels=int(tx.shape[1]),
+    )
+
+
+def _to_tensor(x: np.ndarray, resolution: int) -> torch.Tensor:
+    """``(N, C, H, W)`` uint8 (0..255) or float array -> float32 tensor at ``resolution`` (bilinear)."""
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    t = t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+    if t.shape[-2:] != (resolution, resolution) and len(t):
+        downsampling = t.shape[-1] > resolution or t.shape[-2] > resolution
+        t = F.interpolate(
+            t, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=downsampling
+        )
+    return t
+
+
+def _check_labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
+    if y.ndim != 1 or len(y) != n:
+        raise DatasetError(f"{where}: expected {n} labels of shape (N,), got shape {tuple(y.shape)}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
+            y = y.astype(np.int64)
+        else:
+            raise DatasetError(f"{where}: labels must be integers, got dtype {y.dtype}")
+    if len(y) and y.min() < 0:
+        raise DatasetError(f"{where}: labels must be >= 0, got {int(y.min())}")
+    return y.astype(np.int64)
+
+
+# --- digits and synthetic ---
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
+    return x, bunch.target.astype(np.int64)
+
+
+def _synthetic(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class prototypes are smooth 4x4 patterns upsampled to 16x16; samples add noise and a random gain."""
+    rng = np.random.default_rng(10_007 + seed)
+    coarse = torch.from_numpy(rng.normal(size=(_SYNTHETIC_CLASSES, 3, 4, 4)).astype(np.float32))
+    protos = F.interpolate(coarse, size=(16, 16), mode="bilinear", align_corners=False).numpy()
+    y = rng.integers(0, _SYNTHETIC_CLASSES, size=_SYNTHETIC_SAMPLES)
+    gain = rng.uniform(0.6, 1.4, size=(_SYNTHETIC_SAMPLES, 1, 1, 1)).astype(np.float32)
+    noise = rng.normal(scale=0.8, size=(_SYNTHETIC_SAMPLES, 3, 16, 16)).astype(np.float32)
+    return protos[y] * gain + noise, y.astype(np.int64)
+
+
+# --- CIFAR-10 python pickles ---
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admits only what a CIFAR batch holds (dicts, lists, bytes, numpy arrays); anything else is refused."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
+
+
+def _read_cifar_pickle(path: Path) -> dict[bytes, object]:
+    # Trusted data files the operator points at (see the module docstring); never user uploads.
+    try:
+        with path.open("rb") as fh:
+            obj = _NumpyOnlyUnpickler(fh, encoding="bytes").load()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling problem is a malformed file
+        raise DatasetError(f"{path}: not a CIFAR-10 python pickle ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise DatasetError(f"{path}: expected a dict, got {type(obj).__name__}")
+    return obj
+
+
+def _cifar10(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not root.is_dir():
+        raise DatasetError(f"{root}: CIFAR-10 directory not found")
+    batches = sorted(p for p in root.glob("data_batch_*") if p.is_file())
+    if not batches:
+        raise DatasetError(f"{root}: no 'data_batch_*' files (expected the CIFAR-10 python version)")
+    meta_path = root / "batches.meta"
+    num_classes = 10
+    if meta_path.exists():
+        meta = _read_cifar_pickle(meta_path)
+        names = meta.get(b"label_names")
+        if not isinstance(names, list) or not names:
+            raise DatasetError(f"{meta_path}: field 'label_names' missing or empty")
+        num_classes = len(names)
+    xs, ys = [], []
+    for path in batches:
+        batch = _read_cifar_pickle(path)
+        data, labels = batch.get(b"data"), batch.get(b"labels")
+        if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            shape = getattr(data, "shape", None)
+            raise DatasetError(f"{path}: field 'data' must be a uint8 array of shape (N, 3072), got {shape}")
+        if labels is None:
+            raise DatasetError(f"{path}: field 'labels' missing")
+        y = _check_labels(np.asarray(labels), len(data), f"{path}: field 'labels'")
+        if len(y) and y.max() >= num_classes:
+            raise DatasetError(f"{path}: field 'labels' has label {int(y.max())} >= {num_classes} classes")
+        xs.append(data.astype(np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+# --- npz ---
+
+
+def _npz_images(arr: np.ndarray, where: str) -> np.ndarray:
+    if arr.ndim == 3:
+        return arr[:, None, :, :]
+    if arr.ndim == 4:
+        if arr.shape[-1] in (1, 3, 4):
+            return np.transpose(arr, (0, 3, 1, 2))
+        if arr.shape[1] in (1, 3, 4):
+            return arr
+    raise DatasetError(
+        f"{where}: expected images of shape (N,H,W) or (N,H,W,C) with C in 1,3,4; got {arr.shape}"
+    )
+
+
+def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    if not path.is_file():
+        raise DatasetError(f"{path}: .npz file not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:  # noqa: BLE001 - any reading problem is a malformed file
+        raise DatasetError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    for field in ("x", "y"):
+        if field not in arrays:
+            raise DatasetError(f"{path}: field {field!r} missing (found {sorted(arrays)})")
+    if ("x_val" in arrays) != ("y_val" in arrays):
+        raise DatasetError(f"{path}: fields 'x_val' and 'y_val' must be given together")
+    x = _npz_images(arrays["x"], f"{path}: field 'x'")
+    y = _check_labels(arrays["y"], len(x), f"{path}: field 'y'")
+    val = None
+    if "x_val" in arrays:
+        xv = _npz_images(arrays["x_val"], f"{path}: field 'x_val'")
+        yv = _check_labels(arrays["y_val"], len(xv), f"{path}: field 'y_val'")
+        if xv.shape[1:] != x.shape[1:]:
+            raise DatasetError(f"{path}: field 'x_val' has image shape {xv.shape[1:]}, 'x' has {x.shape[1:]}")
+        val = (xv, yv)
+    for name, arr in (("x", x), ("x_val", None if val is None else val[0])):
+        if arr is not None and not (np.issubdtype(arr.dtype, np.number) and arr.dtype != np.complex128):
+            raise DatasetError(f"{path}: field {name!r} must be numeric, got dtype {arr.dtype}")
+    return x, y, val
+
+
+# --- image folders ---
+
+
+def _image_folder(root: Path, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    if not root.is_dir():
+        raise DatasetError(f"{root}: image folder not found")
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DatasetError(f"{root}: no class sub-directories (expected root/<class>/*.png)")
+    files: list[tuple[Path, int]] = []
+    for label, cls in enumerate(classes):
+        found = sorted(p for p in cls.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files.extend((p, label) for p in found)
+    if not files:
+        raise DatasetError(
+            f"{root}: no images with suffix {'/'.join(IMAGE_SUFFIXES)} in the class directories"
+        )
+    images = [_read_image(p) for p, _ in files]
+    channels = 3 if any(img.shape[2] >= 3 for img in images) else 1
+    out = np.empty((len(images), channels, resolution, resolution), dtype=np.float32)
+    for i, img in enumerate(images):
+        rgb = img[:, :, :3] if img.shape[2] >= 3 else np.repeat(img[:, :, :1], channels, axis=2)
+        out[i] = _to_tensor(rgb.transpose(2, 0, 1)[None], resolution)[0].numpy()
+    return out, np.array([label for _, label in files], dtype=np.int64)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """An image as uint8 ``(H, W, C)`` with C in 1..4 (alpha is dropped later)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        Image = None  # noqa: N806 - the optional module's own name
+    try:
+        if Image is not None:
+            with Image.open(path) as im:
+                im = im.convert("RGB") if im.mode not in ("L", "RGB") else im
+                arr = np.asarray(im, dtype=np.uint8)
+            return arr[:, :, None] if arr.ndim == 2 else arr
+        data = path.read_bytes()
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            return _decode_png(data)
+        if data.startswith(b"BM"):
+            return _decode_bmp(data)
+    except DatasetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoding problem is a malformed image
+        raise DatasetError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+    raise DatasetError(f"{path}: only PNG and BMP can be read without Pillow (pip install pillow)")
+
+
+def _decode_png(data: bytes) -> np.ndarray:
+    """A minimal PNG decoder: bit depth 8, colour types 0/2/3/4/6, no interlace."""
+    stream = io.BytesIO(data[8:])
+    width = height = color_type = 0
+    palette: np.ndarray | None = None
+    idat = bytearray()
+    while True:
+        head = stream.read(8)
+        if len(head) < 8:
+            raise ValueError("truncated PNG (no IEND chunk)")
+        length, kind = struct.unpack(">I4s", head)
+        body = stream.read(length)
+        stream.read(4)  # CRC; zlib's own checksum covers the pixel data
+        if kind == b"IHDR":
+            width, height, depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            if depth != 8 or interlace != 0 or color_type not in (0, 2, 3, 4, 6):
+                raise ValueError(
+                    f"unsupported PNG (bit depth {depth}, colour type {color_type}, interlace "
+                    f"{interlace}); install pillow"
+                )
+        elif kind == b"PLTE":
+            palette = np.frombuffer(body, dtype=np.uint8).reshape(-1, 3)
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
+    stride = width * channels
+    raw = np.frombuffer(zlib.decompress(bytes(idat)), dtype=np.uint8)
+    if raw.size != height * (stride + 1):
+        raise ValueError("PNG pixel data has the wrong size")
+    rows = raw.reshape(height, stride + 1)
+    out = np.zeros((height, stride), dtype=np.uint8)
+    prev = np.zeros(stride, dtype=np.int32)
+    for r in range(height):
+        ftype, line = int(rows[r, 0]), rows[r, 1:].astype(np.int32)
+        if ftype == 0:
+            cur = line
+        elif ftype == 2:
+            cur = (line + prev) % 256
+        else:  # Sub, Average and Paeth depend on the reconstructed left neighbour: byte by byte
+            cur = np.zeros(stride, dtype=np.int32)
+            for i in range(stride):
+                a = int(cur[i - channels]) if i >= channels else 0
+                b = int(prev[i])
+                c = int(prev[i - channels]) if i >= channels else 0
+                if ftype == 1:
+                    pred = a
+                elif ftype == 3:
+                    pred = (a + b) // 2
+                elif ftype == 4:
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                else:
+                    raise ValueError(f"bad PNG filter type {ftype}")
+                cur[i] = (int(line[i]) + pred) % 256
+        out[r] = cur
+        prev = cur
+    img = out.reshape(height, width, channels)
+    if color_type == 3:
+        if palette is None:
+            raise ValueError("palette PNG without a PLTE chunk")
+        img = palette[img[:, :, 0]]
+    return img
+
+
+def _decode_bmp(data: bytes) -> np.ndarray:
+    """A minimal BMP decoder: uncompressed 24- or 32-bit."""
+    offset = struct.unpack_from("<I", data, 10)[0]
+    width, height, _, bpp, compression = struct.unpack_from("<iiHHI", data, 18)
+    if bpp not in (24, 32) or compression not in (0, 3):
+        raise ValueError(f"unsupported BMP ({bpp} bits, compression {compression}); install pillow")
+    bytes_pp = bpp // 8
+    row = (width * bytes_pp + 3) & ~3
+    h = abs(height)
+    px = np.frombuffer(data, dtype=np.uint8, count=row * h, offset=offset).reshape(h, row)
+    img = px[:, : width * bytes_pp].reshape(h, width, bytes_pp)[:, :, 2::-1]  # BGR(A) -> RGB
+    return np.ascontiguousarray(img[::-1] if height > 0 else img)

@@ -1,0 +1,309 @@
+"""One trial attempt: build the candidate, train it on the proxy task, measure its latency, score it.
+
+:func:`run_trial` is what a Ray task (or a test, or ``nas`` in-process) runs. It never raises for a problem of
+the trial itself: any exception becomes ``TrialResult(state=failed, error=...)`` with a short traceback tail,
+so the controller can tell a failed candidate (recorded, not retried) from a lost worker (retried). Progress
+goes through a :class:`TrialReporter`: epoch reports, heartbeats and the stop flag (pruning or cancel).
+
+:func:`run_trial_detailed` returns the same result plus what the controller's caches and the benchmarks need:
+the reward, per-phase timings (``data``, ``build``, ``train``, ``latency``, ``report``, ``other``), training
+throughput and the latency cache key.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from nas_service.arch.spec import Architecture
+from nas_service.jobspec import (
+    EpochReport,
+    LatencyConfig,
+    LatencyMeasurement,
+    ProxyConfig,
+    RewardConfig,
+    TrialResult,
+    TrialState,
+)
+
+__all__ = [
+    "NullReporter",
+    "TrialPayload",
+    "TrialReporter",
+    "TrialRun",
+    "noop_trial",
+    "run_trial",
+    "run_trial_detailed",
+    "worker_identity",
+]
+
+_ERROR_TAIL_LINES = 12
+_ERROR_MAX_CHARS = 8000
+
+
+class TrialPayload(BaseModel):
+    """Everything a worker needs to run one trial attempt (JSON-serialisable; sent to the Ray task).
+
+    Attributes:
+        trial_id: The controller's trial id.
+        job_id: The job the trial belongs to.
+        attempt: Attempt number (1-based); retries of a lost worker get the next number.
+        architecture: The candidate as sampled (its resolution/classes/channels are replaced by the proxy's).
+        proxy: The proxy training task.
+        latency: How to measure latency.
+        reward: The reward's target and exponents.
+        cached_latency: A latency already measured for this network on this kind of device (skips measuring).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    trial_id: int | str
+    job_id: int | str
+    attempt: int = Field(1, ge=1)
+    architecture: Architecture
+    proxy: ProxyConfig = Field(default_factory=ProxyConfig)
+    latency: LatencyConfig = Field(default_factory=LatencyConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    cached_latency: LatencyMeasurement | None = None
+
+
+class TrialRun(BaseModel):
+    """:func:`run_trial_detailed`'s answer: the result and the numbers around it.
+
+    Attributes:
+        result: The trial result the controller stores.
+        reward: The MnasNet reward (``None`` unless completed with accuracy and latency).
+        phases: Seconds per phase: ``data``, ``build``, ``train``, ``latency``, ``report``, ``other``.
+        images_per_second: Training throughput.
+        latency_key: :func:`workers.latency.latency_cache_key` of a freshly measured latency, for the cache.
+        measured_arch_hash: Hash of the network as trained (proxy resolution, classes, channels).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    result: TrialResult
+    reward: float | None = None
+    phases: dict[str, float] = Field(default_factory=dict)
+    images_per_second: float | None = None
+    latency_key: str | None = None
+    measured_arch_hash: str | None = None
+
+
+@runtime_checkable
+class TrialReporter(Protocol):
+    """Where a running trial sends progress and asks whether to stop.
+
+    ``heartbeat`` is called after every training batch and ``should_stop`` after every batch and epoch:
+    implementations that talk to a remote process rate-limit themselves.
+    """
+
+    def epoch(self, report: EpochReport) -> None:
+        """Record one epoch's validation result."""
+
+    def heartbeat(self) -> None:
+        """Signal that the trial is alive."""
+
+    def should_stop(self) -> bool | str:
+        """Falsy to go on; ``"cancelled"`` for a cancel; any other truthy value to prune."""
+
+
+class NullReporter:
+    """A reporter that records epochs in memory and never stops (local runs, tests)."""
+
+    def __init__(self) -> None:
+        self.epochs: list[EpochReport] = []
+        self.heartbeats = 0
+
+    def epoch(self, report: EpochReport) -> None:
+        """Keep the report."""
+        self.epochs.append(report)
+
+    def heartbeat(self) -> None:
+        """Count the heartbeat."""
+        self.heartbeats += 1
+
+    def should_stop(self) -> bool | str:
+        """Never stop."""
+        return False
+
+
+class _TimedReporter:
+    """Wraps a reporter and adds up the time spent in it (the ``report`` phase)."""
+
+    def __init__(self, inner: TrialReporter) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    def _timed(self, fn: Callable[..., Any], *args: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def epoch(self, report: EpochReport) -> None:
+        self._timed(self.inner.epoch, report)
+
+    def heartbeat(self) -> None:
+        self._timed(self.inner.heartbeat)
+
+    def should_stop(self) -> bool | str:
+        answer: bool | str = self._timed(self.inner.should_stop)
+        return answer
+
+
+def worker_identity() -> tuple[str, str]:
+    """``(node, worker)``: ``"<node ip>/<ray node id>"`` in Ray (else the host name), ``"<host>:<pid>"``."""
+    host = socket.gethostname()
+    node = host
+    if "ray" in sys.modules:  # never import ray just to ask
+        import ray
+
+        if ray.is_initialized():
+            node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()}"
+    return node[:200], f"{host}:{os.getpid()}"[:200]
+
+
+def format_error(exc: BaseException) -> str:
+    """``"Type: message"`` plus the last lines of the traceback, capped in size."""
+    lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+    head = f"{type(exc).__name__}: {exc}"
+    text = head + "\n" + "\n".join(lines[-_ERROR_TAIL_LINES:])
+    return text[:_ERROR_MAX_CHARS]
+
+
+class _Phases:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def run_trial(payload: TrialPayload, reporter: TrialReporter) -> TrialResult:
+    """Run one trial attempt and return its result (see :func:`run_trial_detailed`)."""
+    return run_trial_detailed(payload, reporter).result
+
+
+def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialRun:
+    """Run one trial attempt: data, build, train, latency, reward.
+
+    Args:
+        payload: The trial to run.
+        reporter: Receives epochs and heartbeats; its stop flag prunes or cancels.
+
+    Returns:
+        The result (``completed``, ``pruned``, ``cancelled`` or ``failed`` with the error) and its details.
+    """
+    # Imported here: the builder, profiler and reward are only needed inside a worker.
+    from nas_service.arch.builder import build_model
+    from nas_service.arch.profile import count_macs, count_params
+    from nas_service.reward import mnasnet_reward
+    from workers.data import load_dataset
+    from workers.latency import describe_device, latency_cache_key, measure_latency
+    from workers.train import resolve_device, train_proxy
+
+    wall0 = time.perf_counter()
+    phase = _Phases()
+    timed = _TimedReporter(reporter)
+    node, worker = worker_identity()
+    proxy = payload.proxy
+    fields: dict[str, Any] = {"node": node, "worker": worker}
+    run = TrialRun(result=TrialResult(state=TrialState.FAILED))
+    train_report_s = 0.0
+    try:
+        # A reused Ray worker keeps the thread count of its previous task.
+        torch.set_num_threads(proxy.threads)
+        timed.heartbeat()
+        fields["device"] = describe_device(resolve_device(proxy.device))
+        with phase("data"):
+            data = load_dataset(proxy)
+        with phase("build"):
+            arch = payload.architecture.model_copy(
+                update={
+                    "num_classes": data.num_classes,
+                    "resolution": proxy.resolution,
+                    "in_channels": data.in_channels,
+                }
+            )
+            run.measured_arch_hash = arch.arch_hash()
+            fields["params"] = int(count_params(arch))
+            fields["macs"] = int(count_macs(arch, proxy.resolution))
+            torch.manual_seed(proxy.seed)
+            model = build_model(arch)
+        with phase("train"):
+            before = timed.seconds
+            outcome = train_proxy(
+                model,
+                data,
+                proxy,
+                on_epoch=timed.epoch,
+                should_stop=timed.should_stop,
+                on_step=timed.heartbeat,
+            )
+            train_report_s = timed.seconds - before
+        run.images_per_second = outcome.images_per_second
+        fields.update(
+            accuracy=outcome.val_accuracy, epochs_run=outcome.epochs_run, train_seconds=outcome.train_seconds
+        )
+        if outcome.status != "completed":
+            fields["state"] = TrialState(outcome.status)
+        else:
+            with phase("latency"):
+                latency = payload.cached_latency
+                lat_device = describe_device(resolve_device(payload.latency.device))
+                if latency is None or latency.device != lat_device:
+                    latency = measure_latency(model, data.input_shape, payload.latency)
+                    run.latency_key = latency_cache_key(
+                        run.measured_arch_hash, data.input_shape, latency.device, payload.latency
+                    )
+            fields.update(state=TrialState.COMPLETED, latency=latency)
+            if outcome.val_accuracy is not None:
+                run.reward = float(
+                    mnasnet_reward(
+                        outcome.val_accuracy,
+                        latency.median_ms,
+                        payload.reward.target_ms,
+                        payload.reward.alpha if payload.reward.alpha is not None else -0.07,
+                        payload.reward.beta if payload.reward.beta is not None else -0.07,
+                    )
+                )
+    except Exception as exc:  # noqa: BLE001 - a trial's own error is its result, never the worker's crash
+        fields.update(state=TrialState.FAILED, error=format_error(exc))
+    wall = time.perf_counter() - wall0
+    if "reward" in TrialResult.model_fields:  # forward-compatible with a contract that stores the reward
+        fields["reward"] = run.reward
+    run.result = TrialResult(wall_seconds=wall, **fields)
+    seconds = phase.seconds
+    if "train" in seconds:
+        seconds["train"] -= train_report_s
+    seconds["report"] = timed.seconds
+    seconds["other"] = max(0.0, wall - sum(seconds.values()))
+    run.phases = seconds
+    return run
+
+
+def noop_trial(payload: TrialPayload, reporter: TrialReporter) -> TrialRun:
+    """A trial that only heartbeats and completes: measures the execution layer's own overhead."""
+    t0 = time.perf_counter()
+    reporter.heartbeat()
+    node, worker = worker_identity()
+    wall = time.perf_counter() - t0
+    result = TrialResult(
+        state=TrialState.COMPLETED, epochs_run=0, wall_seconds=wall, node=node, worker=worker
+    )
+    return TrialRun(result=result, phases={"other": wall})
