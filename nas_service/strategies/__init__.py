@@ -12,6 +12,12 @@ from nas_service.strategies.base import (
 from nas_service.strategies.evolution import EvolutionStrategy
 from nas_service.strategies.grid import GridStrategy
 from nas_service.strategies.mnas_rl import MnasRLStrategy
+from nas_service.strategies.multifidelity import (
+    ASHAScheduler,
+    Decision,
+    HyperbandScheduler,
+    make_scheduler,
+)
 from nas_service.strategies.nsga2 import NSGA2Strategy
 from nas_service.strategies.random import RandomStrategy
 from nas_service.strategies.registry import STRATEGIES, make_strategy
@@ -19,6 +25,10 @@ from nas_service.strategies.tpe import TPEStrategy
 
 __all__ = [
     "STRATEGIES",
+    "ASHAScheduler",
+    "Decision",
+    "HyperbandScheduler",
+    "make_scheduler",
     "BaseStrategy",
     "EvolutionStrategy",
     "GridStrategy",
