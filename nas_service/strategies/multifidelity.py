@@ -21,7 +21,7 @@ Contract with the caller (controller/worker):
   ranked as if it were the slowest at its rung.
 * A trial told ``stop`` is recorded by the caller as ``pruned`` (``TrialState.PRUNED``,
   ``Outcome(state="pruned")``) and never as completed with its partial values: that would put partial
-  results into Pareto fronts and rewards (the pollution RUNTIME-NOTES describes for Ray's ASHA + OptunaSearch).
+  results into Pareto fronts and rewards (the pollution RUNTIME-NOTES reports for Ray's ASHA + OptunaSearch).
 """
 
 from __future__ import annotations
