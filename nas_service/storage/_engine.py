@@ -1,0 +1,93 @@
+"""Engine set-up and the one scoped-session helper every SQLAlchemy storage call goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from nas_service.storage.errors import IntegrityError, StorageError
+
+_BEGIN_OPTION = "nas_sqlite_begin"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and explicit ``BEGIN`` control.
+
+    pysqlite's own transaction handling starts a deferred transaction at the first write, so a transaction
+    that
+    reads first and writes later can fail with ``database is locked`` without waiting. We issue ``BEGIN
+    IMMEDIATE`` ourselves for writing sessions (readers keep a plain ``BEGIN`` and run concurrently under
+    WAL).
+    """
+    if url.startswith("sqlite"):
+        connect_args = {"check_same_thread": False, "timeout": 30}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
+            cur = dbapi_conn.cursor()
+            if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, "BEGIN IMMEDIATE"))
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 10)
+    return create_engine(url, **kwargs)
+
+
+class SessionScope:
+    """Hands out sessions that commit on success, roll back on error and map driver errors."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @contextmanager
+    def __call__(self, write: bool = True) -> Iterator[Session]:
+        """One transaction.
+
+        Args:
+            write: ``False`` for read-only work (on SQLite a deferred transaction that does not block
+            writers).
+
+        Raises:
+            IntegrityError: A constraint refused a write.
+            StorageError: Any other driver error (the original is chained).
+        """
+        session = self._factory()
+        try:
+            if self.is_sqlite:
+                session.connection(execution_options={_BEGIN_OPTION: "BEGIN IMMEDIATE" if write else "BEGIN"})
+            yield session
+            session.commit()
+        except StorageError:
+            session.rollback()
+            raise
+        except sa_exc.IntegrityError as exc:
+            session.rollback()
+            raise IntegrityError(str(exc.orig).splitlines()[0] if exc.orig else str(exc)) from exc
+        except sa_exc.SQLAlchemyError as exc:
+            session.rollback()
+            raise StorageError(f"database error: {str(exc).splitlines()[0]}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()

@@ -1,0 +1,295 @@
+"""The storage interface: everything the controller, dispatcher and API persist goes through it.
+
+Methods take and return IDs, enums, pydantic contract models (:mod:`nas_service.jobspec`) and the frozen
+records of :mod:`nas_service.storage.domain`. Each call is one transaction; state checks happen inside the
+database (conditional updates), so several controller replicas may share one Postgres database.
+
+Typical call order for one job (the dispatcher's view):
+
+1. ``claim_job`` (then ``renew_lease`` periodically while driving it),
+2. ``load_strategy_state`` / ``create_trial`` / ``save_strategy_state`` as the strategy proposes candidates,
+3. ``claim_trial`` -> a worker calls ``start_trial``, ``heartbeat``, ``report_epoch`` and ``report_trial``,
+4. ``mark_stale_trials`` + ``requeue_trial`` for lost workers,
+5. ``transition_job`` to a terminal state.
+
+Errors: :class:`~nas_service.storage.errors.NotFoundError`, :class:`~nas_service.storage.errors.ConflictError`
+(illegal transitions; the message names both states), :class:`~nas_service.storage.errors.IntegrityError`.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Literal
+
+from nas_service.arch.spec import Architecture
+from nas_service.jobspec import EpochReport, JobSpec, JobState, LatencyMeasurement, TrialResult, TrialState
+from nas_service.storage.domain import (
+    CreatedToken,
+    JobRecord,
+    LatencyRecord,
+    Owner,
+    RecordPage,
+    SchemaStatus,
+    SpaceRecord,
+    TokenRecord,
+    TokenScope,
+    TrialMetric,
+    TrialRecord,
+)
+
+TrialSort = Literal["number", "reward", "accuracy", "latency", "updated"]
+SortOrder = Literal["asc", "desc"]
+
+
+class BaseStorage(abc.ABC):
+    """Abstract storage; :class:`~nas_service.storage.sqlalchemy_storage.SQLAlchemyStorage` implements it."""
+
+    # ---------------------------------------------------------------- owners and tokens
+    @abc.abstractmethod
+    def get_or_create_owner(self, name: str) -> Owner:
+        """Return the owner called ``name``, creating it if needed."""
+
+    @abc.abstractmethod
+    def create_token(
+        self,
+        owner: str,
+        scope: TokenScope = TokenScope.USER,
+        name: str | None = None,
+        token: str | None = None,
+    ) -> CreatedToken:
+        """Create a token for ``owner`` (created if new); the plaintext is returned once and never stored.
+
+        ``token`` registers a given secret (e.g. ``NAS_WORKER_TOKEN``) instead of generating one.
+        """
+
+    @abc.abstractmethod
+    def verify_token(self, token: str) -> TokenRecord | None:
+        """Look a plaintext token up by its hash; ``None`` when unknown or revoked."""
+
+    @abc.abstractmethod
+    def revoke_token(self, token_id: int) -> None:
+        """Revoke a token (idempotent)."""
+
+    @abc.abstractmethod
+    def list_tokens(self, owner: str | None = None) -> list[TokenRecord]:
+        """Tokens (without secrets), optionally of one owner."""
+
+    # ---------------------------------------------------------------- spaces
+    @abc.abstractmethod
+    def create_space(
+        self, owner: str, name: str, body: dict[str, Any], log10_cardinality: float | None = None
+    ) -> SpaceRecord:
+        """Store a search space; its version is one more than the last (owner, name) version."""
+
+    @abc.abstractmethod
+    def get_space(self, space_id: int) -> SpaceRecord:
+        """One space, or :class:`NotFoundError`."""
+
+    @abc.abstractmethod
+    def list_spaces(
+        self,
+        owner: str | None = None,
+        name: str | None = None,
+        include_archived: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> RecordPage[SpaceRecord]:
+        """Spaces, newest first."""
+
+    @abc.abstractmethod
+    def update_space(
+        self, space_id: int, body: dict[str, Any], log10_cardinality: float | None = None
+    ) -> SpaceRecord:
+        """Replace a space's body; :class:`ConflictError` once a job references it (create a new version)."""
+
+    @abc.abstractmethod
+    def archive_space(self, space_id: int) -> SpaceRecord:
+        """Mark a space archived (no new jobs may use it); idempotent."""
+
+    # ---------------------------------------------------------------- jobs
+    @abc.abstractmethod
+    def create_job(self, owner: str, space_id: int, spec: JobSpec) -> JobRecord:
+        """Queue a job on a (not archived) space."""
+
+    @abc.abstractmethod
+    def get_job(self, job_id: int) -> JobRecord:
+        """One job, or :class:`NotFoundError`."""
+
+    @abc.abstractmethod
+    def list_jobs(
+        self,
+        owner: str | None = None,
+        states: list[JobState] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> RecordPage[JobRecord]:
+        """Jobs, newest first."""
+
+    @abc.abstractmethod
+    def transition_job(
+        self,
+        job_id: int,
+        to_state: JobState,
+        expected_from: JobState | list[JobState] | None = None,
+        error: str | None = None,
+    ) -> JobRecord:
+        """Move a job along ``JOB_TRANSITIONS``.
+
+        Moving to ``cancelled`` also cancels its queued/running/stale trials; moving to ``queued`` (resume)
+        or a
+        terminal state releases the dispatcher claim. :class:`ConflictError` names from/to when illegal.
+        """
+
+    @abc.abstractmethod
+    def claim_job(self, dispatcher_id: str, lease_s: float) -> JobRecord | None:
+        """Claim the oldest queued job, or a running one whose lease expired; ``None`` when there is none.
+
+        A claimed queued job becomes ``running``. Two concurrent claimers never get the same job.
+        """
+
+    @abc.abstractmethod
+    def renew_lease(self, job_id: int, dispatcher_id: str, lease_s: float) -> JobRecord:
+        """Extend the claim.
+
+        Raises:
+            ConflictError: Another dispatcher holds the claim or the job is not running.
+        """
+
+    @abc.abstractmethod
+    def release_job(self, job_id: int, dispatcher_id: str) -> None:
+        """Drop a claim held by ``dispatcher_id`` (no-op otherwise)."""
+
+    @abc.abstractmethod
+    def save_strategy_state(self, job_id: int, state: dict[str, Any]) -> None:
+        """Persist the strategy's resumable state (a JSON-able dict)."""
+
+    @abc.abstractmethod
+    def load_strategy_state(self, job_id: int) -> dict[str, Any] | None:
+        """The last saved strategy state, or ``None``."""
+
+    @abc.abstractmethod
+    def count_jobs_by_state(self) -> dict[JobState, int]:
+        """How many jobs are in each state (for metrics)."""
+
+    # ---------------------------------------------------------------- trials
+    @abc.abstractmethod
+    def create_trial(
+        self,
+        job_id: int,
+        params: dict[str, Any],
+        architecture: Architecture | None = None,
+        *,
+        state: TrialState = TrialState.QUEUED,
+        params_count: int | None = None,
+        macs: int | None = None,
+        error: str | None = None,
+    ) -> TrialRecord:
+        """Add a trial with the job's next number (atomic); ``state`` may be ``rejected``/``duplicate``."""
+
+    @abc.abstractmethod
+    def get_trial(self, trial_id: int) -> TrialRecord:
+        """One trial, or :class:`NotFoundError`."""
+
+    @abc.abstractmethod
+    def get_trials(self, trial_ids: list[int]) -> list[TrialRecord]:
+        """Several trials in the order given (unknown ids are skipped)."""
+
+    @abc.abstractmethod
+    def list_trials(
+        self,
+        job_id: int,
+        states: list[TrialState] | None = None,
+        sort: TrialSort = "number",
+        order: SortOrder = "asc",
+        limit: int = 50,
+        offset: int = 0,
+        updated_after: int | None = None,
+    ) -> RecordPage[TrialRecord]:
+        """A job's trials; NULL rewards/accuracies/latencies sort last; ``updated_after`` filters by seq."""
+
+    @abc.abstractmethod
+    def claim_trial(self, job_id: int, claimer: str) -> TrialRecord | None:
+        """Take the job's lowest-numbered ``queued`` trial: it becomes ``running`` with ``attempts + 1``."""
+
+    @abc.abstractmethod
+    def start_trial(
+        self, trial_id: int, attempt: int, worker: str | None, node: str | None, device: str | None
+    ) -> TrialRecord:
+        """A worker starts ``attempt`` of a trial (queued/stale -> running, or records where it runs)."""
+
+    @abc.abstractmethod
+    def heartbeat(self, trial_id: int, attempt: int | None = None) -> TrialState:
+        """Record a heartbeat; returns the trial's state (a worker stops when it reads ``cancelled``)."""
+
+    @abc.abstractmethod
+    def report_epoch(self, trial_id: int, report: EpochReport) -> bool:
+        """Store one epoch result; ``False`` (no-op) when that epoch was already stored."""
+
+    @abc.abstractmethod
+    def report_trial(self, trial_id: int, attempt: int, result: TrialResult, report_key: str) -> TrialRecord:
+        """Record a trial's final result, idempotently.
+
+        The same ``report_key`` again returns the stored trial unchanged. A report for a cancelled trial or a
+        finished job is stored but changes no counters or states. A completed result updates the job's
+        counters, best reward and incremental Pareto front.
+        """
+
+    @abc.abstractmethod
+    def mark_stale_trials(self, older_than_s: float) -> list[int]:
+        """Running trials whose last heartbeat is older than ``older_than_s`` become ``stale``; their ids."""
+
+    @abc.abstractmethod
+    def requeue_trial(self, trial_id: int) -> TrialRecord:
+        """A stale or failed trial goes back to ``queued`` (attempts kept) to be retried."""
+
+    @abc.abstractmethod
+    def list_metrics(self, trial_id: int) -> list[TrialMetric]:
+        """A trial's epoch reports in epoch order."""
+
+    @abc.abstractmethod
+    def find_completed_trial(self, job_id: int, arch_hash: str) -> TrialRecord | None:
+        """A completed trial of the job with this architecture hash (in-job result cache)."""
+
+    @abc.abstractmethod
+    def pareto(self, job_id: int) -> list[TrialRecord]:
+        """The job's Pareto-front trials (``on_front``), by latency ascending."""
+
+    @abc.abstractmethod
+    def best(self, job_id: int, k: int = 1) -> list[TrialRecord]:
+        """The ``k`` completed trials with the highest stored reward."""
+
+    @abc.abstractmethod
+    def completed_points(self, job_id: int) -> list[tuple[int, float, float]]:
+        """``(trial_id, accuracy, latency_ms)`` of every completed trial with both values (for re-scoring)."""
+
+    @abc.abstractmethod
+    def count_trials_by_state(self) -> dict[TrialState, int]:
+        """How many trials are in each state, over all jobs (for metrics)."""
+
+    # ---------------------------------------------------------------- latency cache
+    @abc.abstractmethod
+    def get_cached_latency(self, cache_key: str) -> LatencyRecord | None:
+        """A cached measurement, or ``None``."""
+
+    @abc.abstractmethod
+    def put_latency(
+        self,
+        cache_key: str,
+        arch_hash: str,
+        input_shape: list[int],
+        runtime_key: str,
+        measurement: LatencyMeasurement,
+    ) -> LatencyRecord:
+        """Cache a measurement; when the key exists already, the first stored one is kept and returned."""
+
+    # ---------------------------------------------------------------- schema
+    @abc.abstractmethod
+    def schema_status(self) -> SchemaStatus:
+        """The schema revision in the database against the code's head revision."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise :class:`StorageError` unless the database answers."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (optional)."""

@@ -1,0 +1,23 @@
+"""Errors raised by every storage implementation (never a driver's own exception)."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of storage errors; also raised for driver errors that have no better match."""
+
+
+class NotFoundError(StorageError):
+    """The object does not exist (or is not visible to the caller)."""
+
+
+class ConflictError(StorageError):
+    """The operation conflicts with the object's current state (e.g. an illegal state transition)."""
+
+
+class IntegrityError(StorageError):
+    """A database constraint refused the write (duplicate key, missing foreign key)."""
+
+
+class SchemaOutOfDate(StorageError):
+    """The database schema is not at the revision this code needs; the message names the command to run."""

@@ -1,0 +1,217 @@
+"""The storage contract suite: every test runs on SQLite and on Postgres (``storage`` is parametrized)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+
+from nas_service.jobspec import EpochReport, JobSpec, JobState, LatencyMeasurement, TrialState
+from nas_service.storage import (
+    BaseStorage,
+    ConflictError,
+    JobRecord,
+    NotFoundError,
+    TokenScope,
+    latency_cache_key,
+)
+from nas_service.storage.testing import make_arch, make_result, run_trial
+
+MakeJob = Callable[..., JobRecord]
+
+
+def test_space_versions_archive_and_immutability(storage: BaseStorage, make_job: MakeJob) -> None:
+    a1 = storage.create_space("alice", "mnas", {"v": 1}, 3.5)
+    a2 = storage.create_space("alice", "mnas", {"v": 2})
+    b1 = storage.create_space("bob", "mnas", {"v": 1})
+    assert (a1.version, a2.version, b1.version) == (1, 2, 1)
+    assert storage.update_space(a2.id, {"v": 3}).body == {"v": 3}
+    job = storage.create_job("alice", a1.id, JobSpec())
+    with pytest.raises(ConflictError, match="immutable"):
+        storage.update_space(a1.id, {"v": 9})
+    assert job.space_id == a1.id
+    page = storage.list_spaces(owner="alice", limit=1)
+    assert page.total == 2 and len(page.items) == 1 and page.items[0].id == a2.id
+    assert storage.archive_space(a2.id).archived
+    assert storage.list_spaces(owner="alice", include_archived=False).total == 1
+    with pytest.raises(ConflictError, match="archived"):
+        storage.create_job("alice", a2.id, job.spec)
+    with pytest.raises(NotFoundError):
+        storage.get_space(10_000)
+    assert storage.list_spaces(owner="nobody").total == 0
+
+
+def test_job_transitions_and_cancel_cascade(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job(name="j1")
+    assert job.state == JobState.QUEUED and job.spec.name == "j1"
+    with pytest.raises(ConflictError, match="from queued to completed"):
+        storage.transition_job(job.id, JobState.COMPLETED)
+    running = storage.transition_job(job.id, JobState.RUNNING, expected_from=JobState.QUEUED)
+    assert running.started_at is not None and running.event_seq > job.event_seq
+    with pytest.raises(ConflictError, match="from running to running"):
+        storage.transition_job(job.id, JobState.RUNNING, expected_from=[JobState.QUEUED])
+    queued = storage.create_trial(job.id, {"a": 1})
+    storage.create_trial(job.id, {"a": 2})
+    storage.claim_trial(job.id, "w")
+    cancelled = storage.transition_job(job.id, JobState.CANCELLED)
+    assert cancelled.finished_at is not None
+    states = {t.state for t in storage.list_trials(job.id).items}
+    assert states == {TrialState.CANCELLED}
+    with pytest.raises(ConflictError):
+        storage.create_trial(job.id, {"a": 3})
+    resumed = storage.transition_job(job.id, JobState.QUEUED)
+    assert resumed.state == JobState.QUEUED and resumed.finished_at is None
+    assert storage.get_trial(queued.id).state == TrialState.CANCELLED
+    with pytest.raises(NotFoundError):
+        storage.transition_job(99_999, JobState.RUNNING)
+    assert storage.list_jobs(states=[JobState.QUEUED]).total == 1
+    assert storage.list_jobs(owner="bob").total == 0
+    assert storage.count_jobs_by_state()[JobState.QUEUED] == 1
+
+
+def test_claim_job_lease(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job()
+    claimed = storage.claim_job("d1", lease_s=300)
+    assert claimed is not None and claimed.id == job.id and claimed.state == JobState.RUNNING
+    assert storage.claim_job("d2", lease_s=300) is None
+    with pytest.raises(ConflictError):
+        storage.renew_lease(job.id, "d2", 300)
+    storage.renew_lease(job.id, "d1", 0)  # lease now expired: another dispatcher may take over
+    taken = storage.claim_job("d2", lease_s=300)
+    assert taken is not None and taken.claimed_by == "d2" and taken.started_at == claimed.started_at
+    storage.release_job(job.id, "d2")
+    assert storage.get_job(job.id).claimed_by is None
+
+
+def test_trial_numbers_claims_and_idempotent_reports(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job()
+    arch = make_arch()
+    t1 = storage.create_trial(job.id, {"k": 1}, arch, params_count=10)
+    t2 = storage.create_trial(job.id, {"k": 2})
+    assert (t1.number, t2.number) == (1, 2)
+    assert t1.arch_hash == arch.arch_hash() and t1.block_strings == arch.block_strings()
+    claimed = storage.claim_trial(job.id, "w1")
+    assert claimed is not None and claimed.id == t1.id and claimed.attempts == 1
+    started = storage.start_trial(t1.id, 1, "w1", "node-a", "cpu")
+    assert started.node == "node-a" and started.state == TrialState.RUNNING
+    with pytest.raises(ConflictError, match="attempt 2"):
+        storage.start_trial(t1.id, 2, "w1", None, None)
+    assert storage.report_epoch(t1.id, EpochReport(epoch=0, val_accuracy=0.4)) is True
+    assert storage.report_epoch(t1.id, EpochReport(epoch=0, val_accuracy=0.4)) is False
+    storage.report_epoch(t1.id, EpochReport(epoch=1, val_accuracy=0.6, train_loss=0.9))
+    assert [m.epoch for m in storage.list_metrics(t1.id)] == [0, 1]
+    with pytest.raises(ConflictError, match="attempt 3"):
+        storage.report_trial(t1.id, 3, make_result(0.8, 4.0), "key-1")
+    done = storage.report_trial(t1.id, 1, make_result(0.8, 4.0), "key-1")
+    again = storage.report_trial(t1.id, 1, make_result(0.8, 4.0), "key-1")
+    assert done == again and done.state == TrialState.COMPLETED and done.reward is not None
+    with pytest.raises(ConflictError, match="already completed"):
+        storage.report_trial(t1.id, 1, make_result(0.9, 3.0), "key-2")
+    job = storage.get_job(job.id)
+    assert (job.trials_total, job.trials_completed, job.best_trial_id) == (2, 1, t1.id)
+    assert storage.find_completed_trial(job.id, arch.arch_hash()) == storage.get_trial(t1.id)
+    assert storage.find_completed_trial(job.id, "nope") is None
+    assert storage.get_trials([t2.id, t1.id, 12345])[0].id == t2.id
+
+
+def test_late_report_for_cancelled_trial_is_stored_not_counted(
+    storage: BaseStorage, make_job: MakeJob
+) -> None:
+    job = make_job()
+    trial = storage.create_trial(job.id, {})
+    claimed = storage.claim_trial(job.id, "w")
+    assert claimed is not None
+    storage.transition_job(job.id, JobState.CANCELLED)
+    late = storage.report_trial(trial.id, 1, make_result(0.7, 2.0), "late")
+    assert late.state == TrialState.CANCELLED and late.accuracy == 0.7 and not late.on_front
+    job = storage.get_job(job.id)
+    assert (job.trials_completed, job.best_reward, job.state) == (0, None, JobState.CANCELLED)
+    assert storage.pareto(job.id) == []
+
+
+def test_stale_requeue_and_heartbeat(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job()
+    trial = storage.create_trial(job.id, {})
+    storage.claim_trial(job.id, "w")
+    assert storage.heartbeat(trial.id, attempt=1) == TrialState.RUNNING
+    assert storage.mark_stale_trials(older_than_s=3600) == []
+    assert storage.mark_stale_trials(older_than_s=-1) == [trial.id]
+    assert storage.get_trial(trial.id).state == TrialState.STALE
+    assert storage.heartbeat(trial.id, attempt=1) == TrialState.RUNNING  # a slow worker takes it back
+    storage.mark_stale_trials(older_than_s=-1)
+    requeued = storage.requeue_trial(trial.id)
+    assert requeued.state == TrialState.QUEUED and requeued.attempts == 1
+    again = storage.claim_trial(job.id, "w2")
+    assert again is not None and again.attempts == 2
+    failed = storage.report_trial(trial.id, 2, make_result(0.1, 1.0, TrialState.FAILED), "f")
+    assert failed.state == TrialState.FAILED and storage.get_job(job.id).trials_failed == 1
+    storage.requeue_trial(trial.id)
+    assert storage.get_job(job.id).trials_failed == 0
+    with pytest.raises(NotFoundError):
+        storage.heartbeat(424242)
+
+
+def _brute_front(points: dict[int, tuple[float, float]]) -> set[int]:
+    def dominates(p: tuple[float, float], q: tuple[float, float]) -> bool:
+        return p[0] >= q[0] and p[1] <= q[1] and (p[0] > q[0] or p[1] < q[1])
+
+    return {i for i, p in points.items() if not any(dominates(q, p) for j, q in points.items() if j != i)}
+
+
+def test_incremental_pareto_matches_brute_force(storage: BaseStorage, make_job: MakeJob) -> None:
+    rng = random.Random(7)
+    job = make_job(reward={"target_ms": 3.0})
+    points: dict[int, tuple[float, float]] = {}
+    for i in range(40):
+        acc, lat = round(rng.uniform(0.3, 0.95), 2), round(rng.uniform(0.5, 6.0), 1)
+        state = TrialState.PRUNED if i % 5 == 4 else TrialState.COMPLETED
+        tid = run_trial(storage, job.id, acc, lat, state)
+        if state == TrialState.COMPLETED:
+            points[tid] = (acc, lat)
+    run_trial(storage, job.id, 0.99, 0.1, TrialState.PRUNED)  # pruned: never on the front
+    front = storage.pareto(job.id)
+    assert {t.id for t in front} == _brute_front(points)
+    assert [t.latency_ms for t in front] == sorted(t.latency_ms or 0 for t in front)
+    best = storage.best(job.id, k=3)
+    rewards = sorted(
+        (t.reward or 0 for t in storage.list_trials(job.id, states=[TrialState.COMPLETED], limit=100).items),
+        reverse=True,
+    )
+    assert [t.reward for t in best] == rewards[:3]
+    assert storage.get_job(job.id).best_reward == rewards[0]
+    assert len(storage.completed_points(job.id)) == len(points)
+    by_lat = storage.list_trials(job.id, sort="latency", order="desc", limit=5)
+    assert (
+        by_lat.total == 41
+        and by_lat.items[0].latency_ms == 6.0
+        or by_lat.items[0].latency_ms >= max(lat for _, lat in points.values())
+    )
+    assert storage.count_trials_by_state()[TrialState.PRUNED] == 9
+
+
+def test_latency_cache_tokens_strategy_state(storage: BaseStorage, make_job: MakeJob) -> None:
+    key = latency_cache_key("h", [3, 32, 32], "cpu-x", "torch2", 1, 1)
+    assert storage.get_cached_latency(key) is None
+    m1 = LatencyMeasurement(
+        device="cpu-x", median_ms=2.0, p90_ms=2.5, mean_ms=2.1, samples=2, samples_ms=[2, 2.2]
+    )
+    m2 = LatencyMeasurement(device="cpu-x", median_ms=9.0, p90_ms=9.5, mean_ms=9.1, samples=1)
+    first = storage.put_latency(key, "h", [3, 32, 32], "torch2", m1)
+    assert storage.put_latency(key, "h", [3, 32, 32], "torch2", m2).median_ms == 2.0
+    assert storage.get_cached_latency(key) == first
+
+    created = storage.create_token("carol", TokenScope.WORKER, name="w")
+    record = storage.verify_token(created.token)
+    assert record is not None and record.owner == "carol" and record.scope == TokenScope.WORKER
+    assert storage.verify_token("nas_wrong") is None
+    storage.revoke_token(created.record.id)
+    assert storage.verify_token(created.token) is None
+    assert [t.revoked for t in storage.list_tokens("carol")] == [True]
+
+    job = make_job()
+    assert storage.load_strategy_state(job.id) is None
+    storage.save_strategy_state(job.id, {"population": [[1, 2]], "rng": "abc"})
+    assert storage.load_strategy_state(job.id) == {"population": [[1, 2]], "rng": "abc"}
+    assert storage.schema_status().up_to_date
+    storage.ping()
