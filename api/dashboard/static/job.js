@@ -45,6 +45,10 @@
     return [];
   }
   function blocksText(t) { return blocksOf(t).map((s) => s.join(" ")).join(" | "); }
+  function paramsOf(t) {
+    if (typeof t.params_count === "number") return t.params_count;
+    return typeof t.params === "number" ? t.params : null;
+  }
   function rewardOf(t) { return nas.reward(t.accuracy, latencyOf(t), S.T, S.alpha, S.beta); }
   function plottable(t) { return t.accuracy != null && latencyOf(t) != null; }
 
@@ -292,7 +296,7 @@
     tooltip.innerHTML = "<b>trial #" + nas.escapeHtml(t.number) + "</b> " + nas.escapeHtml(t.state) +
       (S.frontIds.has(t.id) ? " · <b>Pareto</b>" : "") + "<br>" +
       "accuracy " + nas.fmtPct(t.accuracy) + " · latency " + nas.fmtNum(latencyOf(t), 3) + " ms · reward " +
-      nas.fmtNum(t._reward, 4) + "<br>params " + nas.fmtCount(t.params) + " · MACs " + nas.fmtCount(t.macs) +
+      nas.fmtNum(t._reward, 4) + "<br>params " + nas.fmtCount(paramsOf(t)) + " · MACs " + nas.fmtCount(t.macs) +
       blocks;
     tooltip.classList.remove("hidden");
     const wrap = canvas.parentElement.getBoundingClientRect();
@@ -344,7 +348,7 @@
     c.clearRect(0, 0, w, h);
     c.font = "11px system-ui, sans-serif"; c.fillStyle = "#667085";
     if (!ys.length) { c.fillText("no data", 8, 16); return; }
-    const m = { l: 44, r: 8, t: 8, b: 20 };
+    const m = { l: 60, r: 8, t: 8, b: 20 };
     const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
     const sx = (x) => m.l + (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5) * (w - m.l - m.r);
     const sy = (y) => m.t + (1 - (y1 > y0 ? (y - y0) / (y1 - y0) : 0.5)) * (h - m.t - m.b);
@@ -384,7 +388,7 @@
       ["id", t.id], ["state", t.state], ["accuracy", nas.fmtPct(t.accuracy)],
       ["latency", nas.fmtNum(latencyOf(t), 3) + " ms" + (lat.device ? " on " + lat.device : "")],
       ["reward (page T, α, β)", nas.fmtNum(rewardOf(t), 4)],
-      ["params", nas.fmtCount(t.params)], ["MACs", nas.fmtCount(t.macs)],
+      ["params", nas.fmtCount(paramsOf(t))], ["MACs", nas.fmtCount(t.macs)],
       ["epochs", t.epochs_run != null ? t.epochs_run : (t.epochs || []).length],
     ];
     if (t.error) kv.push(["error", t.error]);
@@ -417,7 +421,7 @@
   // ---- trial table -----------------------------------------------------------------------------
   const SORT_VALUE = {
     number: (t) => t.number, state: (t) => t.state, accuracy: (t) => t.accuracy,
-    latency: (t) => latencyOf(t), reward: (t) => t._reward, params: (t) => t.params, macs: (t) => t.macs,
+    latency: (t) => latencyOf(t), reward: (t) => t._reward, params: (t) => paramsOf(t), macs: (t) => t.macs,
   };
 
   function tableRows() {
@@ -448,7 +452,7 @@
       '<tr class="clickable' + (t.id === S.selected ? " selected" : "") + '" data-id="' + nas.escapeHtml(t.id) +
       '"><td class="num">' + nas.escapeHtml(t.number) + "</td><td>" + nas.stateBadge(t.state) +
       '</td><td class="num">' + nas.fmtPct(t.accuracy) + '</td><td class="num">' + nas.fmtNum(latencyOf(t), 3) +
-      '</td><td class="num">' + nas.fmtNum(t._reward, 4) + '</td><td class="num">' + nas.fmtCount(t.params) +
+      '</td><td class="num">' + nas.fmtNum(t._reward, 4) + '</td><td class="num">' + nas.fmtCount(paramsOf(t)) +
       '</td><td class="num">' + nas.fmtCount(t.macs) + '</td><td class="blocks" title="' +
       nas.escapeHtml(blocksText(t)) + '">' + nas.escapeHtml(blocksText(t)) + "</td></tr>").join("");
     document.getElementById("trials-summary").textContent = rows.length + " of " + S.trials.size + " trials";
