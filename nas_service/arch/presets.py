@@ -263,7 +263,7 @@ def list_presets() -> list[str]:
     return sorted(PRESETS)
 
 
-def get_preset(name: str, **overrides: Any) -> Architecture:
+def get_preset(name: str, /, **overrides: Any) -> Architecture:
     """The preset ``name`` with fields overridden (any :class:`Architecture` field).
 
     Raises:

@@ -67,7 +67,7 @@ def load_architecture(target: str, **overrides: Any) -> Architecture:
         if target in PRESETS:
             return get_preset(target, **overrides)
         path = Path(target)
-        if target.endswith(".json") or (path.is_file() and "_" not in path.name):
+        if target.endswith(".json") or path.is_file():
             if not path.is_file():
                 raise ArchInputError(f"no such file: {target}")
             try:
@@ -79,9 +79,12 @@ def load_architecture(target: str, **overrides: Any) -> Architecture:
             if not isinstance(data, dict):
                 raise ArchInputError(f"{target}: expected a JSON object describing an architecture")
             return Architecture.model_validate({**data, **overrides})
-        if "_" in target:
+        if re.search(r"[|;,\s]", target) or re.match(r"(ds|ir|cn)_", target):
             return Architecture.from_block_strings(parse_block_strings(target), **overrides)
-        raise ArchInputError(f"unknown preset {target!r}; valid presets: {', '.join(list_presets())}")
+        raise ArchInputError(
+            f"unknown preset {target!r} (block strings start with ds_, ir_ or cn_); "
+            f"valid presets: {', '.join(list_presets())}"
+        )
     except BlockStringError as exc:
         raise ArchInputError(f"bad block string: {exc}") from None
     except ArchInputError:
