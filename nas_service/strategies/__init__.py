@@ -21,6 +21,7 @@ from nas_service.strategies.multifidelity import (
 from nas_service.strategies.nsga2 import NSGA2Strategy
 from nas_service.strategies.random import RandomStrategy
 from nas_service.strategies.registry import STRATEGIES, make_strategy
+from nas_service.strategies.scaling import CompoundScalingStrategy, alpha_beta_gamma_grid, resolve_base
 from nas_service.strategies.tpe import TPEStrategy
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "HyperbandScheduler",
     "make_scheduler",
     "BaseStrategy",
+    "CompoundScalingStrategy",
     "EvolutionStrategy",
     "GridStrategy",
     "MnasRLStrategy",
@@ -40,6 +42,8 @@ __all__ = [
     "RandomStrategy",
     "Suggestion",
     "TPEStrategy",
+    "alpha_beta_gamma_grid",
     "make_strategy",
+    "resolve_base",
     "mnasnet_reward",
 ]

@@ -11,6 +11,7 @@ from nas_service.strategies.grid import GridStrategy
 from nas_service.strategies.mnas_rl import MnasRLStrategy
 from nas_service.strategies.nsga2 import NSGA2Strategy
 from nas_service.strategies.random import RandomStrategy
+from nas_service.strategies.scaling import CompoundScalingStrategy
 from nas_service.strategies.tpe import TPEStrategy
 
 #: Registered strategies by ``StrategyConfig.name``.
@@ -21,6 +22,7 @@ STRATEGIES: dict[str, type[BaseStrategy]] = {
     "nsga2": NSGA2Strategy,
     "evolution": EvolutionStrategy,
     "mnas-rl": MnasRLStrategy,
+    "compound-scaling": CompoundScalingStrategy,
 }
 
 
