@@ -12,9 +12,11 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Hashable, Iterator, Sequence
+from typing import Generic, TypeVar
 
 Directions = Sequence[str]
 ACC_LAT: tuple[str, str] = ("max", "min")
+IdT = TypeVar("IdT", bound=Hashable)
 
 
 def _signs(directions: Directions, dims: int) -> list[float]:
@@ -212,25 +214,26 @@ def default_reference_point(
     return (0.0, margin * worst)
 
 
-class ParetoFront2D:
+class ParetoFront2D(Generic[IdT]):
     """The non-dominated set of (id, accuracy, latency) points, sorted by latency (and so by accuracy).
 
     ``add`` is O(log n) to test plus a list splice; ``points`` and ``hypervolume`` are O(n) (the hypervolume
-    is cached until the front changes). Duplicates of a front point join the front.
+    is cached until the front changes). Duplicates of a front point join the front. Ids may be any hashable
+    (``ParetoFront2D[int]`` for trial ids).
     """
 
     def __init__(self) -> None:
         """An empty front."""
         self._lat: list[float] = []
         self._acc: list[float] = []
-        self._ids: list[Hashable] = []
+        self._ids: list[IdT] = []
         self._hv_cache: dict[tuple[float, float], float] = {}
 
     def __len__(self) -> int:
         """Number of points on the front."""
         return len(self._ids)
 
-    def __iter__(self) -> Iterator[tuple[Hashable, float, float]]:
+    def __iter__(self) -> Iterator[tuple[IdT, float, float]]:
         """The points as ``(id, accuracy, latency)``, by increasing latency."""
         return iter(self.points())
 
@@ -242,7 +245,7 @@ class ParetoFront2D:
         a, lat = self._acc[j], self._lat[j]
         return a >= accuracy and (a, lat) != (accuracy, latency)
 
-    def add(self, id: Hashable, accuracy: float, latency: float) -> tuple[bool, list[Hashable]]:
+    def add(self, id: IdT, accuracy: float, latency: float) -> tuple[bool, list[IdT]]:
         """Offer a point; returns ``(added, ids removed because the new point dominates them)``.
 
         Raises:
@@ -266,11 +269,11 @@ class ParetoFront2D:
         self._hv_cache.clear()
         return True, removed
 
-    def ids(self) -> list[Hashable]:
+    def ids(self) -> list[IdT]:
         """Ids on the front, by increasing latency."""
         return list(self._ids)
 
-    def points(self) -> list[tuple[Hashable, float, float]]:
+    def points(self) -> list[tuple[IdT, float, float]]:
         """``(id, accuracy, latency)`` by increasing latency."""
         return list(zip(self._ids, self._acc, self._lat, strict=True))
 

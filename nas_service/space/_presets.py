@@ -233,4 +233,6 @@ def load_space(source: str) -> SearchSpace:
     path = Path(source)
     if path.is_file():
         return SearchSpace.from_file(path)
+    if path.suffix.lower() in (".json", ".yaml", ".yml") or "/" in source:
+        raise KeyError(f"no such file: {source}")
     raise KeyError(f"{source!r} is neither a preset space ({', '.join(list_spaces())}) nor a file")
