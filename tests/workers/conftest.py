@@ -27,8 +27,10 @@ def tiny_arch() -> Architecture:
 
 @pytest.fixture
 def tiny_proxy() -> ProxyConfig:
-    """Digits at 16 px, one epoch."""
-    return ProxyConfig(dataset="digits", resolution=16, epochs=1, batch_size=64, lr=0.1, threads=1)
+    """Digits at 16 px, 600 training images, one epoch."""
+    return ProxyConfig(
+        dataset="digits", resolution=16, epochs=1, batch_size=64, lr=0.1, threads=1, max_train_samples=600
+    )
 
 
 @pytest.fixture

@@ -1,0 +1,77 @@
+"""One trial attempt end to end, in this process."""
+
+from __future__ import annotations
+
+from nas_service.arch.spec import Architecture
+from nas_service.jobspec import LatencyConfig, LatencyMeasurement, ProxyConfig, TrialState
+from nas_service.reward import mnasnet_reward
+from workers.trial import NullReporter, TrialPayload, TrialReporter, run_trial, run_trial_detailed
+
+
+def _payload(arch: Architecture, proxy: ProxyConfig, latency: LatencyConfig, **kw: object) -> TrialPayload:
+    return TrialPayload(trial_id="t1", job_id="j1", architecture=arch, proxy=proxy, latency=latency, **kw)
+
+
+def test_completed_trial_reports_everything(
+    tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
+) -> None:
+    reporter = NullReporter()
+    assert isinstance(reporter, TrialReporter)
+    run = run_trial_detailed(_payload(tiny_arch, tiny_proxy, quick_latency), reporter)
+    r = run.result
+    assert r.state == TrialState.COMPLETED, r.error
+    assert r.accuracy is not None and r.latency is not None and r.latency.samples == 5
+    assert r.params and r.params > 0 and r.macs and r.macs > 0
+    assert r.epochs_run == 1 and len(reporter.epochs) == 1 and reporter.heartbeats > 0
+    assert r.train_seconds and r.wall_seconds and r.wall_seconds >= r.train_seconds
+    assert r.worker and ":" in r.worker and r.node and r.device and r.device.startswith("cpu:")
+    expected = mnasnet_reward(r.accuracy, r.latency.median_ms, 5.0, -0.07, -0.07)
+    assert run.reward is not None and abs(run.reward - expected) < 1e-9
+    assert set(run.phases) == {"data", "build", "train", "latency", "report", "other"}
+    assert abs(sum(run.phases.values()) - r.wall_seconds) < 1e-3
+    assert run.latency_key and run.measured_arch_hash and run.images_per_second
+
+
+def test_cached_latency_skips_measuring(
+    tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
+) -> None:
+    from workers.latency import describe_device
+
+    cached = LatencyMeasurement(
+        device=describe_device("cpu"), median_ms=3.0, p90_ms=3.5, mean_ms=3.1, samples=30
+    )
+    run = run_trial_detailed(
+        _payload(tiny_arch, tiny_proxy, quick_latency, cached_latency=cached), NullReporter()
+    )
+    assert run.result.state == TrialState.COMPLETED and run.result.latency == cached
+    assert run.latency_key is None  # nothing new to cache
+
+
+def test_cached_latency_from_another_device_is_remeasured(
+    tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
+) -> None:
+    cached = LatencyMeasurement(
+        device="cpu:some other cpu", median_ms=3.0, p90_ms=3.5, mean_ms=3.1, samples=30
+    )
+    result = run_trial(_payload(tiny_arch, tiny_proxy, quick_latency, cached_latency=cached), NullReporter())
+    assert result.latency is not None and result.latency.device != cached.device
+
+
+def test_a_raising_trial_fails_with_its_error(tiny_arch: Architecture, quick_latency: LatencyConfig) -> None:
+    proxy = ProxyConfig(dataset="npz", data_path="/nonexistent/data.npz", resolution=16, epochs=1)
+    result = run_trial(_payload(tiny_arch, proxy, quick_latency), NullReporter())
+    assert result.state == TrialState.FAILED
+    assert result.error and result.error.startswith("DatasetError: ") and "data.npz" in result.error
+    assert "Traceback" in result.error or "File " in result.error
+    assert result.wall_seconds is not None and result.worker
+
+
+def test_stop_flag_prunes_the_trial(tiny_arch: Architecture, quick_latency: LatencyConfig) -> None:
+    class PruneAfterFirstEpoch(NullReporter):
+        def should_stop(self) -> bool | str:
+            return bool(self.epochs)
+
+    proxy = ProxyConfig(dataset="digits", resolution=8, epochs=4, max_train_samples=200)
+    result = run_trial(_payload(tiny_arch, proxy, quick_latency), PruneAfterFirstEpoch())
+    assert result.state == TrialState.PRUNED and result.epochs_run == 1 and result.accuracy is not None
+    assert result.latency is None
