@@ -31,8 +31,7 @@ def test_repeated_measurements_are_stable(tiny_arch: Architecture) -> None:
 
     The box is shared: a burst of load from another process can shift a whole measurement, so a round that is
     unstable is retried (up to three rounds). A broken protocol (no warm-up, a floating thread count) is
-    unstable
-    in every round.
+    unstable in every round.
     """
     model = _net(tiny_arch)
     cfg = LatencyConfig(device="cpu", warmup=20, repeats=100, threads=1)
