@@ -55,7 +55,8 @@ class DropPath(nn.Module):
         if self.rate == 0.0 or not self.training:
             return x
         keep = 1.0 - self.rate
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        shape = [x.shape[0]] + [1] * (x.dim() - 1)
+        mask = x.new_empty(shape).bernoulli_(keep)
         return x * mask / keep
 
     def extra_repr(self) -> str:
@@ -119,7 +120,9 @@ class MixedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = torch.split(x, self.in_splits, dim=1)
-        return torch.cat([conv(p) for conv, p in zip(self.convs, parts, strict=True)], dim=1)
+        # enumerate + index (not zip) keeps the module TorchScript-compatible.
+        outs = [conv(parts[i]) for i, conv in enumerate(self.convs)]
+        return torch.cat(outs, dim=1)
 
 
 def create_conv(

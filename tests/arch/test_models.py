@@ -135,3 +135,12 @@ def test_feature_info_and_forward_features() -> None:
         feats = model.forward_features(torch.randn(1, 3, 64, 64))
         assert feats.shape == (1, 1280, 2, 2)
         assert model.forward_head(feats, pre_logits=True).shape == (1, 1280)
+
+
+@pytest.mark.parametrize("name", ["mixnet_s", "mobilenetv3_small_100"])
+def test_torchscript(name: str) -> None:
+    model = build_model(get_preset(name, num_classes=10, resolution=32, drop_path=0.1)).eval()
+    scripted = torch.jit.script(model)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(scripted(x), model(x), atol=1e-5)
