@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from nas_service.arch.resolve import split_channels
+from nas_service.arch.resolve import se_reduce_channels, split_channels
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -155,7 +155,7 @@ class SqueezeExcite(nn.Module):
 
     The reduce width is given explicitly; the two conventions for choosing it (from the block input width for
     EfficientNet/MnasNet/MixNet, ``make_divisible(expanded * ratio)`` for MobileNetV3) are computed by
-    :func:`nas_service.arch.resolve.se_reduce_channels`, or here from ``rd_ratio`` with :meth:`from_ratio`.
+    :func:`nas_service.arch.resolve.se_reduce_channels`, or here from a ratio with :meth:`from_ratio`.
 
     Args:
         channels: Channels the block acts on.
@@ -182,9 +182,7 @@ class SqueezeExcite(nn.Module):
         gate: str = "sigmoid",
     ) -> SqueezeExcite:
         """Build with the reduce width given by a ratio under either convention."""
-        from nas_service.arch.resolve import se_reduce_channels
-
-        rd = se_reduce_channels(channels, channels, expansion, se_ratio, from_expanded)
+        rd = se_reduce_channels(channels, expansion, se_ratio, from_expanded)
         return cls(channels, rd, act=act, gate=gate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -141,23 +141,20 @@ def split_channels(channels: int, groups: int, exponential: bool = False) -> lis
     return sizes
 
 
-def se_reduce_channels(
-    in_channels: int, mid_channels: int, expansion: float, se_ratio: float, from_expanded: bool
-) -> int:
+def se_reduce_channels(mid_channels: int, expansion: float, se_ratio: float, from_expanded: bool) -> int:
     """SE reduce width under either convention (see the module docstring).
 
     Args:
-        in_channels: Block input width (unused directly; the input-width convention is expressed, as in timm,
-            as ``mid * (se_ratio / expansion)`` so that the float rounding matches).
-        mid_channels: Width the SE acts on.
+        mid_channels: Width the SE acts on (the expanded width of an ``ir`` block, the input of a ``ds``).
         expansion: Expansion ratio of the block (1 for ``ds``).
         se_ratio: SE ratio.
-        from_expanded: MobileNetV3 convention.
+        from_expanded: MobileNetV3 convention (``make_divisible(mid * se_ratio, 8)``); otherwise the ratio is
+            relative to the block input, written as ``round(mid * (se_ratio / expansion))`` so that the float
+            rounding matches timm's exactly.
 
     Returns:
         The reduce width (at least 1).
     """
-    del in_channels
     if from_expanded:
         return make_divisible(mid_channels * se_ratio, 8)
     return max(1, round(mid_channels * (se_ratio / expansion)))
@@ -231,7 +228,7 @@ def resolve_architecture(arch: Architecture, resolution: int | None = None) -> R
                     raise ValueError(
                         f"stages[{stage_idx}]: cn blocks have no squeeze-excite ({spec.to_string()})"
                     )
-                se_ch = se_reduce_channels(in_ch, mid, expansion, spec.se_ratio, arch.se_from_expanded)
+                se_ch = se_reduce_channels(mid, expansion, spec.se_ratio, arch.se_from_expanded)
             try:
                 _check_splits(spec, in_ch, mid, out_ch)
             except ValueError as exc:

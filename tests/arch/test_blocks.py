@@ -91,7 +91,7 @@ def test_mixed_depthwise_needs_equal_widths() -> None:
     ],
 )
 def test_se_conventions(mid: int, expansion: float, ratio: float, from_expanded: bool, expected: int) -> None:
-    assert se_reduce_channels(0, mid, expansion, ratio, from_expanded) == expected
+    assert se_reduce_channels(mid, expansion, ratio, from_expanded) == expected
     se = SqueezeExcite.from_ratio(mid, ratio, expansion, from_expanded)
     assert se.conv_reduce.out_channels == expected and se.conv_expand.in_channels == expected
     assert se.conv_reduce.bias is not None and se.conv_expand.bias is not None
