@@ -32,7 +32,7 @@ def _signs(directions: Directions, dims: int) -> list[float]:
 
 def _as_min(points: Sequence[Sequence[float]], directions: Directions) -> list[tuple[float, ...]]:
     """Points turned into minimisation (maximised objectives negated), checked for shape and NaN."""
-    if not points:
+    if len(points) == 0:  # not "if not points": numpy arrays are accepted too
         return []
     dims = len(points[0])
     signs = _signs(directions, dims)

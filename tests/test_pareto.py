@@ -151,3 +151,11 @@ def test_incremental_front_details() -> None:
     assert front.hypervolume((0.0, 4.0)) == pytest.approx(0.5 * 3 + 0.4 * 1)
     with pytest.raises(ValueError, match="NaN"):
         front.add("f", float("nan"), 1.0)
+
+
+def test_numpy_arrays_are_accepted() -> None:
+    pts = np.array([[0.9, 3.0], [0.8, 2.0], [0.7, 4.0]])
+    assert non_dominated_sort(pts) == [[0, 1], [2]]
+    assert pareto_front(pts) == [0, 1]
+    assert hypervolume_2d(pts, np.array([0.0, 5.0])) == pytest.approx(2.6)
+    assert hypervolume_contributions_2d(pts, [0.0, 5.0]) == pytest.approx([0.2, 0.8, 0.0])
