@@ -148,3 +148,11 @@ def test_compound_scaling_choices() -> None:
     assert (arch.width_multiplier, arch.depth_multiplier, arch.resolution) == (1.21, 1.44, 24)
     assert space.encode(arch) == space.canonicalize(p)
     assert space.cardinality() == 3 * get_space("tiny").cardinality()
+
+
+def test_digits_networks_are_small() -> None:
+    from nas_service.arch import count_params  # analytic, no torch
+
+    space = get_space("digits")
+    counts = [count_params(space.decode(space.sample(seed))) for seed in range(100)]
+    assert min(counts) > 15_000 and max(counts) < 220_000
