@@ -108,8 +108,8 @@ class BaseStorage(abc.ABC):
 
     # ---------------------------------------------------------------- jobs
     @abc.abstractmethod
-    def create_job(self, owner: str, space_id: int, spec: JobSpec) -> JobRecord:
-        """Queue a job on a (not archived) space."""
+    def create_job(self, owner: str, space_id: int | None, spec: JobSpec) -> JobRecord:
+        """Queue a job on a (not archived) space; ``None`` for a scaling job, which needs no space."""
 
     @abc.abstractmethod
     def get_job(self, job_id: int) -> JobRecord:

@@ -228,15 +228,16 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
             return conv.space(row, self._name(s, row.owner_id))
 
     # ------------------------------------------------------------------ jobs
-    def create_job(self, owner: str, space_id: int, spec: JobSpec) -> JobRecord:
+    def create_job(self, owner: str, space_id: int | None, spec: JobSpec) -> JobRecord:
         """See :meth:`BaseStorage.create_job`."""
         owner_rec = self.get_or_create_owner(owner)
         with self._session() as s:
-            space = s.get(SearchSpaceRow, space_id, with_for_update=True)  # orders against update_space
-            if space is None:
-                raise NotFoundError(f"space {space_id} not found")
-            if space.archived:
-                raise ConflictError(f"space {space_id} is archived; new jobs cannot use it")
+            if space_id is not None:
+                space = s.get(SearchSpaceRow, space_id, with_for_update=True)  # orders against update_space
+                if space is None:
+                    raise NotFoundError(f"space {space_id} not found")
+                if space.archived:
+                    raise ConflictError(f"space {space_id} is archived; new jobs cannot use it")
             row = JobRow(
                 owner_id=owner_rec.id,
                 space_id=space_id,

@@ -1,0 +1,139 @@
+"""The FastAPI application: ``create_app`` wires settings, storage, routes, errors and the start-up checks.
+
+Start-up (lifespan): open the storage and check the schema. Embedded mode (SQLite) upgrades itself; a server
+database (Postgres) must be upgraded with ``nas db upgrade`` first, else the app refuses to start. Embedded
+mode
+also creates a local admin token on first start, written to ``<data_dir>/admin-token`` (mode 600).
+
+Nothing here imports torch or ray.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.metrics import Metrics
+from nas_service import __version__
+from nas_service.schemas import ErrorResponse
+from nas_service.settings import Settings, get_settings
+from nas_service.storage import BaseStorage, SQLAlchemyStorage, TokenScope
+from nas_service.storage.schema import ensure_schema_current, is_embedded
+
+log = logging.getLogger("nas_service.api")
+
+API_PREFIX = "/api/v1"
+ADMIN_TOKEN_FILE = "admin-token"
+_ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)}
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to a new file readable by its owner only (mode 600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text + "\n")
+
+
+def bootstrap_tokens(settings: Settings, storage: BaseStorage, url: str) -> Path | None:
+    """Embedded mode: create the local admin token once; register ``NAS_WORKER_TOKEN`` if set.
+
+    Returns:
+        The admin-token file when it was created now, else ``None``.
+    """
+    if settings.worker_token and storage.verify_token(settings.worker_token) is None:
+        storage.create_token(
+            "workers", TokenScope.WORKER, name="NAS_WORKER_TOKEN", token=settings.worker_token
+        )
+    if not is_embedded(url):
+        return None
+    path = Path(settings.data_dir) / ADMIN_TOKEN_FILE
+    if path.exists():
+        return None
+    created = storage.create_token("admin", TokenScope.ADMIN, name="local admin (embedded mode)")
+    try:
+        _write_secret(path, created.token)
+    except FileExistsError:  # another process won the race: keep its token, drop ours
+        storage.revoke_token(created.record.id)
+        return None
+    print(f"nas-service: created a local admin token in {path} (mode 600)", file=sys.stderr)
+    return path
+
+
+def _include_dashboard(app: FastAPI) -> None:
+    """Mount the dashboard router when that module exists (owned by the dashboard's author)."""
+    if importlib.util.find_spec("api.routes.dashboard") is None:
+        return
+    try:
+        module = importlib.import_module("api.routes.dashboard")
+    except Exception:  # a broken dashboard must not take the API down
+        log.exception("the dashboard router failed to import; serving the API without it")
+        return
+    router = getattr(module, "router", None)
+    if router is not None:
+        app.include_router(router)
+
+
+def create_app(settings: Settings | None = None, storage: BaseStorage | None = None) -> FastAPI:
+    """Build the application.
+
+    Args:
+        settings: Runtime settings (default: :func:`get_settings`).
+        storage: An open storage to use (tests inject one; its schema is not enforced so that ``/readyz`` can
+            report an old one). Without it, the lifespan opens the database of ``settings`` and checks the
+            schema, refusing to start on an out-of-date server database.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = storage is None
+        if storage is None:
+            url = settings.resolved_database_url()
+            ensure_schema_current(url, auto_upgrade=is_embedded(url))  # raises SchemaOutOfDate for Postgres
+            store: BaseStorage = SQLAlchemyStorage(url)
+        else:
+            store = storage
+            url = getattr(storage, "url", "")
+        app.state.storage = store
+        try:
+            if store.schema_status().up_to_date:
+                bootstrap_tokens(settings, store, url)
+            yield
+        finally:
+            if owned:
+                store.close()
+
+    app = FastAPI(
+        title="nas-service",
+        version=__version__,
+        description="Platform-aware neural architecture search as a service.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.state.sse_poll_s = 1.0
+    if storage is not None:
+        app.state.storage = storage  # usable before the lifespan runs (plain TestClient without `with`)
+    install_error_handlers(app)
+
+    from api.routes import internal, jobs, ops, results, spaces, trials
+
+    for module in (spaces, jobs, trials, results, internal):
+        app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)  # type: ignore[arg-type]
+    app.include_router(ops.router)
+    app.include_router(ops.router, prefix=API_PREFIX, include_in_schema=False)
+    _include_dashboard(app)
+    return app

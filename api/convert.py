@@ -1,0 +1,131 @@
+"""Storage records -> API reply models."""
+
+from __future__ import annotations
+
+from nas_service.jobspec import LatencyMeasurement
+from nas_service.schemas import (
+    EpochPublic,
+    JobCounters,
+    JobPublic,
+    SpacePublic,
+    TokenPublic,
+    TrialDetail,
+    TrialPoint,
+    TrialPublic,
+)
+from nas_service.storage import JobRecord, SpaceRecord, TokenRecord, TrialMetric, TrialRecord
+
+
+def space_public(rec: SpaceRecord) -> SpacePublic:
+    """A stored space."""
+    return SpacePublic(
+        id=rec.id,
+        name=rec.name,
+        version=rec.version,
+        owner=rec.owner,
+        space=rec.body,
+        log10_cardinality=rec.log10_cardinality,
+        archived=rec.archived,
+        created_at=rec.created_at,
+    )
+
+
+def job_public(rec: JobRecord) -> JobPublic:
+    """A job with its counters."""
+    return JobPublic(
+        id=rec.id,
+        name=rec.name,
+        owner=rec.owner,
+        state=rec.state,
+        kind=rec.kind,
+        space_id=rec.space_id,
+        spec=rec.spec,
+        counters=JobCounters(
+            total=rec.trials_total,
+            completed=rec.trials_completed,
+            pruned=rec.trials_pruned,
+            failed=rec.trials_failed,
+        ),
+        best_reward=rec.best_reward,
+        best_trial_id=rec.best_trial_id,
+        created_at=rec.created_at,
+        started_at=rec.started_at,
+        finished_at=rec.finished_at,
+        error=rec.error,
+    )
+
+
+def _trial_fields(rec: TrialRecord) -> dict[str, object]:
+    return {
+        "id": rec.id,
+        "job_id": rec.job_id,
+        "number": rec.number,
+        "state": rec.state,
+        "params": rec.params,
+        "block_strings": rec.block_strings,
+        "architecture": rec.architecture,
+        "arch_hash": rec.arch_hash,
+        "params_count": rec.params_count,
+        "macs": rec.macs,
+        "accuracy": rec.accuracy,
+        "latency_ms": rec.latency_ms,
+        "latency_p90_ms": rec.latency_p90_ms,
+        "reward": rec.reward,
+        "attempts": rec.attempts,
+        "worker": rec.worker,
+        "node": rec.node,
+        "device": rec.device,
+        "epochs_run": rec.epochs_run,
+        "on_front": rec.on_front,
+        "error": rec.error,
+        "created_at": rec.created_at,
+        "started_at": rec.started_at,
+        "finished_at": rec.finished_at,
+    }
+
+
+def trial_public(rec: TrialRecord) -> TrialPublic:
+    """A trial for listings."""
+    return TrialPublic.model_validate(_trial_fields(rec))
+
+
+def trial_detail(rec: TrialRecord, metrics: list[TrialMetric]) -> TrialDetail:
+    """A trial with its epochs and latency measurement."""
+    fields = _trial_fields(rec)
+    fields["epochs"] = [
+        EpochPublic(
+            epoch=m.epoch, val_accuracy=m.val_accuracy, train_loss=m.train_loss, elapsed_s=m.elapsed_s
+        )
+        for m in metrics
+    ]
+    fields["latency"] = LatencyMeasurement.model_validate(rec.latency) if rec.latency else None
+    return TrialDetail.model_validate(fields)
+
+
+def trial_point(rec: TrialRecord, reward: float | None) -> TrialPoint:
+    """A compact summary with the given (possibly re-scored) reward."""
+    return TrialPoint(
+        trial_id=rec.id,
+        number=rec.number,
+        accuracy=rec.accuracy,
+        latency_ms=rec.latency_ms,
+        reward=reward,
+        params=rec.params_count,
+        macs=rec.macs,
+        block_strings=rec.block_strings,
+    )
+
+
+def token_public(rec: TokenRecord, plaintext: str | None = None) -> TokenPublic:
+    """A token (its secret only right after creation)."""
+    return TokenPublic(
+        id=rec.id,
+        owner=rec.owner,
+        scope=rec.scope.value,
+        prefix=rec.prefix,
+        name=rec.name,
+        created_at=rec.created_at,
+        last_used_at=rec.last_used_at,
+        revoked=rec.revoked,
+        token=plaintext,
+    )

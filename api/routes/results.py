@@ -1,0 +1,183 @@
+"""Results: the Pareto front, the best trials (both re-scorable without retraining) and the live event stream.
+
+Re-scoring: ``target_ms``/``alpha``/``beta`` override the job's reward settings and every returned trial's
+reward is recomputed from its stored accuracy and latency. The front itself is read from the incrementally
+maintained ``on_front`` flags (an indexed lookup), never recomputed from all trials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from api.convert import job_public, trial_point, trial_public
+from api.deps import CurrentOwner, StorageDep
+from api.routes._common import PathId, visible_job
+from nas_service.jobspec import JobState, RewardConfig
+from nas_service.schemas import BestPublic, ParetoPublic, ReferencePoint
+from nas_service.storage import BaseStorage, JobRecord
+from nas_service.storage._scoring import hypervolume_2d, mnasnet_reward
+
+router = APIRouter(tags=["results"])
+
+TargetMs = Annotated[float | None, Query(gt=0, le=1e6, description="Latency target T (ms) override.")]
+Alpha = Annotated[float | None, Query(ge=-10, le=10, description="Exponent at or under T, override.")]
+Beta = Annotated[float | None, Query(ge=-10, le=10, description="Exponent over T, override.")]
+JOB_DONE = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+#: Trials sent per SSE page (a burst of changes is sent in several pages).
+_SSE_PAGE = 200
+_KEEPALIVE_S = 15.0
+
+
+def _reward_settings(
+    job: JobRecord, target_ms: float | None, alpha: float | None, beta: float | None
+) -> RewardConfig:
+    base = job.spec.reward
+    return RewardConfig(
+        target_ms=target_ms if target_ms is not None else base.target_ms,
+        alpha=alpha if alpha is not None else base.alpha,
+        beta=beta if beta is not None else base.beta,
+    )
+
+
+def _score(cfg: RewardConfig, acc: float | None, lat: float | None) -> float | None:
+    if acc is None or lat is None or lat <= 0:
+        return None
+    assert cfg.alpha is not None and cfg.beta is not None
+    return mnasnet_reward(acc, lat, cfg.target_ms, cfg.alpha, cfg.beta)
+
+
+@router.get("/jobs/{job_id}/pareto", operation_id="get_pareto", response_model=ParetoPublic)
+def get_pareto(
+    job_id: PathId,
+    storage: StorageDep,
+    principal: CurrentOwner,
+    target_ms: TargetMs = None,
+    alpha: Alpha = None,
+    beta: Beta = None,
+) -> ParetoPublic:
+    """The front (accuracy max, latency min) of completed trials, by latency, with its hypervolume.
+
+    The reference point is accuracy 0 and latency ``max(2 * target_ms, 1.1 * the largest front latency)``.
+    """
+    job = visible_job(storage, principal, job_id)
+    cfg = _reward_settings(job, target_ms, alpha, beta)
+    front = storage.pareto(job_id)
+    points = [(t.accuracy or 0.0, t.latency_ms or 0.0) for t in front]
+    ref_lat = max([2 * cfg.target_ms] + [1.1 * lat for _, lat in points])
+    assert cfg.alpha is not None and cfg.beta is not None
+    return ParetoPublic(
+        job_id=job_id,
+        target_ms=cfg.target_ms,
+        alpha=cfg.alpha,
+        beta=cfg.beta,
+        reference=ReferencePoint(accuracy=0.0, latency_ms=ref_lat),
+        hypervolume=hypervolume_2d(points, (0.0, ref_lat)),
+        points=[trial_point(t, _score(cfg, t.accuracy, t.latency_ms)) for t in front],
+    )
+
+
+@router.get("/jobs/{job_id}/best", operation_id="get_best", response_model=BestPublic)
+def get_best(
+    job_id: PathId,
+    storage: StorageDep,
+    principal: CurrentOwner,
+    k: Annotated[int, Query(ge=1, le=100)] = 5,
+    target_ms: TargetMs = None,
+    alpha: Alpha = None,
+    beta: Beta = None,
+) -> BestPublic:
+    """The ``k`` completed trials with the highest reward (re-scored when overridden)."""
+    job = visible_job(storage, principal, job_id)
+    cfg = _reward_settings(job, target_ms, alpha, beta)
+    if target_ms is None and alpha is None and beta is None:
+        trials = storage.best(job_id, k)
+        rewards = [t.reward for t in trials]
+    else:  # two columns of every completed trial, scored here; only the top k rows are then loaded
+        scored = [(_score(cfg, acc, lat) or 0.0, tid) for tid, acc, lat in storage.completed_points(job_id)]
+        top = sorted(scored, key=lambda x: (-x[0], x[1]))[:k]
+        trials = storage.get_trials([tid for _, tid in top])
+        rewards = [r for r, _ in top]
+    assert cfg.alpha is not None and cfg.beta is not None
+    return BestPublic(
+        job_id=job_id,
+        target_ms=cfg.target_ms,
+        alpha=cfg.alpha,
+        beta=cfg.beta,
+        k=k,
+        trials=[trial_point(t, r) for t, r in zip(trials, rewards, strict=True)],
+    )
+
+
+def _sse(event: str, data: str, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {data}\n\n"
+
+
+async def _events(
+    request: Request, storage: BaseStorage, job_id: int, cursor: int, poll_s: float
+) -> AsyncIterator[str]:
+    """Poll the job's ``event_seq``; send changed trials, then the job (whose seq is the event id)."""
+    idle = 0.0
+    yield "retry: 2000\n\n"
+    while True:
+        job = await run_in_threadpool(storage.get_job, job_id)
+        if job.event_seq > cursor:
+            offset = 0
+            while True:  # trials changed in (cursor, job.event_seq]; later ones go out next round
+                page = await run_in_threadpool(
+                    storage.list_trials, job_id, None, "updated", "asc", _SSE_PAGE, offset, cursor
+                )
+                for trial in page.items:
+                    if trial.updated_seq <= job.event_seq:
+                        yield _sse("trial", trial_public(trial).model_dump_json(exclude={"architecture"}))
+                offset += len(page.items)
+                if len(page.items) < _SSE_PAGE:
+                    break
+            cursor = job.event_seq
+            yield _sse("job", job_public(job).model_dump_json(), cursor)
+            idle = 0.0
+        if job.state in JOB_DONE:
+            yield _sse("end", json.dumps({"job_id": job_id, "state": job.state.value}), cursor)
+            return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(poll_s)
+        idle += poll_s
+        if idle >= _KEEPALIVE_S:
+            yield ": keep-alive\n\n"
+            idle = 0.0
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    operation_id="stream_job_events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+def stream_job_events(
+    job_id: PathId,
+    request: Request,
+    storage: StorageDep,
+    principal: CurrentOwner,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> StreamingResponse:
+    """Server-sent events: ``trial`` (a new or changed trial), ``job`` (state and counters; its ``id`` is the
+    job's event sequence) and a final ``end`` once the job is completed, failed or cancelled.
+
+    Reconnect with ``Last-Event-ID`` to receive only what changed after that event.
+    """
+    visible_job(storage, principal, job_id)
+    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    poll_s = float(getattr(request.app.state, "sse_poll_s", 1.0))
+    return StreamingResponse(
+        _events(request, storage, job_id, cursor, poll_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
