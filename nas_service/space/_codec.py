@@ -13,6 +13,7 @@ inactive ones are ignored:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from nas_service.arch.spec import Architecture, BlockSpec
@@ -285,10 +286,26 @@ def encode(space: SearchSpace, arch: Architecture) -> dict[str, Any]:
     again = decode(space, params)
     want = arch.model_dump(mode="json", exclude={"name"})
     got = again.model_dump(mode="json", exclude={"name"})
-    for key in want:
-        if want[key] != got[key]:
-            raise _not_in_space(key, f"{want[key]!r} differs from the space's {got[key]!r}")
+    for field, a, b in _differences(want, got):
+        raise _not_in_space(field, f"{_short(a)} differs from the space's {_short(b)}")
     return params
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _differences(a: Any, b: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """Leaf-level differences of two JSON-like values, as (field path, a, b)."""
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        for key in a:
+            yield from _differences(a[key], b[key], f"{path}.{key}" if path else key)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and path.count("[") < 2:
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from _differences(x, y, f"{path}[{i}]")
+    elif a != b:
+        yield path, a, b
 
 
 def _stage_count(stage: StageChoices) -> int:

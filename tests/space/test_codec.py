@@ -130,9 +130,16 @@ def test_encode_refuses_foreign_architectures(tiny: SearchSpace) -> None:
         (arch.model_copy(update={"stages": arch.stages[:1]}), "stages"),
         (arch.model_copy(update={"resolution": 32}), "resolution"),
         (arch.model_copy(update={"num_classes": 7}), "num_classes"),
+        (
+            arch.model_copy(update={"stem": arch.stem.model_copy(update={"out_channels": 16})}),
+            "stem.out_channels",
+        ),
     ]
     wide = arch.stages[0][0].model_copy(update={"out_channels": 24})
     cases.append((arch.model_copy(update={"stages": [[wide], arch.stages[1]]}), "stages[0].out_channels"))
+    conv = tiny.decode(tiny.sample(0) | {"s0.op": "conv"})
+    with_se = conv.stages[0][0].model_copy(update={"se_ratio": 0.25})
+    cases.append((conv.model_copy(update={"stages": [[with_se], conv.stages[1]]}), "stages[0][0].se_ratio"))
     for foreign, field in cases:
         with pytest.raises(SpaceValidationError, match="not in this space") as info:
             tiny.encode(foreign)
