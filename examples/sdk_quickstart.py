@@ -32,12 +32,13 @@ def main() -> int:
                 print(f"  #{point.number:<3} acc {point.accuracy:.3f}  {point.latency_ms:.2f} ms  {blocks}")
 
             # Re-score the same results for a tighter latency target, without re-running anything.
-            best = nas.best(job.id, k=1, target_ms=1.0)
-            print("best at T=1 ms:", best)
+            best = nas.best(job.id, k=1, target_ms=1.0).trials
+            print("best at T=1 ms:", best[0] if best else None)
 
-            top = nas.best(job.id, k=1)
-            if top.items:
-                files = nas.export(top.items[0].id, Path("export") / f"trial-{top.items[0].id}", format="all")
+            top = nas.best(job.id, k=1).trials
+            if top:
+                trial_id = top[0].trial_id
+                files = nas.export(trial_id, Path("export") / f"trial-{trial_id}", format="all")
                 for kind, path in files.items():
                     print(f"  {kind:12} {path}")
     except NasError as exc:

@@ -312,7 +312,7 @@ def job_show(
         ("trials", _job_line(info).split(" · ")[1]),
         (
             "completed / pruned / failed",
-            "/".join(str(getattr(info, f"trials_{k}", "–")) for k in ("completed", "pruned", "failed")),
+            "/".join(str(getattr(info.counters, k, "–")) for k in ("completed", "pruned", "failed")),
         ),
         ("reward", f"T={reward.target_ms} ms α={reward.alpha} β={reward.beta}" if reward else None),
         ("best reward", _fmt(getattr(info, "best_reward", None), "reward")),
@@ -450,8 +450,8 @@ def best_cmd(
     if as_json:
         _print_json(best)
         return
-    items = getattr(best, "items", None) or getattr(best, "trials", None) or getattr(best, "points", [])
-    _stdout().print(_points_table(f"Best {k} trials of job {job_id}", items))
+    title = f"Best {k} trials of job {job_id} · T={best.target_ms} ms α={best.alpha} β={best.beta}"
+    _stdout().print(_points_table(title, best.trials))
 
 
 def trials_cmd(

@@ -76,7 +76,7 @@ def get_space(space_id: int) -> Call:
 
 def list_spaces(include_archived: bool) -> Call:
     """``GET /spaces`` (paged by the caller)."""
-    params = _query(include_archived=True) if include_archived else {}
+    params = {"include_archived": "true" if include_archived else "false"}
     return Call("GET", "/spaces", params=params, parse=_model("SpacePublic"))
 
 

@@ -16,9 +16,8 @@ def is_terminal(state: Any) -> bool:
 
 def trials_done(job: Any) -> int:
     """Finished trials of a job snapshot (completed, pruned and failed count as done)."""
-    return sum(
-        int(getattr(job, name, 0) or 0) for name in ("trials_completed", "trials_pruned", "trials_failed")
-    )
+    counters = getattr(job, "counters", None)
+    return sum(int(getattr(counters, name, 0) or 0) for name in ("completed", "pruned", "failed"))
 
 
 def trials_budget(job: Any) -> int | None:

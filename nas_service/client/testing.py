@@ -44,20 +44,24 @@ class LiveServer:
         url: ``http://127.0.0.1:<port>`` once started.
         token: An admin token valid on this server.
         storage: The storage the app uses (seed it directly).
+        sse_poll_s: How often the event stream polls the storage.
+        extra_routers: Routers to include under ``/api/v1`` besides the app's own.
     """
 
     data_dir: Path
     url: str = ""
     token: str = ""
     storage: Any = None
+    sse_poll_s: float = 0.1
+    extra_routers: list[Any] = field(default_factory=list)
     _server: Any = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     def start(self, timeout: float = 20.0) -> LiveServer:
         """Open the storage, create the app and serve it; returns ``self`` once it accepts connections."""
         import uvicorn
-        from api.app import create_app
 
+        from api.app import create_app
         from nas_service.settings import Settings
         from nas_service.storage import TokenScope, open_storage
 
@@ -68,6 +72,9 @@ class LiveServer:
         self.storage = open_storage(db_url, check_schema=True, auto_upgrade=True)
         self.token = self.storage.create_token("admin", TokenScope.ADMIN, name="tests").token
         app = create_app(settings=settings, storage=self.storage)
+        app.state.sse_poll_s = self.sse_poll_s  # tests follow jobs that change fast
+        for router in self.extra_routers:
+            app.include_router(router, prefix="/api/v1")
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"uvicorn-{port}", daemon=True)

@@ -14,10 +14,9 @@
     return job.strategy || (job.spec && job.spec.strategy && job.spec.strategy.name) || "–";
   }
   function progressOf(job) {
-    const done = job.trials_done != null ? job.trials_done : (job.progress && job.progress.done) || 0;
-    const max = job.max_trials != null ? job.max_trials
-      : job.trials_total != null ? job.trials_total
-        : (job.spec && job.spec.budget && job.spec.budget.max_trials) || 0;
+    const c = job.counters || {};
+    const done = (c.completed || 0) + (c.pruned || 0) + (c.failed || 0);
+    const max = (job.spec && job.spec.budget && job.spec.budget.max_trials) || c.total || 0;
     return { done: done, total: max };
   }
 

@@ -95,6 +95,7 @@
       if (lastId !== null) headers["Last-Event-ID"] = lastId;
       const resp = await fetch(API + path, { headers: headers, signal: controller.signal, cache: "no-store" });
       if (!resp.ok) throw await errorFrom(resp);
+      delay = 1000;
       h.onStatus("live");
       const reader = resp.body.getReader();
       const decoder = new TextDecoder();

@@ -8,7 +8,7 @@
 (function () {
   "use strict";
   const nas = window.nas;
-  const PAGE_SIZE = 1000;
+  const PAGE_SIZE = 500; // the API's largest page (schemas.MAX_PAGE)
   const PARALLEL_PAGES = 4;
   const TABLE_PAGE = 50;
   const BUCKETS = 32;
@@ -521,9 +521,9 @@
     document.title = "nas-service · " + name;
     document.getElementById("job-title").textContent = name;
     document.getElementById("job-crumb").textContent = "/ " + name;
-    const done = job.trials_done != null ? job.trials_done : 0;
-    const total = job.max_trials != null ? job.max_trials
-      : (job.spec && job.spec.budget && job.spec.budget.max_trials) || "?";
+    const c = job.counters || {};
+    const done = (c.completed || 0) + (c.pruned || 0) + (c.failed || 0);
+    const total = (job.spec && job.spec.budget && job.spec.budget.max_trials) || "?";
     const strategy = job.strategy || (job.spec && job.spec.strategy && job.spec.strategy.name) || "";
     document.getElementById("job-meta").innerHTML = nas.stateBadge(job.state) + " · " +
       nas.escapeHtml(job.kind || (job.spec && job.spec.kind) || "search") + " · " + nas.escapeHtml(strategy) +
@@ -582,6 +582,9 @@
     } else if (ev.event === "trial") {
       upsertTrial(ev.data.trial || ev.data);
       refresh();
+    } else if (ev.event === "end" && S.job && ev.data && ev.data.state) {
+      S.job.state = ev.data.state;
+      renderJob();
     }
   }
 

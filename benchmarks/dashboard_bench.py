@@ -1,0 +1,109 @@
+"""Dashboard benchmark: time until a 10,000-trial job's Pareto front is drawn in headless chromium.
+
+    .venv/bin/python benchmarks/dashboard_bench.py [--trials 10000] [--runs 3]
+
+Seeds a job through the storage API (cached in a temp directory between runs: seeding 10k trials takes
+minutes on a small machine), serves it with the real controller app on 127.0.0.1, loads the job page and
+reads ``window.__nasFrontDrawnAt`` (set by the page once every trial is loaded and the canvas drawn).
+Prints time-to-front per run and the payload sizes of the page's requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _seeded_dir(trials: int, seed: int) -> Path:
+    """A data directory holding a seeded database, built once per (trials, seed) and copied per run."""
+    from nas_service.client.testing import seed_job
+    from nas_service.storage import open_storage
+
+    cache = Path(tempfile.gettempdir()) / f"nas-dashboard-bench-{trials}-{seed}"
+    if not (cache / "nas.db").exists() or not (cache / "job-id").exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(parents=True)
+        storage = open_storage(f"sqlite:///{cache / 'nas.db'}", check_schema=True, auto_upgrade=True)
+        t0 = time.perf_counter()
+        job = seed_job(storage, trials, seed=seed, epochs=False, name=f"bench-{trials}")
+        storage.close()
+        (cache / "job-id").write_text(str(job.id))
+        print(f"seeded {trials} trials in {time.perf_counter() - t0:.1f} s (cached at {cache})")
+    return cache
+
+
+def main() -> None:
+    """Seed, serve, load the page ``--runs`` times and print the timings and payload sizes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from nas_service.client.testing import LiveServer
+
+    cache = _seeded_dir(args.trials, args.seed)
+    job_id = int((cache / "job-id").read_text())
+    work = Path(tempfile.mkdtemp(prefix="nas-bench-"))
+    shutil.copy(cache / "nas.db", work / "nas.db")
+    server = LiveServer(work).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            times: list[float] = []
+            sizes: dict[str, int] = {}
+            for run in range(args.runs):
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                context.add_init_script(f"localStorage.setItem('nas-token', {server.token!r});")
+                page = context.new_page()
+                responses: list = []
+                page.on("response", responses.append)
+                page.goto(f"{server.url}/dashboard/jobs/{job_id}")
+                page.wait_for_function("window.__nasFrontDrawnAt != null", timeout=300_000)
+                drawn = page.evaluate("window.__nasFrontDrawnAt")
+                front = page.locator("#pareto").get_attribute("data-front-count")
+                points = page.locator("#pareto").get_attribute("data-point-count")
+                times.append(drawn)
+                if run == 0:
+                    for r in responses:
+                        try:
+                            body = r.body()
+                        except Exception:  # the event stream has no finished body
+                            continue
+                        key = r.url.replace(server.url, "").split("?")[0]
+                        sizes[key] = sizes.get(key, 0) + len(body)
+                print(
+                    f"run {run + 1}: front drawn at {drawn:.0f} ms ({points} points, {front} on the front)"
+                )
+                context.close()
+            browser.close()
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"time to drawn Pareto front: median {statistics.median(times):.0f} ms over {len(times)} runs")
+    total = sum(sizes.values())
+    print(f"payload (first run, uncompressed): {total / 1e6:.2f} MB")
+    for key, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
+        print(f"  {size / 1e3:10.1f} kB  {key}")
+
+
+if __name__ == "__main__":
+    main()

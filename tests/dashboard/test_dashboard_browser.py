@@ -1,0 +1,170 @@
+"""The dashboard in a real browser (Debian chromium via Playwright) against a live controller.
+
+A job with 200 seeded trials is served by the real app on 127.0.0.1; the job page must draw exactly the API's
+Pareto front, show block strings on hover, open the trial panel on click, and re-score in the page when T
+changes, without a request. A screenshot goes to ``artifacts/dashboard-job.png`` (CI keeps it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nas_service.client import Client
+from nas_service.client.testing import LiveServer, seed_job
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+pytestmark = pytest.mark.browser
+
+if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
+    print(
+        f"\n!!! {CHROMIUM} is missing: the dashboard browser tests are SKIPPED "
+        "(install it with scripts/ensure-chromium.sh)\n",
+        file=sys.stderr,
+    )
+    pytestmark = [
+        pytest.mark.browser,
+        pytest.mark.skip(reason=f"{CHROMIUM} is missing: browser tests SKIPPED"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("dashboard")).start()
+    live.job = seed_job(live.storage, 200, seed=3)  # type: ignore[attr-defined]
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server: LiveServer):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(f"localStorage.setItem('nas-token', {server.token!r});")
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def open_job(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server.url}/dashboard/jobs/{server.job.id}")  # type: ignore[attr-defined]
+    try:
+        page.wait_for_function("window.__nasFrontDrawnAt != null", timeout=30_000)
+    except Exception:
+        pytest.fail(
+            f"the front was never drawn; page error box: {page.locator('#job-error').inner_text()!r}"
+        )
+
+
+def test_job_page_draws_the_api_front_hover_click_and_rescore(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    job_id = server.job.id  # type: ignore[attr-defined]
+    with Client(url=server.url, token=server.token) as client:
+        api_front = client.pareto(job_id)
+    open_job(page, server)
+    canvas = page.locator("#pareto")
+
+    # The page draws exactly the server's front (same trials), over every completed trial.
+    assert int(canvas.get_attribute("data-front-count")) == len(api_front.points)
+    assert sorted(page.evaluate("window.__nasDashboard.frontIds()")) == sorted(
+        p.trial_id for p in api_front.points
+    )
+    assert int(canvas.get_attribute("data-point-count")) == server.job.trials_completed  # type: ignore[attr-defined]
+    assert (
+        page.locator("#front-legend")
+        .inner_text()
+        .startswith(f"Pareto front: {len(api_front.points)} points")
+    )
+
+    # Hover a front point: the tooltip shows its block strings.
+    point = api_front.points[len(api_front.points) // 2]
+    pos = page.evaluate(f"window.__nasDashboard.pointPosition({point.trial_id})")
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + pos["x"], box["y"] + pos["y"])
+    tooltip = page.locator("#tooltip")
+    tooltip.wait_for(state="visible")
+    text = tooltip.inner_text()
+    assert f"trial #{point.number}" in text
+    for stage in point.block_strings:
+        assert " ".join(stage) in text
+
+    # Click it: the trial panel shows the per-stage block table and the epoch curve's data.
+    page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
+    page.locator("#trial-title").filter(has_text=f"Trial #{point.number}").wait_for()
+    rows = page.locator("#stage-table tbody tr")
+    assert rows.count() == sum(len(stage) for stage in point.block_strings)
+    assert rows.first.locator("td").nth(2).inner_text() == point.block_strings[0][0]
+    assert "samples" in page.locator("#latency-summary").inner_text()
+
+    # Re-score in the page: no request may leave, colours and the best trial change.
+    before_colour = page.evaluate(f"window.__nasDashboard.colorOf({point.trial_id})")
+    before_best = canvas.get_attribute("data-best-trial")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.fill("#target-ms", "0.5")
+    page.fill("#alpha", "-0.5")
+    page.fill("#beta", "-1")
+    page.wait_for_function("document.getElementById('pareto').dataset.target === '0.5'")
+    after_colour = page.evaluate(f"window.__nasDashboard.colorOf({point.trial_id})")
+    assert (after_colour, canvas.get_attribute("data-best-trial")) != (before_colour, before_best)
+    assert int(canvas.get_attribute("data-front-count")) == len(api_front.points)  # the front is T-free
+    assert requests == []
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-job.png"), full_page=True)
+
+
+def test_trial_table_sorts_filters_and_pages(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    open_job(page, server)
+    summary = page.locator("#trials-summary")
+    assert summary.inner_text() == "200 of 200 trials"
+    page.select_option("#trial-state-filter", "failed")
+    failed = 200 - server.job.trials_completed  # type: ignore[attr-defined]
+    assert summary.inner_text() == f"{failed} of 200 trials"
+    page.select_option("#trial-state-filter", "")
+    page.check("#front-only")
+    front = int(page.locator("#pareto").get_attribute("data-front-count"))
+    assert summary.inner_text() == f"{front} of 200 trials"
+    page.uncheck("#front-only")
+    with Client(url=server.url, token=server.token) as client:
+        numbers = [t.number for t in client.trials(server.job.id, sort="number")]  # type: ignore[attr-defined]
+    page.click("#trials-table th[data-key=number]")  # ascending by number
+    first_cell = page.locator("#trials-table tbody tr").first.locator("td").first
+    assert first_cell.inner_text() == str(numbers[0])
+    page.click("#trials-next")
+    assert first_cell.inner_text() == str(numbers[50])
+
+
+def test_jobs_list_links_to_the_job(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server.url}/dashboard")
+    link = page.locator("#jobs-table tbody a").first
+    link.wait_for()
+    assert "seeded-search" in link.inner_text()
+    assert "completed" in page.locator("#jobs-table tbody tr").first.inner_text()
+    link.click()
+    page.wait_for_function("window.__nasFrontDrawnAt != null", timeout=30_000)
