@@ -13,7 +13,7 @@ Every strategy runs with the same trial budget over the same seeds; the table sh
 the (accuracy max, latency min) front after each checkpoint, and per strategy the number of trials its mean
 curve needs to reach random search's final mean hypervolume, with the ratio to random's budget (< 1: faster).
 
-Run: ``python -m benchmarks.strategies_bench [--budget 20] [--seeds 2] [--surrogate] [--jobs 1]``.
+Run: ``python -m benchmarks.strategies_bench [--budget 16] [--seeds 2] [--surrogate] [--jobs 1]``.
 """
 
 from __future__ import annotations
@@ -377,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.strategies_bench", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--budget", type=int, default=20, help="trials per strategy and seed (default 20)")
+    parser.add_argument("--budget", type=int, default=16, help="trials per strategy and seed (default 16)")
     parser.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (default 2)")
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated names")
     parser.add_argument("--surrogate", action="store_true", help="analytic surrogate instead of training")
