@@ -233,9 +233,9 @@ class BaseStrategy(ABC):
         for params in self._propose(n):
             sid = f"{self.name}-{self._next_id:06d}"
             self._next_id += 1
-            self._pending[sid] = params
+            self._pending[sid] = dict(params)
             self._seen[self.key(params)] = "pending"
-            out.append(Suggestion(sid, params, self._architecture(params)))
+            out.append(Suggestion(sid, dict(params), self._architecture(params)))
         return out
 
     def tell(self, suggestion_id: str, outcome: Outcome) -> None:
@@ -293,6 +293,16 @@ class BaseStrategy(ABC):
     def is_exhausted(self) -> bool:
         """True when :meth:`ask` will never propose anything new (grid done, scaling plan done)."""
         return False
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether this instance optimises (accuracy, latency) as a Pareto front rather than the reward.
+
+        The controller passes it to :func:`~nas_service.strategies.multifidelity.make_scheduler` so early
+        stopping ranks trials the way the strategy does. Default: ``settings['multi_objective']`` where the
+        class supports it.
+        """
+        return self.supports_multi_objective and bool(self.settings.get("multi_objective", False))
 
     @property
     def pending(self) -> dict[str, dict[str, Any]]:

@@ -37,7 +37,6 @@ class EvolutionStrategy(BaseStrategy):
         self.population_size = int(self.settings.get("population", 20))
         self.sample_size = max(1, min(int(self.settings.get("sample_size", 5)), self.population_size))
         self.n_mutations = int(self.settings.get("n_mutations", 1))
-        self.multi_objective = bool(self.settings.get("multi_objective", False))
         if self.population_size < 1:
             raise ValueError("settings.population must be >= 1")
         # Members in age order: {"params", "reward", "accuracy", "latency_ms"}.

@@ -29,6 +29,11 @@ class NSGA2Strategy(OptunaStrategy):
     supports_multi_objective = True
     directions = ("maximize", "minimize")
 
+    @property
+    def multi_objective(self) -> bool:
+        """Always True: NSGA-II is multi-objective by construction."""
+        return True
+
     def _make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         import optuna
 
