@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import RewardConfig, StrategyConfig
+from nas_service.reward import mnasnet_reward
 
 OutcomeState = Literal["completed", "pruned", "failed", "rejected", "duplicate"]
 OUTCOME_STATES: frozenset[str] = frozenset({"completed", "pruned", "failed", "rejected", "duplicate"})
@@ -114,21 +115,6 @@ class Outcome:
     def from_dict(cls, data: Mapping[str, Any]) -> Outcome:
         """Inverse of :meth:`to_dict`."""
         return cls(**dict(data))
-
-
-def mnasnet_reward(accuracy: float, latency_ms: float, target_ms: float, alpha: float, beta: float) -> float:
-    """MnasNet reward ``ACC * (LAT / T) ** w``, ``w = alpha`` if ``LAT <= T`` else ``beta``.
-
-    Delegates to :func:`nas_service.reward.mnasnet_reward` when that module is importable.
-    """
-    try:
-        from nas_service.reward import mnasnet_reward as shared
-    except ImportError:  # the shared module has not landed: same formula
-        if latency_ms <= 0:
-            return float(accuracy)
-        w = alpha if latency_ms <= target_ms else beta
-        return float(accuracy) * (float(latency_ms) / target_ms) ** w
-    return float(shared(accuracy, latency_ms, target_ms, alpha, beta))
 
 
 @dataclass(frozen=True)
