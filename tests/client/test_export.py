@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,8 +77,8 @@ def test_torchscript_and_onnx_match_pytorch(tmp_path: Path) -> None:
     proto = onnx.load(str(written["onnx"]))
     onnx.checker.check_model(proto, full_check=True)
     assert any(op.version == 17 for op in proto.opset_import if op.domain in ("", "ai.onnx"))
-    (got,) = ReferenceEvaluator(proto).run(None, {"input": x.numpy()})  # batch 3: the batch axis is dynamic
-    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+    outputs: Any = ReferenceEvaluator(proto).run(None, {"input": x.numpy()})  # batch 3: dynamic batch axis
+    np.testing.assert_allclose(np.asarray(outputs[0], dtype=np.float32), expected, rtol=1e-3, atol=1e-4)
 
     reloaded = load_state_dict(written["weights"])
     assert set(reloaded) == set(state)
