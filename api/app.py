@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -51,9 +52,7 @@ def bootstrap_tokens(settings: Settings, storage: BaseStorage, url: str) -> Path
         The admin-token file when it was created now, else ``None``.
     """
     if settings.worker_token and storage.verify_token(settings.worker_token) is None:
-        storage.create_token(
-            "workers", TokenScope.WORKER, name="NAS_WORKER_TOKEN", token=settings.worker_token
-        )
+        storage.create_token("workers", TokenScope.WORKER, name="NAS_WORKER_TOKEN", token=settings.worker_token)
     if not is_embedded(url):
         return None
     path = Path(settings.data_dir) / ADMIN_TOKEN_FILE
@@ -83,7 +82,34 @@ def _include_dashboard(app: FastAPI) -> None:
         app.include_router(router)
 
 
-def create_app(settings: Settings | None = None, storage: BaseStorage | None = None) -> FastAPI:
+def start_dispatcher_hook(settings: Settings, storage: BaseStorage) -> Any:
+    """Start the embedded dispatcher when ``workers.dispatcher.start_embedded`` exists; its handle or ``None``.
+
+    The dispatcher is owned by the workers package and imported lazily (it may pull in ray): the API process
+    itself never imports it unless asked to run it.
+    """
+    if importlib.util.find_spec("workers.dispatcher") is None:
+        log.info("no workers.dispatcher module: serving without the embedded dispatcher")
+        return None
+    module = importlib.import_module("workers.dispatcher")
+    start = getattr(module, "start_embedded", None)
+    if start is None:
+        log.info("workers.dispatcher has no start_embedded(): serving without the embedded dispatcher")
+        return None
+    return start(settings, storage)
+
+
+def _stop(handle: Any) -> None:
+    for name in ("stop", "close", "shutdown"):
+        method = getattr(handle, name, None)
+        if callable(method):
+            method()
+            return
+
+
+def create_app(
+    settings: Settings | None = None, storage: BaseStorage | None = None, *, start_dispatcher: bool = False
+) -> FastAPI:
     """Build the application.
 
     Args:
@@ -91,6 +117,8 @@ def create_app(settings: Settings | None = None, storage: BaseStorage | None = N
         storage: An open storage to use (tests inject one; its schema is not enforced so that ``/readyz`` can
             report an old one). Without it, the lifespan opens the database of ``settings`` and checks the
             schema, refusing to start on an out-of-date server database.
+        start_dispatcher: Run ``workers.dispatcher.start_embedded(settings, storage)`` on start-up (if that
+            exists) and stop its handle (``stop``/``close``/``shutdown``) on shutdown; ``nas serve`` sets it.
     """
     settings = settings or get_settings()
 
@@ -105,11 +133,17 @@ def create_app(settings: Settings | None = None, storage: BaseStorage | None = N
             store = storage
             url = getattr(storage, "url", "")
         app.state.storage = store
+        dispatcher = None
         try:
             if store.schema_status().up_to_date:
                 bootstrap_tokens(settings, store, url)
+            if start_dispatcher:
+                dispatcher = start_dispatcher_hook(settings, store)
+            app.state.dispatcher = dispatcher
             yield
         finally:
+            if dispatcher is not None:
+                _stop(dispatcher)
             if owned:
                 store.close()
 

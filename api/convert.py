@@ -93,9 +93,7 @@ def trial_detail(rec: TrialRecord, metrics: list[TrialMetric]) -> TrialDetail:
     """A trial with its epochs and latency measurement."""
     fields = _trial_fields(rec)
     fields["epochs"] = [
-        EpochPublic(
-            epoch=m.epoch, val_accuracy=m.val_accuracy, train_loss=m.train_loss, elapsed_s=m.elapsed_s
-        )
+        EpochPublic(epoch=m.epoch, val_accuracy=m.val_accuracy, train_loss=m.train_loss, elapsed_s=m.elapsed_s)
         for m in metrics
     ]
     fields["latency"] = LatencyMeasurement.model_validate(rec.latency) if rec.latency else None

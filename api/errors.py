@@ -16,7 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nas_service.storage import ConflictError, IntegrityError, NotFoundError, SchemaOutOfDate, StorageError
+from nas_service.storage import (
+    ConflictError,
+    IntegrityError,
+    InvalidValueError,
+    NotFoundError,
+    SchemaOutOfDate,
+    StorageError,
+)
 
 log = logging.getLogger("nas_service.api")
 
@@ -100,6 +107,8 @@ async def _storage(_: Request, exc: Exception) -> JSONResponse:
         return _json(404, error_body("not_found", str(exc)))
     if isinstance(exc, ConflictError | IntegrityError):
         return _json(409, error_body("conflict", str(exc)))
+    if isinstance(exc, InvalidValueError):
+        return _json(422, error_body("invalid_value", str(exc)[:500]))
     if isinstance(exc, SchemaOutOfDate):
         return _json(503, error_body("schema_out_of_date", str(exc)))
     log.error("storage error: %s", exc, exc_info=exc)

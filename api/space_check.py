@@ -26,16 +26,12 @@ def check_space(body: dict[str, Any]) -> SpaceValidation:
         log10 = float(space.log10_cardinality())
         card = int(space.cardinality())
     except SpaceValidationError as exc:
-        return SpaceValidation(
-            valid=False, errors=[SpaceError(field=exc.field or "space", message=exc.message)]
-        )
+        return SpaceValidation(valid=False, errors=[SpaceError(field=exc.field or "space", message=exc.message)])
     except (ValidationError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         return SpaceValidation(valid=False, errors=[SpaceError(field="space", message=str(exc)[:500])])
     if not math.isfinite(log10):
         log10 = float("1e308")
-    return SpaceValidation(
-        valid=True, log10_cardinality=log10, cardinality=card if card < _EXACT_INT else str(card)
-    )
+    return SpaceValidation(valid=True, log10_cardinality=log10, cardinality=card if card < _EXACT_INT else str(card))
 
 
 def preset_space(name: str) -> dict[str, Any]:
@@ -58,9 +54,7 @@ def parse_document(raw: bytes, content_type: str) -> Any:
             message = " ".join(str(exc).split())[:300]
             raise ApiError(400, "bad_request", f"invalid YAML: {message}", field="body") from None
     if media not in ("application/json", "") and not media.endswith("+json"):
-        raise ApiError(
-            415, "unsupported_media_type", f"send application/json or application/yaml, not {media}"
-        )
+        raise ApiError(415, "unsupported_media_type", f"send application/json or application/yaml, not {media}")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:

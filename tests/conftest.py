@@ -18,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-PG_DSN = os.environ.get(
-    "NAS_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
-)
+PG_DSN = os.environ.get("NAS_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3")
 
 
 def _pg_params() -> dict[str, str]:

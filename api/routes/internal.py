@@ -29,9 +29,7 @@ router = APIRouter(prefix="/internal", tags=["internal"])
 @router.post("/trials/{trial_id}/start", operation_id="start_trial", response_model=TrialPublic)
 def start_trial(trial_id: PathId, payload: StartCreate, storage: StorageDep, _: WorkerAuth) -> TrialPublic:
     """A worker starts an attempt (409 when that attempt is not the next one)."""
-    return trial_public(
-        storage.start_trial(trial_id, payload.attempt, payload.worker, payload.node, payload.device)
-    )
+    return trial_public(storage.start_trial(trial_id, payload.attempt, payload.worker, payload.node, payload.device))
 
 
 @router.post("/trials/{trial_id}/heartbeat", operation_id="heartbeat_trial", response_model=TrialStatePublic)

@@ -41,9 +41,7 @@ def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner)
 def list_jobs(
     storage: StorageDep,
     principal: CurrentOwner,
-    state: Annotated[
-        list[JobState] | None, Query(max_length=5, description="Only jobs in these states.")
-    ] = None,
+    state: Annotated[list[JobState] | None, Query(max_length=5, description="Only jobs in these states.")] = None,
     owner: Annotated[str | None, Query(max_length=200, description="Admins only: one owner's jobs.")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -51,9 +49,7 @@ def list_jobs(
     """Jobs, newest first: your own, or (admins) everyone's or one ``owner``'s."""
     who = owner if principal.is_admin else principal.owner
     page = storage.list_jobs(owner=who, states=state, limit=limit, offset=offset)
-    return Page[JobPublic](
-        items=[job_public(j) for j in page.items], total=page.total, limit=limit, offset=offset
-    )
+    return Page[JobPublic](items=[job_public(j) for j in page.items], total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobPublic)

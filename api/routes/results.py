@@ -35,9 +35,7 @@ _SSE_PAGE = 200
 _KEEPALIVE_S = 15.0
 
 
-def _reward_settings(
-    job: JobRecord, target_ms: float | None, alpha: float | None, beta: float | None
-) -> RewardConfig:
+def _reward_settings(job: JobRecord, target_ms: float | None, alpha: float | None, beta: float | None) -> RewardConfig:
     base = job.spec.reward
     return RewardConfig(
         target_ms=target_ms if target_ms is not None else base.target_ms,

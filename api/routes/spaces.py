@@ -49,9 +49,7 @@ async def _read_document(request: Request) -> Any:
     response_model=SpacePublic,
     openapi_extra=_SPACE_BODY,
 )
-async def create_space(
-    request: Request, storage: StorageDep, principal: CurrentOwner, name: _NAME = None
-) -> Any:
+async def create_space(request: Request, storage: StorageDep, principal: CurrentOwner, name: _NAME = None) -> Any:
     """Store a search space (a new version when the name exists); 422 names the first invalid field."""
     doc = await _read_document(request)
     try:
@@ -70,18 +68,14 @@ async def create_space(
     return space_public(record)
 
 
-@router.post(
-    "/validate", operation_id="validate_space", response_model=SpaceValidation, openapi_extra=_SPACE_BODY
-)
+@router.post("/validate", operation_id="validate_space", response_model=SpaceValidation, openapi_extra=_SPACE_BODY)
 async def validate_space(request: Request, principal: CurrentOwner) -> SpaceValidation:
     """Dry run: whether the space is valid, its size and the problems found (nothing is stored)."""
     doc = await _read_document(request)
     if isinstance(doc, dict) and isinstance(doc.get("space", doc.get("definition")), dict):
         doc = doc.get("space", doc.get("definition"))
     if not isinstance(doc, dict):
-        return SpaceValidation(
-            valid=False, errors=[{"field": "space", "message": "a space must be a mapping"}]
-        )
+        return SpaceValidation(valid=False, errors=[{"field": "space", "message": "a space must be a mapping"}])
     return check_space(doc)
 
 
@@ -97,12 +91,8 @@ def list_spaces(
 ) -> Page[SpacePublic]:
     """Spaces, newest first (admins see every owner's, or one ``owner``'s)."""
     who = (owner if principal.is_admin else principal.owner) if owner or not principal.is_admin else None
-    page = storage.list_spaces(
-        owner=who, name=name, include_archived=include_archived, limit=limit, offset=offset
-    )
-    return Page[SpacePublic](
-        items=[space_public(s) for s in page.items], total=page.total, limit=limit, offset=offset
-    )
+    page = storage.list_spaces(owner=who, name=name, include_archived=include_archived, limit=limit, offset=offset)
+    return Page[SpacePublic](items=[space_public(s) for s in page.items], total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{space_id}", operation_id="get_space", response_model=SpacePublic)

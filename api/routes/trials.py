@@ -30,9 +30,7 @@ def list_trials(
     visible_job(storage, principal, job_id)
     direction = order or ("asc" if sort in ("number", "latency") else "desc")
     page = storage.list_trials(job_id, states=state, sort=sort, order=direction, limit=limit, offset=offset)
-    return Page[TrialPublic](
-        items=[trial_public(t) for t in page.items], total=page.total, limit=limit, offset=offset
-    )
+    return Page[TrialPublic](items=[trial_public(t) for t in page.items], total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/trials/{trial_id}", operation_id="get_trial", response_model=TrialDetail)

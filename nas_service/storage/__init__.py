@@ -25,6 +25,7 @@ from nas_service.storage.domain import (
 from nas_service.storage.errors import (
     ConflictError,
     IntegrityError,
+    InvalidValueError,
     NotFoundError,
     SchemaOutOfDate,
     StorageError,
@@ -50,6 +51,7 @@ __all__ = [
     "ConflictError",
     "CreatedToken",
     "IntegrityError",
+    "InvalidValueError",
     "JobRecord",
     "LatencyRecord",
     "NotFoundError",

@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from nas_service.storage.errors import IntegrityError, StorageError
+from nas_service.storage.errors import IntegrityError, InvalidValueError, StorageError
 
 _BEGIN_OPTION = "nas_sqlite_begin"
 
@@ -83,6 +83,9 @@ class SessionScope:
         except sa_exc.IntegrityError as exc:
             session.rollback()
             raise IntegrityError(str(exc.orig).splitlines()[0] if exc.orig else str(exc)) from exc
+        except sa_exc.DataError as exc:
+            session.rollback()
+            raise InvalidValueError(f"invalid value: {str(exc.orig or exc).splitlines()[0]}") from exc
         except sa_exc.SQLAlchemyError as exc:
             session.rollback()
             raise StorageError(f"database error: {str(exc).splitlines()[0]}") from exc

@@ -21,3 +21,7 @@ class IntegrityError(StorageError):
 
 class SchemaOutOfDate(StorageError):
     """The database schema is not at the revision this code needs; the message names the command to run."""
+
+
+class InvalidValueError(StorageError, ValueError):
+    """The database refused a value (out of range, a NUL character in text, ...)."""

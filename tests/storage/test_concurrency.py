@@ -9,9 +9,7 @@ from nas_service.jobspec import JobSpec
 from nas_service.storage import JobRecord, SQLAlchemyStorage, TrialRecord
 
 
-def _race(
-    url: str, work: Callable[[SQLAlchemyStorage, str], object | None], claimers: int = 3
-) -> list[list[int]]:
+def _race(url: str, work: Callable[[SQLAlchemyStorage, str], object | None], claimers: int = 3) -> list[list[int]]:
     """Run ``work`` in a loop in ``claimers`` threads, each with its own engine, until it returns ``None``."""
     stores = [SQLAlchemyStorage(url) for _ in range(claimers)]
     results: list[list[int]] = [[] for _ in range(claimers)]

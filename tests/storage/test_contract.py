@@ -115,9 +115,7 @@ def test_trial_numbers_claims_and_idempotent_reports(storage: BaseStorage, make_
     assert storage.get_trials([t2.id, t1.id, 12345])[0].id == t2.id
 
 
-def test_late_report_for_cancelled_trial_is_stored_not_counted(
-    storage: BaseStorage, make_job: MakeJob
-) -> None:
+def test_late_report_for_cancelled_trial_is_stored_not_counted(storage: BaseStorage, make_job: MakeJob) -> None:
     job = make_job()
     trial = storage.create_trial(job.id, {})
     claimed = storage.claim_trial(job.id, "w")
@@ -193,9 +191,7 @@ def test_incremental_pareto_matches_brute_force(storage: BaseStorage, make_job: 
 def test_latency_cache_tokens_strategy_state(storage: BaseStorage, make_job: MakeJob) -> None:
     key = latency_cache_key("h", [3, 32, 32], "cpu-x", "torch2", 1, 1)
     assert storage.get_cached_latency(key) is None
-    m1 = LatencyMeasurement(
-        device="cpu-x", median_ms=2.0, p90_ms=2.5, mean_ms=2.1, samples=2, samples_ms=[2, 2.2]
-    )
+    m1 = LatencyMeasurement(device="cpu-x", median_ms=2.0, p90_ms=2.5, mean_ms=2.1, samples=2, samples_ms=[2, 2.2])
     m2 = LatencyMeasurement(device="cpu-x", median_ms=9.0, p90_ms=9.5, mean_ms=9.1, samples=1)
     first = storage.put_latency(key, "h", [3, 32, 32], "torch2", m1)
     assert storage.put_latency(key, "h", [3, 32, 32], "torch2", m2).median_ms == 2.0

@@ -1,0 +1,39 @@
+"""``nas db`` and ``nas token`` commands, and the API process staying free of torch and ray."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from nas_service.cli.main import app
+from nas_service.storage import SQLAlchemyStorage, TokenScope
+from nas_service.storage.schema import head_revision
+
+runner = CliRunner()
+
+
+def test_db_upgrade_current_and_token_create(db_url: str) -> None:
+    behind = runner.invoke(app, ["db", "current", "--url", db_url])
+    assert behind.exit_code == 1 and "nas db upgrade" in behind.output
+    assert runner.invoke(app, ["db", "upgrade", "--url", db_url]).exit_code == 0
+    current = runner.invoke(app, ["db", "current", "--url", db_url])
+    assert current.exit_code == 0 and head_revision() in current.output
+    created = runner.invoke(app, ["token", "create", "--owner", "ci", "--scope", "worker", "--url", db_url])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    store = SQLAlchemyStorage(db_url)
+    try:
+        record = store.verify_token(token)
+        assert record is not None and record.scope == TokenScope.WORKER and record.owner == "ci"
+    finally:
+        store.close()
+    bad = runner.invoke(app, ["token", "create", "--owner", "ci", "--scope", "root", "--url", db_url])
+    assert bad.exit_code != 0
+
+
+def test_api_import_does_not_load_torch_or_ray() -> None:
+    code = "import sys, api.app; api.app.create_app(); print(sorted({'torch', 'ray'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,128 @@
+"""``/jobs`` and trials: creation, validation, transitions (409), isolation (404), the worker path."""
+
+from __future__ import annotations
+
+from api.testing import Api
+from nas_service.jobspec import JobState, TrialState
+from nas_service.storage.testing import make_result
+
+
+def _report(api: Api, trial_id: int, key: str, attempt: int = 1, acc: float = 0.8, lat: float = 3.0) -> dict:
+    body = {"attempt": attempt, "report_key": key, "result": make_result(acc, lat).model_dump(mode="json")}
+    r = api.client.post(f"/api/v1/internal/trials/{trial_id}/report", json=body, headers=api.worker)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_create_job_variants_and_422(api: Api) -> None:
+    job = api.job(budget={"max_trials": 7})
+    assert job["state"] == "queued" and job["spec"]["budget"]["max_trials"] == 7 and job["owner"] == "alice"
+    nested = api.client.post("/api/v1/jobs", json={"spec": {"name": "n"}, "space": "digits"}, headers=api.alice)
+    assert nested.status_code == 201 and nested.json()["name"] == "n"
+    r = api.client.post("/api/v1/jobs", json={"space": "digits", "budget": {"max_trials": 0}}, headers=api.alice)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "budget.max_trials"
+    r = api.client.post("/api/v1/jobs", json={"space": "no-such-preset"}, headers=api.alice)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "space"
+    r = api.client.post("/api/v1/jobs", json={"name": "x" * 500, "space": "digits"}, headers=api.alice)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "name"
+    listed = api.client.get("/api/v1/jobs?state=queued&limit=1", headers=api.alice).json()
+    assert listed["total"] == 2 and len(listed["items"]) == 1
+
+
+def test_cancel_resume_and_illegal_transition(api: Api) -> None:
+    job = api.job()
+    url = f"/api/v1/jobs/{job['id']}"
+    r = api.client.post(f"{url}/resume", headers=api.alice)
+    assert r.status_code == 409 and "from queued to queued" in r.json()["error"]["message"]
+    assert api.client.post(f"{url}/cancel", headers=api.alice).json()["state"] == "cancelled"
+    r = api.client.post(f"{url}/cancel", headers=api.alice)
+    assert r.status_code == 409 and r.json()["error"] == {
+        "code": "conflict",
+        "message": f"job {job['id']} cannot go from cancelled to cancelled",
+    }
+    assert api.client.post(f"{url}/resume", headers=api.alice).json()["state"] == "queued"
+
+
+def test_owner_isolation_is_404(api: Api) -> None:
+    job = api.job()
+    trial = api.storage.create_trial(job["id"], {"a": 1})
+    for path in (
+        f"/api/v1/jobs/{job['id']}",
+        f"/api/v1/jobs/{job['id']}/trials",
+        f"/api/v1/jobs/{job['id']}/pareto",
+        f"/api/v1/jobs/{job['id']}/best",
+        f"/api/v1/jobs/{job['id']}/events",
+        f"/api/v1/trials/{trial.id}",
+    ):
+        r = api.client.get(path, headers=api.bob)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", path
+        assert api.client.get(path.replace("/events", ""), headers=api.admin).status_code == 200
+    assert api.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=api.bob).status_code == 404
+    r = api.client.post("/api/v1/jobs", json={"space_id": job["space_id"]}, headers=api.bob)
+    assert r.status_code == 404
+    assert api.client.get("/api/v1/jobs", headers=api.bob).json()["total"] == 0
+    assert api.client.get("/api/v1/jobs?owner=alice", headers=api.bob).json()["total"] == 0
+    assert api.client.get("/api/v1/jobs?owner=alice", headers=api.admin).json()["total"] == 1
+
+
+def test_worker_path_idempotent_and_late_reports(api: Api) -> None:
+    job = api.job()
+    trial = api.storage.create_trial(job["id"], {"a": 1})
+    api.storage.claim_trial(job["id"], "w")
+    epoch = {"epoch": 0, "val_accuracy": 0.5}
+    path = f"/api/v1/internal/trials/{trial.id}"
+    assert api.client.post(f"{path}/epochs", json=epoch, headers=api.worker).json() == {"stored": True}
+    assert api.client.post(f"{path}/epochs", json=epoch, headers=api.worker).json() == {"stored": False}
+    assert api.client.post(f"{path}/epochs", json=epoch, headers=api.alice).status_code == 403
+    beat = api.client.post(f"{path}/heartbeat", json={"attempt": 1}, headers=api.worker).json()
+    assert beat["state"] == "running"
+    first = _report(api, trial.id, "k1")
+    second = _report(api, trial.id, "k1")  # a retried report: same reply, counted once
+    assert first == second and first["state"] == "completed"
+    counters = api.client.get(f"/api/v1/jobs/{job['id']}", headers=api.alice).json()["counters"]
+    assert counters == {"total": 1, "completed": 1, "pruned": 0, "failed": 0}
+    r = api.client.post(
+        f"{path}/report",
+        json={"attempt": 1, "report_key": "k2", "result": make_result(0.9, 1.0).model_dump(mode="json")},
+        headers=api.worker,
+    )
+    assert r.status_code == 409
+
+    late = api.storage.create_trial(job["id"], {"a": 2})
+    api.storage.claim_trial(job["id"], "w")
+    api.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=api.alice)
+    beat = api.client.post(f"/api/v1/internal/trials/{late.id}/heartbeat", headers=api.worker).json()
+    assert beat["state"] == "cancelled"
+    stored = _report(api, late.id, "late", acc=0.99, lat=0.5)
+    assert stored["state"] == "cancelled" and stored["accuracy"] == 0.99 and not stored["on_front"]
+    after = api.client.get(f"/api/v1/jobs/{job['id']}", headers=api.alice).json()
+    assert after["counters"]["completed"] == 1 and after["state"] == "cancelled"
+    assert api.storage.get_trial(late.id).state == TrialState.CANCELLED
+    assert api.storage.get_job(job["id"]).state == JobState.CANCELLED
+
+
+def test_trial_listing_and_detail(api: Api) -> None:
+    job = api.job()
+    for i, (acc, lat) in enumerate([(0.5, 1.0), (0.9, 4.0), (0.7, 2.0)]):
+        t = api.storage.create_trial(job["id"], {"i": i})
+        api.storage.claim_trial(job["id"], "w")
+        api.client.post(
+            f"/api/v1/internal/trials/{t.id}/epochs",
+            json={"epoch": 0, "val_accuracy": acc / 2},
+            headers=api.worker,
+        )
+        _report(api, t.id, f"k{i}", acc=acc, lat=lat)
+    base = f"/api/v1/jobs/{job['id']}/trials"
+    by_acc = api.client.get(f"{base}?sort=accuracy", headers=api.alice).json()
+    assert [t["accuracy"] for t in by_acc["items"]] == [0.9, 0.7, 0.5]
+    by_lat = api.client.get(f"{base}?sort=latency&limit=2&offset=1", headers=api.alice).json()
+    assert [t["latency_ms"] for t in by_lat["items"]] == [2.0, 4.0] and by_lat["total"] == 3
+    assert api.client.get(f"{base}?state=failed", headers=api.alice).json()["total"] == 0
+    r = api.client.get(f"{base}?sort=bogus", headers=api.alice)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "query.sort"
+    detail = api.client.get(f"/api/v1/trials/{by_acc['items'][0]['id']}", headers=api.alice).json()
+    assert detail["epochs"][0]["val_accuracy"] == 0.45 and detail["latency"]["samples_ms"] == [
+        4.0,
+        4.0,
+        4.0,
+    ]

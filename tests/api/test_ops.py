@@ -1,0 +1,71 @@
+"""Health, readiness (503 on an old schema), metrics, the 500 handler and start-up behaviour."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.testing import Api
+from nas_service.settings import Settings
+from nas_service.storage import SchemaOutOfDate, SQLAlchemyStorage
+from nas_service.storage.schema import current_revision, downgrade, head_revision
+from nas_service.storage.testing import run_trial
+
+
+def test_health_ready_metrics(api: Api) -> None:
+    assert api.client.get("/healthz").json()["status"] == "ok"
+    ready = api.client.get("/readyz").json()
+    assert ready["status"] == "ok" and ready["schema_revision"] == head_revision()
+    assert api.client.get("/api/v1/readyz").status_code == 200
+    job = api.job()
+    run_trial(api.storage, job["id"], 0.5, 1.0)
+    text = api.client.get("/metrics").text
+    assert 'nas_jobs{state="queued"} 1' in text and "nas_trials_completed_total 1" in text
+    assert "nas_trial_report_duration_seconds_count" in text
+
+
+def test_readyz_503_on_old_schema(migrated_url: str, tmp_path: Path) -> None:
+    downgrade(migrated_url, "base")
+    store = SQLAlchemyStorage(migrated_url)
+    try:
+        with TestClient(create_app(Settings(data_dir=tmp_path), store)) as client:
+            r = client.get("/readyz")
+        assert r.status_code == 503 and "nas db upgrade" in r.json()["detail"]
+    finally:
+        store.close()
+
+
+def test_500_hides_the_stack_trace(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(api.storage, "list_jobs", boom)
+    client = TestClient(api.client.app, raise_server_exceptions=False)
+    r = client.get("/api/v1/jobs", headers=api.alice)
+    assert r.status_code == 500
+    assert r.json() == {"error": {"code": "internal_error", "message": "internal server error"}}
+    assert "secret" not in r.text
+
+
+def test_embedded_start_upgrades_and_writes_admin_token(sqlite_url: str, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=sqlite_url)
+    with TestClient(create_app(settings)) as client:
+        token = (tmp_path / "data" / "admin-token").read_text().strip()
+        assert stat.S_IMODE(os.stat(tmp_path / "data" / "admin-token").st_mode) == 0o600
+        assert client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert current_revision(sqlite_url) == head_revision()
+    with TestClient(create_app(settings)):  # second start: the token file is kept as it is
+        assert (tmp_path / "data" / "admin-token").read_text().strip() == token
+
+
+@pytest.mark.postgres
+def test_server_database_refuses_an_old_schema(postgres_url: str, tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path, database_url=postgres_url))
+    with pytest.raises(SchemaOutOfDate, match="nas db upgrade"), TestClient(app):
+        pass
+    assert current_revision(postgres_url) is None
