@@ -1,0 +1,1 @@
+"""Benchmarks: each ``benchmarks/<name>_bench.py`` has a ``main()``; ``python -m benchmarks`` runs them all."""
