@@ -137,9 +137,7 @@ def _load_cached(
         order = rng.permutation(len(y))
         n_val = max(1, round(len(y) * val_fraction))
         if n_val >= len(y):
-            raise DatasetError(
-                f"{path or dataset}: {len(y)} samples are too few to hold out a validation split"
-            )
+            raise DatasetError(f"{path or dataset}: {len(y)} samples are too few to hold out a validation split")
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
         train_x, train_y, val_x, val_y = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     if max_train_samples is not None and max_train_samples < len(train_y):
@@ -285,9 +283,7 @@ def _npz_images(arr: np.ndarray, where: str) -> np.ndarray:
             return np.transpose(arr, (0, 3, 1, 2))
         if arr.shape[1] in (1, 3, 4):
             return arr
-    raise DatasetError(
-        f"{where}: expected images of shape (N,H,W) or (N,H,W,C) with C in 1,3,4; got {arr.shape}"
-    )
+    raise DatasetError(f"{where}: expected images of shape (N,H,W) or (N,H,W,C) with C in 1,3,4; got {arr.shape}")
 
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
@@ -332,9 +328,7 @@ def _image_folder(root: Path, resolution: int) -> tuple[np.ndarray, np.ndarray]:
         found = sorted(p for p in cls.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         files.extend((p, label) for p in found)
     if not files:
-        raise DatasetError(
-            f"{root}: no images with suffix {'/'.join(IMAGE_SUFFIXES)} in the class directories"
-        )
+        raise DatasetError(f"{root}: no images with suffix {'/'.join(IMAGE_SUFFIXES)} in the class directories")
     images = [_read_image(p) for p, _ in files]
     channels = 3 if any(img.shape[2] >= 3 for img in images) else 1
     out = np.empty((len(images), channels, resolution, resolution), dtype=np.float32)

@@ -34,7 +34,7 @@ from typing import Any
 import ray
 import ray.exceptions
 
-from nas_service.jobspec import EpochReport, TrialResult, TrialState
+from nas_service.jobspec import EpochReport, LatencyMeasurement, TrialResult, TrialState
 from workers.trial import NullReporter, TrialPayload, TrialRun, noop_trial, run_trial_detailed
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "ExecutorEvent",
     "FinishedEvent",
     "HeartbeatEvent",
+    "LatencyEvent",
     "RayExecutor",
     "TrialHandle",
 ]
@@ -75,6 +76,14 @@ class EpochEvent:
 
     handle: TrialHandle
     report: EpochReport
+
+
+@dataclass(frozen=True)
+class LatencyEvent:
+    """The attempt measured (or reused) its latency, before training: a multi-fidelity pruner ranks by it."""
+
+    handle: TrialHandle
+    latency: LatencyMeasurement
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,7 @@ class CrashedEvent:
     error: str
 
 
-ExecutorEvent = EpochEvent | HeartbeatEvent | FinishedEvent | CrashedEvent
+ExecutorEvent = EpochEvent | LatencyEvent | HeartbeatEvent | FinishedEvent | CrashedEvent
 
 
 class TrialChannel:
@@ -177,6 +186,10 @@ class ChannelReporter:
     def epoch(self, report: EpochReport) -> None:
         """Push the epoch report (no wait)."""
         self._channel.push.remote(self._key, "epoch", report.model_dump(mode="json"))
+
+    def latency(self, measurement: LatencyMeasurement) -> None:
+        """Push the latency measured before training (no wait)."""
+        self._channel.push.remote(self._key, "latency", measurement.model_dump(mode="json"))
 
     def heartbeat(self) -> None:
         """Push a heartbeat if the last one is older than the interval (no wait)."""
@@ -275,9 +288,7 @@ class RayExecutor:
         self.cancel_grace_s = cancel_grace_s
         self.heartbeat_interval_s = heartbeat_interval_s
         self.stale_after_s = stale_after_s
-        self._channel: Any = _channel_actor.options(
-            name=f"nas-trial-channel-{uuid.uuid4().hex[:12]}"
-        ).remote()
+        self._channel: Any = _channel_actor.options(name=f"nas-trial-channel-{uuid.uuid4().hex[:12]}").remote()
         self._running: dict[str, _Running] = {}
 
     # --- submitting and steering ---
@@ -378,6 +389,8 @@ class RayExecutor:
                 continue
             if kind == "epoch":
                 events.append(EpochEvent(rec.handle, EpochReport.model_validate(data)))
+            elif kind == "latency":
+                events.append(LatencyEvent(rec.handle, LatencyMeasurement.model_validate(data)))
             elif kind == "heartbeat":
                 rec.last_heartbeat = float(data["at"])
                 rec.info = data

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
-import json
 import platform
 import statistics
 import time
@@ -29,7 +27,7 @@ import torch.nn as nn
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement
 from workers.train import resolve_device
 
-__all__ = ["cpu_model_name", "describe_device", "latency_cache_key", "measure_latency"]
+__all__ = ["cpu_model_name", "describe_device", "latency_cache_key", "measure_latency", "runtime_key"]
 
 #: Bumped when the measurement protocol changes, so old cache entries stop matching.
 PROTOCOL_VERSION = 1
@@ -57,13 +55,18 @@ def describe_device(device: torch.device | str) -> str:
     return f"cpu:{cpu_model_name()}"
 
 
-def latency_cache_key(
-    arch_hash: str, input_shape: Sequence[int], device_name: str, cfg: LatencyConfig
-) -> str:
-    """Key of a latency measurement in the cross-job cache.
+def runtime_key(device_name: str) -> str:
+    """What besides the network and the hardware changes a timing: torch version, protocol, layout, dtype."""
+    layout = "channels_last" if device_name.startswith("cuda:") else "contiguous"
+    return f"torch-{torch.__version__}|protocol-{PROTOCOL_VERSION}|{layout}|fp32"
 
-    Warm-up and repeat counts are left out on purpose: they change the precision of a measurement, not the
-    quantity measured.
+
+def latency_cache_key(arch_hash: str, input_shape: Sequence[int], device_name: str, cfg: LatencyConfig) -> str:
+    """Key of a latency measurement in the controller's cross-job cache.
+
+    The storage's own :func:`nas_service.storage.latency_cache_key` over the network, input shape, device,
+    :func:`runtime_key`, batch size and threads. Warm-up and repeat counts are left out on purpose: they change
+    the precision of a measurement, not the quantity measured.
 
     Args:
         arch_hash: :meth:`Architecture.arch_hash` of the network *as measured* (proxy resolution and classes).
@@ -74,15 +77,10 @@ def latency_cache_key(
     Returns:
         A hex digest.
     """
-    payload = {
-        "v": PROTOCOL_VERSION,
-        "arch": arch_hash,
-        "shape": [int(s) for s in input_shape],
-        "device": device_name,
-        "batch": cfg.batch_size,
-        "threads": cfg.threads,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:40]
+    from nas_service.storage.domain import latency_cache_key as storage_key  # lazy: pulls in SQLAlchemy
+
+    shape = [int(s) for s in input_shape]
+    return storage_key(arch_hash, shape, device_name, runtime_key(device_name), cfg.batch_size, cfg.threads)
 
 
 def measure_latency(model: nn.Module, input_shape: Sequence[int], cfg: LatencyConfig) -> LatencyMeasurement:
@@ -106,9 +104,7 @@ def measure_latency(model: nn.Module, input_shape: Sequence[int], cfg: LatencyCo
     net = model if same_device else copy.deepcopy(model).to(device)
     was_training = net.training
     net.eval()
-    x = torch.randn(
-        cfg.batch_size, *[int(s) for s in input_shape], generator=torch.Generator().manual_seed(0)
-    )
+    x = torch.randn(cfg.batch_size, *[int(s) for s in input_shape], generator=torch.Generator().manual_seed(0))
     previous_threads = torch.get_num_threads()
     try:
         if device.type == "cuda":

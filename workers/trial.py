@@ -86,6 +86,8 @@ class TrialRun(BaseModel):
         images_per_second: Training throughput.
         latency_key: :func:`workers.latency.latency_cache_key` of a freshly measured latency, for the cache.
         measured_arch_hash: Hash of the network as trained (proxy resolution, classes, channels).
+        input_shape: Per-sample input shape ``(C, H, W)`` of the proxy data.
+        num_classes: Classes of the proxy data.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -96,6 +98,8 @@ class TrialRun(BaseModel):
     images_per_second: float | None = None
     latency_key: str | None = None
     measured_arch_hash: str | None = None
+    input_shape: list[int] | None = None
+    num_classes: int | None = None
 
 
 @runtime_checkable
@@ -103,7 +107,9 @@ class TrialReporter(Protocol):
     """Where a running trial sends progress and asks whether to stop.
 
     ``heartbeat`` is called after every training batch and ``should_stop`` after every batch and epoch:
-    implementations that talk to a remote process rate-limit themselves.
+    implementations that talk to a remote process rate-limit themselves. A reporter may also have an optional
+    ``latency(measurement: LatencyMeasurement)`` method: it is called once, before training, with the
+    candidate's latency (a multi-fidelity pruner ranks by it).
     """
 
     def epoch(self, report: EpochReport) -> None:
@@ -117,11 +123,16 @@ class TrialReporter(Protocol):
 
 
 class NullReporter:
-    """A reporter that records epochs in memory and never stops (local runs, tests)."""
+    """A reporter that records epochs (and the latency) in memory and never stops (local runs, tests)."""
 
     def __init__(self) -> None:
         self.epochs: list[EpochReport] = []
         self.heartbeats = 0
+        self.measured: LatencyMeasurement | None = None
+
+    def latency(self, measurement: LatencyMeasurement) -> None:
+        """Keep the latency measured before training."""
+        self.measured = measurement
 
     def epoch(self, report: EpochReport) -> None:
         """Keep the report."""
@@ -159,6 +170,11 @@ class _TimedReporter:
     def should_stop(self) -> bool | str:
         answer: bool | str = self._timed(self.inner.should_stop)
         return answer
+
+    def latency(self, measurement: LatencyMeasurement) -> None:
+        hook = getattr(self.inner, "latency", None)
+        if hook is not None:
+            self._timed(hook, measurement)
 
 
 def worker_identity() -> tuple[str, str]:
@@ -245,6 +261,20 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
             fields["macs"] = int(count_macs(arch, proxy.resolution))
             torch.manual_seed(proxy.seed)
             model = build_model(arch)
+        run.input_shape = list(data.input_shape)
+        run.num_classes = data.num_classes
+        # Latency first: it does not depend on the weights, pruned trials keep it, and a multi-objective
+        # pruner ranks by it from the first rung on.
+        with phase("latency"):
+            latency = payload.cached_latency
+            lat_device = describe_device(resolve_device(payload.latency.device))
+            if latency is None or latency.device != lat_device:
+                latency = measure_latency(model, data.input_shape, payload.latency)
+                run.latency_key = latency_cache_key(
+                    run.measured_arch_hash, data.input_shape, latency.device, payload.latency
+                )
+        fields["latency"] = latency
+        timed.latency(latency)
         with phase("train"):
             before = timed.seconds
             outcome = train_proxy(
@@ -257,21 +287,11 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
             )
             train_report_s = timed.seconds - before
         run.images_per_second = outcome.images_per_second
-        fields.update(
-            accuracy=outcome.val_accuracy, epochs_run=outcome.epochs_run, train_seconds=outcome.train_seconds
-        )
+        fields.update(accuracy=outcome.val_accuracy, epochs_run=outcome.epochs_run, train_seconds=outcome.train_seconds)
         if outcome.status != "completed":
             fields["state"] = TrialState(outcome.status)
         else:
-            with phase("latency"):
-                latency = payload.cached_latency
-                lat_device = describe_device(resolve_device(payload.latency.device))
-                if latency is None or latency.device != lat_device:
-                    latency = measure_latency(model, data.input_shape, payload.latency)
-                    run.latency_key = latency_cache_key(
-                        run.measured_arch_hash, data.input_shape, latency.device, payload.latency
-                    )
-            fields.update(state=TrialState.COMPLETED, latency=latency)
+            fields["state"] = TrialState.COMPLETED
             if outcome.val_accuracy is not None:
                 run.reward = float(
                     mnasnet_reward(
@@ -303,7 +323,5 @@ def noop_trial(payload: TrialPayload, reporter: TrialReporter) -> TrialRun:
     reporter.heartbeat()
     node, worker = worker_identity()
     wall = time.perf_counter() - t0
-    result = TrialResult(
-        state=TrialState.COMPLETED, epochs_run=0, wall_seconds=wall, node=node, worker=worker
-    )
+    result = TrialResult(state=TrialState.COMPLETED, epochs_run=0, wall_seconds=wall, node=node, worker=worker)
     return TrialRun(result=result, phases={"other": wall})

@@ -131,9 +131,7 @@ def loopback_cluster() -> Iterator[str]:
                 f"--dashboard-agent-listen-port={_free_port(ip)}", f"--metrics-export-port={_free_port(ip)}",
             ]  # fmt: skip
             procs.append(
-                subprocess.Popen(
-                    cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True
-                )
+                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
             )
             if ip == HEAD_IP:
                 try:

@@ -172,9 +172,7 @@ def test_imagefolder_png_builtin_decoder(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "dog" / "notes.txt").write_text("ignored")
     for path, img in originals.items():  # every filter type round-trips exactly
         assert np.array_equal(data_mod._read_image(path), img)
-    d = load_dataset(
-        ProxyConfig(dataset="imagefolder", data_path=str(tmp_path), resolution=8, val_fraction=0.34)
-    )
+    d = load_dataset(ProxyConfig(dataset="imagefolder", data_path=str(tmp_path), resolution=8, val_fraction=0.34))
     assert d.in_channels == 3 and d.num_classes == 2
     assert len(d.train_y) + len(d.val_y) == 6 and d.train_x.shape[1:] == (3, 8, 8)
 
@@ -184,9 +182,7 @@ def test_imagefolder_grayscale_and_errors(tmp_path: Path) -> None:
         (tmp_path / cls).mkdir()
         for i in range(2):
             _write_png(tmp_path / cls / f"{i}.png", np.full((4, 4), 40 * i, dtype=np.uint8))
-    d = load_dataset(
-        ProxyConfig(dataset="imagefolder", data_path=str(tmp_path), resolution=8, val_fraction=0.25)
-    )
+    d = load_dataset(ProxyConfig(dataset="imagefolder", data_path=str(tmp_path), resolution=8, val_fraction=0.25))
     assert d.in_channels == 1
     (tmp_path / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nxx")
     clear_dataset_cache()

@@ -64,6 +64,7 @@ def test_two_trials_stream_epochs_and_finish(
         assert kinds[-1] == "FinishedEvent" and "HeartbeatEvent" in kinds
         epochs = [e.report.epoch for e in mine if isinstance(e, EpochEvent)]
         assert epochs == [1, 2]  # streamed, in order, before the result
+        assert kinds.index("LatencyEvent") < kinds.index("EpochEvent")  # latency comes before training
         (done,) = _finished(events, h)
         r = done.result
         assert r.state == TrialState.COMPLETED, r.error
@@ -121,9 +122,7 @@ def test_cancel_stops_a_running_trial_promptly(
 def test_cancel_kills_after_the_grace_period(
     executor: RayExecutor, tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
 ) -> None:
-    handle = executor.submit(
-        _payload("k", tiny_arch, tiny_proxy.model_copy(update={"epochs": 200}), quick_latency)
-    )
+    handle = executor.submit(_payload("k", tiny_arch, tiny_proxy.model_copy(update={"epochs": 200}), quick_latency))
     _collect(executor, lambda evs: any(isinstance(e, HeartbeatEvent) for e in evs))
     executor.cancel(handle, grace_s=0.0)
     events = _collect(executor, lambda evs: bool(_finished(evs)), timeout=60.0)
@@ -134,9 +133,7 @@ def test_cancel_kills_after_the_grace_period(
 def test_prune_stops_with_the_last_accuracy(
     executor: RayExecutor, tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
 ) -> None:
-    handle = executor.submit(
-        _payload("p", tiny_arch, tiny_proxy.model_copy(update={"epochs": 200}), quick_latency)
-    )
+    handle = executor.submit(_payload("p", tiny_arch, tiny_proxy.model_copy(update={"epochs": 200}), quick_latency))
     _collect(executor, lambda evs: any(isinstance(e, EpochEvent) for e in evs))
     executor.prune(handle)
     events = _collect(executor, lambda evs: bool(_finished(evs)), timeout=60.0)

@@ -14,9 +14,7 @@ from workers.train import build_optimizer, resolve_device, train_proxy
 
 def _model(arch: Architecture, cfg: ProxyConfig) -> torch.nn.Module:
     torch.manual_seed(cfg.seed)
-    return build_model(
-        arch.model_copy(update={"num_classes": 10, "resolution": cfg.resolution, "in_channels": 1})
-    )
+    return build_model(arch.model_copy(update={"num_classes": 10, "resolution": cfg.resolution, "in_channels": 1}))
 
 
 def test_training_beats_chance_on_digits(tiny_arch: Architecture) -> None:

@@ -23,6 +23,8 @@ def test_completed_trial_reports_everything(
     assert r.accuracy is not None and r.latency is not None and r.latency.samples == 5
     assert r.params and r.params > 0 and r.macs and r.macs > 0
     assert r.epochs_run == 1 and len(reporter.epochs) == 1 and reporter.heartbeats > 0
+    assert reporter.measured == r.latency  # reported before training, for the pruner
+    assert run.input_shape == [1, 16, 16] and run.num_classes == 10
     assert r.train_seconds and r.wall_seconds and r.wall_seconds >= r.train_seconds
     assert r.worker and ":" in r.worker and r.node and r.device and r.device.startswith("cpu:")
     expected = mnasnet_reward(r.accuracy, r.latency.median_ms, 5.0, -0.07, -0.07)
@@ -37,12 +39,8 @@ def test_cached_latency_skips_measuring(
 ) -> None:
     from workers.latency import describe_device
 
-    cached = LatencyMeasurement(
-        device=describe_device("cpu"), median_ms=3.0, p90_ms=3.5, mean_ms=3.1, samples=30
-    )
-    run = run_trial_detailed(
-        _payload(tiny_arch, tiny_proxy, quick_latency, cached_latency=cached), NullReporter()
-    )
+    cached = LatencyMeasurement(device=describe_device("cpu"), median_ms=3.0, p90_ms=3.5, mean_ms=3.1, samples=30)
+    run = run_trial_detailed(_payload(tiny_arch, tiny_proxy, quick_latency, cached_latency=cached), NullReporter())
     assert run.result.state == TrialState.COMPLETED and run.result.latency == cached
     assert run.latency_key is None  # nothing new to cache
 
@@ -50,9 +48,7 @@ def test_cached_latency_skips_measuring(
 def test_cached_latency_from_another_device_is_remeasured(
     tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
 ) -> None:
-    cached = LatencyMeasurement(
-        device="cpu:some other cpu", median_ms=3.0, p90_ms=3.5, mean_ms=3.1, samples=30
-    )
+    cached = LatencyMeasurement(device="cpu:some other cpu", median_ms=3.0, p90_ms=3.5, mean_ms=3.1, samples=30)
     result = run_trial(_payload(tiny_arch, tiny_proxy, quick_latency, cached_latency=cached), NullReporter())
     assert result.latency is not None and result.latency.device != cached.device
 
@@ -74,4 +70,4 @@ def test_stop_flag_prunes_the_trial(tiny_arch: Architecture, quick_latency: Late
     proxy = ProxyConfig(dataset="digits", resolution=8, epochs=4, max_train_samples=200)
     result = run_trial(_payload(tiny_arch, proxy, quick_latency), PruneAfterFirstEpoch())
     assert result.state == TrialState.PRUNED and result.epochs_run == 1 and result.accuracy is not None
-    assert result.latency is None
+    assert result.latency is not None  # measured before training: pruned trials keep it
