@@ -1,0 +1,101 @@
+"""The demo's own flow without Ray or training: a stand-in dispatcher (see ``conftest.py``) behind the real API."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from nas_service.cli.demo_cmd import BASE_CHOICES, DemoOptions, DemoProgress, base_params, build_spec
+from nas_service.cli.main import app
+from nas_service.jobspec import JobState
+from nas_service.space import digits_space
+from nas_service.storage import SQLAlchemyStorage
+
+runner = CliRunner()
+
+
+def _jobs(data_dir: Path) -> list[object]:
+    storage = SQLAlchemyStorage(f"sqlite:///{data_dir / 'nas.db'}")
+    try:
+        return list(storage.list_jobs(limit=10).items)
+    finally:
+        storage.close()
+
+
+def test_base_network_uses_the_preferred_choices() -> None:
+    space = digits_space()
+    params = base_params(space)
+    assert params["s1.op"] == "mbconv" and params["s0.op"] == "mbconv"
+    assert params["s2.width"] == BASE_CHOICES["width"] and params["s3.repeat_delta"] == 0
+    assert space.canonicalize(params) == params
+
+
+def test_spec_is_sized_for_a_cpu_and_evolves_half_the_budget() -> None:
+    opts = DemoOptions(10, 2, "evolution", 2, 16, None, None, False, False, 300.0)
+    spec = build_spec(opts, target_ms=2.5)
+    assert spec.budget.max_trials == 10 and spec.budget.max_concurrent == 2
+    assert spec.proxy.dataset == "digits" and spec.proxy.threads == 1 and spec.proxy.device == "cpu"
+    assert spec.latency.batch_size == 1 and spec.reward.target_ms == 2.5
+    assert spec.strategy.settings == {"population": 5, "sample_size": 2}
+    random_spec = build_spec(DemoOptions(10, 2, "random", 2, 16, None, None, False, False, 300.0), 1.0)
+    assert random_spec.strategy.settings == {}
+
+
+def test_progress_counts_finished_trials_and_tracks_the_best() -> None:
+    display = DemoProgress(total=3, epochs=2, console=None)
+    display.trial_event({"id": 1, "number": 1, "state": "running"})
+    display.trial_event({"id": 2, "number": 2, "state": "running"})
+    assert sorted(display.running()) == [1, 2]
+    display.trial_event({"id": 1, "number": 1, "state": "completed", "accuracy": 0.9, "reward": 0.8})
+    display.job_event({"best_reward": 0.8})
+    assert display.running() == [2] and display.done() == 1 and display.best == 0.8
+
+
+def test_demo_runs_a_job_to_the_pareto_table(demo_env: Path, fake_dispatcher: Any) -> None:
+    result = runner.invoke(app, ["demo", "--trials", "3", "--epochs", "1", "--strategy", "random"])
+    assert result.exit_code == 0, result.output
+    assert "Pareto front" in result.output and "latency ms" in result.output
+    assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/dashboard/jobs/1\b", result.output)
+    assert str(demo_env / "admin-token") in result.output
+    assert fake_dispatcher.started and all(d.stopped for d in fake_dispatcher.started)
+    (job,) = _jobs(demo_env)
+    assert job.state == JobState.COMPLETED  # type: ignore[attr-defined]
+
+
+def test_json_summary(demo_env: Path, fake_dispatcher: Any) -> None:
+    result = runner.invoke(app, ["demo", "--trials", "2", "--epochs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "completed" and summary["trials"]["completed"] == 2
+    assert summary["pareto"] and {"accuracy", "latency_ms", "block_strings"} <= set(summary["pareto"][0])
+    assert summary["dashboard_url"].endswith(f"/dashboard/jobs/{summary['job_id']}")
+
+
+def test_a_dead_dispatcher_fails_the_demo_in_one_line(demo_env: Path, fake_dispatcher: Any) -> None:
+    fake_dispatcher.mode = "die"
+    result = runner.invoke(app, ["demo", "--trials", "2", "--epochs", "1"])
+    assert result.exit_code == 1
+    assert "error: the dispatcher stopped; job 1 cancelled" in result.output
+    assert "Traceback" not in result.output
+    (job,) = _jobs(demo_env)
+    assert job.state == JobState.CANCELLED  # type: ignore[attr-defined]
+
+
+def test_missing_dispatcher_is_one_line(demo_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "workers.dispatcher", None)  # an import of it raises ImportError
+    result = runner.invoke(app, ["demo", "--trials", "2"])
+    assert result.exit_code == 1
+    assert "error: the embedded dispatcher is not available" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_strategy_is_a_usage_error(demo_env: Path) -> None:
+    result = runner.invoke(app, ["demo", "--strategy", "nope"])
+    assert result.exit_code == 2 and "unknown strategy 'nope'" in result.output
