@@ -68,18 +68,22 @@ def bootstrap_tokens(settings: Settings, storage: BaseStorage, url: str) -> Path
     return path
 
 
-def _include_dashboard(app: FastAPI) -> None:
-    """Mount the dashboard router when that module exists (owned by the dashboard's author)."""
-    if importlib.util.find_spec("api.routes.dashboard") is None:
+#: Routers owned by other parts of the project, mounted when their module exists: (module, prefix).
+OPTIONAL_ROUTERS = (("api.routes.dashboard", ""), ("api.routes.artifacts", API_PREFIX))
+
+
+def _include_optional(app: FastAPI, module_name: str, prefix: str) -> None:
+    """Mount ``module_name.router`` when that module exists; a broken one is logged, not fatal."""
+    if importlib.util.find_spec(module_name) is None:
         return
     try:
-        module = importlib.import_module("api.routes.dashboard")
-    except Exception:  # a broken dashboard must not take the API down
-        log.exception("the dashboard router failed to import; serving the API without it")
+        module = importlib.import_module(module_name)
+    except Exception:  # an optional router must not take the API down
+        log.exception("%s failed to import; serving the API without it", module_name)
         return
     router = getattr(module, "router", None)
     if router is not None:
-        app.include_router(router)
+        app.include_router(router, prefix=prefix, responses=_ERRORS if prefix else None)  # type: ignore[arg-type]
 
 
 def start_dispatcher_hook(settings: Settings, storage: BaseStorage) -> Any:
@@ -169,5 +173,6 @@ def create_app(
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)  # type: ignore[arg-type]
     app.include_router(ops.router)
     app.include_router(ops.router, prefix=API_PREFIX, include_in_schema=False)
-    _include_dashboard(app)
+    for module_name, prefix in OPTIONAL_ROUTERS:
+        _include_optional(app, module_name, prefix)
     return app

@@ -90,7 +90,7 @@ def list_spaces(
     owner: Annotated[str | None, Query(max_length=200, description="Admins only: another owner.")] = None,
 ) -> Page[SpacePublic]:
     """Spaces, newest first (admins see every owner's, or one ``owner``'s)."""
-    who = (owner if principal.is_admin else principal.owner) if owner or not principal.is_admin else None
+    who = owner if principal.is_admin else principal.owner
     page = storage.list_spaces(owner=who, name=name, include_archived=include_archived, limit=limit, offset=offset)
     return Page[SpacePublic](items=[space_public(s) for s in page.items], total=page.total, limit=limit, offset=offset)
 
