@@ -16,7 +16,7 @@ Persistence is a JSON history replay, not Optuna storage:
   rejected ones, see :class:`~nas_service.strategies.tpe.TPEStrategy`); they never enter a Pareto front.
 * De-duplication: when the sampler proposes canonical params that were already asked, the internal trial is
   closed as FAIL at once (it never reaches a worker) and the sampler asked again, up to ``dedupe_tries``
-  times.
+  times; then an unseen uniform sample is enqueued (``study.enqueue_trial``) and asked instead.
 """
 
 from __future__ import annotations
@@ -89,6 +89,14 @@ class OptunaStrategy(BaseStrategy):
                     break
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 trial = self._ask_one()
+            if self.is_seen(trial.params):
+                # The sampler keeps proposing known networks (a small or converged space): hand it an unseen
+                # uniform sample as an enqueued trial, so the study still records what is trained.
+                params = self.draw_unseen(lambda: self.space.sample(self.rng), tries=tries)
+                if not self.is_seen(params):
+                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    self.study.enqueue_trial(params)
+                    trial = self._ask_one()
             params = dict(trial.params)
             self._seen[self.key(params)] = "pending"
             out.append(params)

@@ -306,16 +306,32 @@ class BaseStrategy(ABC):
         """True when the same canonical params were already asked (pending or told)."""
         return self.key(params) in self._seen
 
-    def draw_unseen(self, draw: Callable[[], dict[str, Any]], tries: int | None = None) -> dict[str, Any]:
-        """Call ``draw`` until it yields unseen params; after ``tries`` (setting ``dedupe_tries``, default 50)
-        return the last draw anyway, so a nearly exhausted space never loops forever."""
+    def draw_unseen(
+        self,
+        draw: Callable[[], dict[str, Any]],
+        tries: int | None = None,
+        fallback: Callable[[], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Call ``draw`` until it yields unseen params, then ``fallback`` (e.g. a uniform sample) the same way.
+
+        After ``tries`` draws each (setting ``dedupe_tries``, default 50) a repeat is accepted so a nearly
+        exhausted space never loops forever, preferring one that was not rejected or failed (a repeat of a
+        completed network costs nothing: the controller answers it from its cache as a ``duplicate``).
+        """
         tries = int(self.settings.get("dedupe_tries", 50)) if tries is None else tries
-        params = draw()
-        for _ in range(max(tries - 1, 0)):
-            if not self.is_seen(params):
-                break
-            params = draw()
-        return params
+        repeats: list[dict[str, Any]] = []
+        for source in (draw, fallback):
+            if source is None:
+                continue
+            for _ in range(max(tries, 1)):
+                params = source()
+                if not self.is_seen(params):
+                    return params
+                repeats.append(params)
+        for params in repeats:
+            if self._seen.get(self.key(params)) not in ("rejected", "failed"):
+                return params
+        return repeats[-1]
 
     def _architecture(self, params: dict[str, Any]) -> Architecture:
         return self.space.decode(params)

@@ -53,7 +53,8 @@ class EvolutionStrategy(BaseStrategy):
             else:
                 parent = self._tournament()
                 params = self.draw_unseen(
-                    functools.partial(self.space.mutate, parent, self.rng, self.n_mutations)
+                    functools.partial(self.space.mutate, parent, self.rng, self.n_mutations),
+                    fallback=lambda: self.space.sample(self.rng),
                 )
             self._seen[self.key(params)] = "pending"
             out.append(params)

@@ -82,7 +82,7 @@ class MnasRLStrategy(BaseStrategy):
     def _propose(self, n: int) -> list[dict[str, Any]]:
         out = []
         for _ in range(n):
-            params = self.draw_unseen(self._sample)
+            params = self.draw_unseen(self._sample, fallback=lambda: self.space.sample(self.rng))
             self._seen[self.key(params)] = "pending"
             out.append(params)
         return out

@@ -1,7 +1,7 @@
-"""Fixtures for strategy tests: a small search space and a cheap synthetic objective (pure functions).
+"""Fixtures for strategy tests: search spaces and cheap synthetic objectives (pure functions of the params).
 
-A local fake with the ``SearchSpace`` interface keeps these tests independent of the presets' details; one
-test also runs every strategy over the real ``tiny`` preset.
+``FakeSpace`` (288 networks, with a width/kernel/resolution trade-off) keeps the quality tests independent of
+the presets' details; the contract tests also run on the real ``tiny`` preset.
 """
 
 from __future__ import annotations
@@ -94,17 +94,20 @@ def synthetic(params: dict[str, Any]) -> tuple[float, float]:
     return min(acc, 1.0), lat
 
 
-REWARD = RewardConfig.model_validate(
-    {"target_ms": 3.0, "preset": "hard"}
-)  # hard: (0, -1), a real trade-off on this objective
+#: hard = (0, -1): a real accuracy/latency trade-off on the synthetic objective.
+REWARD = RewardConfig.model_validate({"target_ms": 3.0, "preset": "hard"})
 
 
-def tiny_space() -> Any:
-    try:
-        from nas_service.space import get_space
-    except ImportError:
-        return FakeSpace()
-    return get_space("tiny")
+def vector_objective(space: Any) -> Callable[[dict[str, Any]], tuple[float, float]]:
+    """A synthetic objective for any space with ``to_vector``: later choices of later decisions are more
+    accurate and slower (a pure function of the canonical params)."""
+
+    def objective(params: dict[str, Any]) -> tuple[float, float]:
+        vec = space.to_vector(params)
+        acc = 0.6 + 0.3 * sum((i + 1) * v for i, v in enumerate(vec)) / (1 + 3 * sum(range(len(vec) + 1)))
+        return min(acc, 1.0), 1.0 + 0.5 * sum(vec) + 0.1 * vec[-1]
+
+    return objective
 
 
 def run_loop(
@@ -154,4 +157,10 @@ def h() -> Any:
     """Helpers as one namespace: ``h.run_loop``, ``h.synthetic``, ``h.REWARD``, ``h.FakeSpace``."""
     import types
 
-    return types.SimpleNamespace(run_loop=run_loop, synthetic=synthetic, REWARD=REWARD, FakeSpace=FakeSpace)
+    return types.SimpleNamespace(
+        run_loop=run_loop,
+        synthetic=synthetic,
+        vector_objective=vector_objective,
+        REWARD=REWARD,
+        FakeSpace=FakeSpace,
+    )
