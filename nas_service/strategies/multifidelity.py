@@ -11,7 +11,16 @@ each rung. Ranking:
   contribution within the trial's front, then arrival order. A trial on the rung's first front (non-dominated
   there) always continues, so pruning never cuts into the current Pareto front.
 
-Contract with the caller (controller/worker):
+Contract with the caller (controller/worker)::
+
+    scheduler = make_scheduler(job.strategy, job.proxy.epochs, strategy.objectives,
+                               multi_objective=strategy.multi_objective)   # None when multi_fidelity="none"
+    # in the worker's epoch callback (report: EpochReport), latency measured before training:
+    if scheduler.on_epoch(trial_id, report.epoch, report.val_accuracy, latency_ms).stop:
+        ...stop training; the controller stores the trial as pruned and calls
+        strategy.tell(sid, Outcome("pruned", accuracy=report.val_accuracy, epochs=report.epoch))
+    blob = scheduler.state_dict()   # persist next to the strategy's blob; load_state_dict on resume
+
 
 * ``on_epoch(trial_key, epoch, accuracy, latency_ms)`` after every validated epoch; ``epoch`` is the number of
   epochs completed (1-based, as ``workers.train`` reports it).
