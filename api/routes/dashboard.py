@@ -1,21 +1,49 @@
-"""The web dashboard: two static pages and their assets, served from ``api/dashboard/static``.
+"""The web dashboard: two static pages, their assets, and two compact data endpoints for the job page.
 
-The pages hold no data and need no token: they fetch everything from ``/api/v1`` with the token the user
-typed into the page (kept in ``localStorage``), sent as ``Authorization: Bearer``; the job page reads the
-event stream with ``fetch`` for the same reason (``EventSource`` cannot send headers). No build step: the
-assets are committed as they are served.
+The pages hold no data and need no token: they fetch from the API with the token the user typed into the page
+(kept in ``localStorage``), sent as ``Authorization: Bearer``; the job page reads the event stream with
+``fetch`` for the same reason (``EventSource`` cannot send headers, and a token in a URL ends up in logs).
+No build step: the assets are committed as they are served.
+
+Data for the job page, with the API's auth and visibility rules:
+
+* ``GET /dashboard/api/jobs/{id}/xy``: id, accuracy and latency of the completed trials, from one narrow query.
+  The page draws the scatter and the front from it (plus ``/pareto``) before anything else arrives.
+* ``GET /dashboard/api/jobs/{id}/points``: every trial column by column, with only what the table and the
+  tooltips need (no architecture documents, no sampler parameters): for 10,000 trials ~13x less JSON than
+  paging ``/api/v1/jobs/{id}/trials``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse, Response
+
+from api.deps import CurrentOwner, StorageDep
+from api.routes._common import PathId, visible_job
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "static"
 # Pages and scripts change with the code, not per request: let the browser revalidate them cheaply.
 _CACHE = {"Cache-Control": "no-cache"}
+#: Largest page of the compact endpoint, and the storage page it reads at a time.
+MAX_POINTS_PAGE = 20_000
+_STORAGE_PAGE = 2_000
+#: The columns of the compact endpoint, named as in ``TrialPublic``.
+POINT_COLUMNS = (
+    "id",
+    "number",
+    "state",
+    "accuracy",
+    "latency_ms",
+    "params_count",
+    "macs",
+    "reward",
+    "block_strings",
+)
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -39,3 +67,45 @@ def static_asset(path: str) -> FileResponse:
     if not target.is_relative_to(STATIC_DIR) or not target.is_file():
         raise HTTPException(status_code=404, detail="no such asset")
     return FileResponse(target, headers=_CACHE)
+
+
+@router.get("/dashboard/api/jobs/{job_id}/points")
+def job_points(
+    job_id: PathId,
+    storage: StorageDep,
+    principal: CurrentOwner,
+    limit: Annotated[int, Query(ge=1, le=MAX_POINTS_PAGE)] = MAX_POINTS_PAGE,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> Response:
+    """A job's trials by number, as columns: ``{"total", "offset", "columns": {name: [values...]}}``."""
+    visible_job(storage, principal, job_id)
+    columns: dict[str, list[Any]] = {name: [] for name in POINT_COLUMNS}
+    total = 0
+    taken = 0
+    while taken < limit:
+        want = min(_STORAGE_PAGE, limit - taken)
+        page = storage.list_trials(job_id, sort="number", order="asc", limit=want, offset=offset + taken)
+        total = page.total
+        for trial in page.items:
+            for name in POINT_COLUMNS:
+                value = getattr(trial, name)
+                columns[name].append(getattr(value, "value", value))
+        taken += len(page.items)
+        if len(page.items) < want:
+            break
+    body = json.dumps({"total": total, "offset": offset, "columns": columns}, separators=(",", ":"))
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/dashboard/api/jobs/{job_id}/xy")
+def job_xy(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> Response:
+    """Every completed trial's ``id``, ``accuracy`` and ``latency_ms``, as columns (enough to draw the front)."""
+    visible_job(storage, principal, job_id)
+    points = storage.completed_points(job_id)
+    columns = {
+        "id": [p[0] for p in points],
+        "accuracy": [p[1] for p in points],
+        "latency_ms": [p[2] for p in points],
+    }
+    body = json.dumps({"total": len(points), "columns": columns}, separators=(",", ":"))
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})

@@ -28,12 +28,16 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+#: The page has drawn the front and loaded every trial's row (see job.js).
+LOADED = "window.__nasFrontDrawnAt != null && window.__nasTrialsLoadedAt != null"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 pytestmark: list[pytest.MarkDecorator] = [pytest.mark.browser]
 
 if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
-    _WHY = f"{CHROMIUM} is missing: the dashboard browser tests are SKIPPED (run scripts/ensure-chromium.sh)"
+    _WHY = (
+        f"{CHROMIUM} is missing: the dashboard browser tests are SKIPPED (run scripts/ensure-chromium.sh)"
+    )
     print(f"\n!!! {_WHY}\n", file=sys.stderr)
     warnings.warn(_WHY, stacklevel=1)  # shows in the warnings summary even when output is captured
     pytestmark.append(pytest.mark.skip(reason=_WHY))
@@ -71,7 +75,7 @@ def page(browser, server: LiveServer):  # type: ignore[no-untyped-def]
 def open_job(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{server.url}/dashboard/jobs/{server.job.id}")  # type: ignore[attr-defined]
     try:
-        page.wait_for_function("window.__nasFrontDrawnAt != null", timeout=30_000)
+        page.wait_for_function(LOADED, timeout=30_000)
     except Exception:
         pytest.fail(
             f"the front was never drawn; page error box: {page.locator('#job-error').inner_text()!r}"
@@ -163,7 +167,7 @@ def test_jobs_list_links_to_the_job(page, server: LiveServer) -> None:  # type: 
     assert "seeded-search" in link.inner_text()
     assert "completed" in page.locator("#jobs-table tbody tr").first.inner_text()
     link.click()
-    page.wait_for_function("window.__nasFrontDrawnAt != null", timeout=30_000)
+    page.wait_for_function(LOADED, timeout=30_000)
 
 
 def test_live_updates_arrive_over_the_authenticated_stream(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
@@ -177,7 +181,7 @@ def test_live_updates_arrive_over_the_authenticated_stream(page, server: LiveSer
     stream_headers: list[dict[str, str]] = []
     page.on("request", lambda r: stream_headers.append(r.headers) if r.url.endswith("/events") else None)
     page.goto(f"{server.url}/dashboard/jobs/{job.id}")
-    page.wait_for_function("window.__nasFrontDrawnAt != null", timeout=30_000)
+    page.wait_for_function(LOADED, timeout=30_000)
     page.locator("#live-legend").filter(has_text="live").wait_for()
     canvas = page.locator("#pareto")
     before = int(canvas.get_attribute("data-point-count"))

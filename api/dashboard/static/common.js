@@ -50,11 +50,11 @@
     return new ApiError(resp.status, err.code || "http_" + resp.status, message, err.field);
   }
 
-  /** GET/POST a JSON endpoint under /api/v1. */
-  async function api(path, options) {
+  /** GET/POST a JSON endpoint under /api/v1 (or, with `raw`, any path of this server). */
+  async function api(path, options, raw) {
     const opts = Object.assign({}, options || {});
     opts.headers = authHeaders(opts.headers);
-    const resp = await fetch(API + path, opts);
+    const resp = await fetch((raw ? "" : API) + path, opts);
     if (!resp.ok) throw await errorFrom(resp);
     if (resp.status === 204) return null;
     return resp.json();

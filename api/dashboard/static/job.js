@@ -9,7 +9,7 @@
   "use strict";
   const nas = window.nas;
   const PAGE_SIZE = 500; // the API's largest page (schemas.MAX_PAGE)
-  const PARALLEL_PAGES = 4;
+  const PARALLEL_PAGES = 2;
   const TABLE_PAGE = 50;
   const BUCKETS = 32;
   const TERMINAL = new Set(["completed", "failed", "cancelled"]);
@@ -268,7 +268,8 @@
     document.getElementById("reward-min").textContent = nas.fmtNum(S.rMin, 3);
     document.getElementById("reward-max").textContent = nas.fmtNum(S.rMax, 3);
     document.getElementById("best-legend").textContent = S.best
-      ? "best reward " + nas.fmtNum(S.best._reward, 4) + " (trial #" + S.best.number + ")" : "";
+      ? "best reward " + nas.fmtNum(S.best._reward, 4) + " (trial " +
+        (S.best.number != null ? "#" + S.best.number : "id " + S.best.id) + ")" : "";
   }
 
   function drawColorbar() {
@@ -548,30 +549,60 @@
   }
 
   // ---- loading and live updates --------------------------------------------------------------------
-  async function loadTrials() {
-    const first = await nas.api("/jobs/" + encodeURIComponent(jobId) + "/trials?sort=number&order=asc&limit=" +
-      PAGE_SIZE + "&offset=0");
-    first.items.forEach(upsertTrial);
-    const limit = first.limit || PAGE_SIZE;
-    const offsets = [];
-    for (let off = first.items.length; off < first.total; off += limit) offsets.push(off);
-    let next = 0;
-    async function worker() {
-      while (next < offsets.length) {
-        const off = offsets[next++];
-        const page = await nas.api("/jobs/" + encodeURIComponent(jobId) + "/trials?sort=number&order=asc&limit=" +
-          limit + "&offset=" + off);
-        page.items.forEach(upsertTrial);
-      }
+  // Trials come from the dashboard's compact, column-wise endpoint (no architecture documents: ~15x less
+  // JSON than the API's trial pages), in chunks fetched a few at a time; the API's pages are the fallback.
+  const POINTS_CHUNK = 5000;
+  function pointsUrl(offset, limit) {
+    return "/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/points?offset=" + offset + "&limit=" + limit;
+  }
+  function addColumns(cols) {
+    const n = cols.id.length;
+    for (let i = 0; i < n; i++) {
+      const t = {};
+      for (const name in cols) t[name] = cols[name][i];
+      upsertTrial(t);
     }
+  }
+  async function loadPoints() {
+    const first = await nas.api(pointsUrl(0, POINTS_CHUNK), null, true);
+    addColumns(first.columns);
+    const offsets = [];
+    for (let off = first.columns.id.length; off < first.total; off += POINTS_CHUNK) offsets.push(off);
+    await inParallel(offsets, async (off) => addColumns((await nas.api(pointsUrl(off, POINTS_CHUNK), null, true)).columns));
+  }
+
+  async function inParallel(items, fn) {
+    let next = 0;
+    async function worker() { while (next < items.length) await fn(items[next++]); }
     await Promise.all(Array.from({ length: PARALLEL_PAGES }, worker));
+  }
+
+  async function loadTrialPages() {
+    const base = "/jobs/" + encodeURIComponent(jobId) + "/trials?sort=number&order=asc&limit=";
+    const first = await nas.api(base + PAGE_SIZE + "&offset=0");
+    first.items.forEach(upsertTrial);
+    const offsets = [];
+    for (let off = first.items.length; off < first.total; off += PAGE_SIZE) offsets.push(off);
+    await inParallel(offsets, async (off) => (await nas.api(base + PAGE_SIZE + "&offset=" + off)).items.forEach(upsertTrial));
+  }
+
+  async function loadTrials() {
+    try {
+      await loadPoints();
+    } catch (e) {
+      if (!(e instanceof nas.ApiError) || e.status !== 404 || e.code === "not_found") throw e;
+      await loadTrialPages();  // a server without the dashboard's data endpoint
+    }
+  }
+
+  function showHypervolume(p) {
+    document.getElementById("hv-legend").textContent = p && p.hypervolume != null
+      ? "hypervolume " + nas.fmtNum(p.hypervolume, 4) + " (server)" : "";
   }
 
   async function loadHypervolume() {
     try {
-      const p = await nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto");
-      document.getElementById("hv-legend").textContent = p.hypervolume != null
-        ? "hypervolume " + nas.fmtNum(p.hypervolume, 4) + " (server)" : "";
+      showHypervolume(await nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto"));
     } catch (_) { /* optional */ }
   }
 
@@ -601,6 +632,31 @@
     });
   }
 
+  // Two phases: (1) the narrow x/y columns of the completed trials and the server's front (with its block
+  // strings) draw the scatter and the front at once; (2) every trial's full row arrives in the background for
+  // the table and the tooltips of the other points. window.__nasFrontDrawnAt / __nasTrialsLoadedAt time them.
+  async function loadFrontFirst() {
+    const xyUrl = "/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/xy";
+    const [xy, front] = await Promise.all([
+      nas.api(xyUrl, null, true).catch(() => null),
+      nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto").catch(() => null),
+    ]);
+    if (xy) {
+      const cols = xy.columns;
+      for (let i = 0; i < cols.id.length; i++) {
+        upsertTrial({ id: cols.id[i], state: "completed", accuracy: cols.accuracy[i], latency_ms: cols.latency_ms[i] });
+      }
+    }
+    if (front) {
+      for (const p of front.points) {
+        upsertTrial({ id: p.trial_id, number: p.number, state: "completed", accuracy: p.accuracy,
+          latency_ms: p.latency_ms, params_count: p.params, macs: p.macs, block_strings: p.block_strings });
+      }
+      showHypervolume(front);
+    }
+    return xy !== null;
+  }
+
   async function load() {
     const err = document.getElementById("job-error");
     try {
@@ -608,11 +664,15 @@
       Object.assign(S, rewardSettings(S.job));
       setInputs();
       renderJob();
+      if (await loadFrontFirst()) {
+        S.loaded = true;
+        refresh();
+      }
       await loadTrials();
       S.loaded = true;
       refresh();
+      window.__nasTrialsLoadedAt = performance.now();
       err.classList.add("hidden");
-      loadHypervolume();
       follow();
     } catch (e) {
       err.textContent = e.message;
