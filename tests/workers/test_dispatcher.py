@@ -1,0 +1,287 @@
+"""The dispatcher over a real (SQLite) storage with a scripted executor, and once end to end on a local Ray."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nas_service.jobspec import (
+    EpochReport,
+    JobSpec,
+    JobState,
+    LatencyMeasurement,
+    TrialResult,
+    TrialState,
+)
+from nas_service.space import tiny_space
+from nas_service.storage import SQLAlchemyStorage
+from nas_service.storage.schema import upgrade
+from nas_service.strategies import make_strategy
+from workers.dispatcher import Dispatcher
+from workers.executor import (
+    CrashedEvent,
+    EpochEvent,
+    ExecutorEvent,
+    FinishedEvent,
+    HeartbeatEvent,
+    LatencyEvent,
+    TrialHandle,
+)
+from workers.latency import latency_cache_key
+from workers.trial import TrialPayload, TrialRun
+
+Behaviour = Callable[[TrialPayload], str]
+
+
+class ScriptedExecutor:
+    """Stands in for RayExecutor: every attempt completes, crashes or hangs, as ``behaviour`` says.
+
+    Accuracy falls with the trial id (later trials are worse), so a multi-fidelity pruner stops some.
+    """
+
+    def __init__(self, behaviour: Behaviour | None = None) -> None:
+        self.behaviour = behaviour or (lambda p: "complete")
+        self.submitted: list[tuple[TrialHandle, TrialPayload]] = []
+        self.cancelled: list[TrialHandle] = []
+        self.pruned: list[TrialHandle] = []
+        self._events: list[ExecutorEvent] = []
+
+    def submit(self, payload: TrialPayload, resources: Any = None, runner: str = "train") -> TrialHandle:
+        h = TrialHandle(payload.trial_id, payload.job_id, payload.attempt, f"k{len(self.submitted)}")
+        self.submitted.append((h, payload))
+        action = self.behaviour(payload)
+        self._events.append(HeartbeatEvent(h, 4242, "127.0.0.1", "node-a", time.time()))
+        if action == "crash":
+            self._events.append(CrashedEvent(h, "WorkerCrashedError: the worker died"))
+        elif action == "complete":
+            acc = max(0.05, 0.9 - 0.05 * int(payload.trial_id))
+            lat = payload.cached_latency or LatencyMeasurement(
+                device="cpu:fake", median_ms=2.0, p90_ms=2.2, mean_ms=2.0, samples=3
+            )
+            self._events.append(LatencyEvent(h, lat))
+            epochs = payload.proxy.epochs
+            for e in range(1, epochs + 1):
+                self._events.append(EpochEvent(h, EpochReport(epoch=e, val_accuracy=acc * e / epochs)))
+            measured = payload.architecture.model_copy(
+                update={"num_classes": 10, "in_channels": 1, "resolution": payload.proxy.resolution}
+            )
+            shape = [1, payload.proxy.resolution, payload.proxy.resolution]
+            key = None
+            if payload.cached_latency is None:
+                key = latency_cache_key(measured.arch_hash(), shape, lat.device, payload.latency)
+            result = TrialResult(
+                state=TrialState.COMPLETED, accuracy=acc, latency=lat, params=1000, macs=5000, epochs_run=epochs
+            )
+            run = TrialRun(
+                result=result, latency_key=key, measured_arch_hash=measured.arch_hash(), input_shape=shape,
+                num_classes=10,
+            )  # fmt: skip
+            self._events.append(FinishedEvent(h, result, run))
+        return h
+
+    def poll(self, timeout: float = 0.0) -> list[ExecutorEvent]:
+        events, self._events = self._events, []
+        return events
+
+    def cancel(self, handle: TrialHandle, grace_s: float | None = None) -> None:
+        self.cancelled.append(handle)
+        self._events.append(FinishedEvent(handle, TrialResult(state=TrialState.CANCELLED), None))
+
+    def prune(self, handle: TrialHandle) -> None:
+        self.pruned.append(handle)
+
+    def shutdown(self) -> None:
+        pass
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLAlchemyStorage]:
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    upgrade(url)
+    storage = SQLAlchemyStorage(url)
+    yield storage
+    storage.close()
+
+
+def _spec(**overrides: Any) -> JobSpec:
+    base: dict[str, Any] = {
+        "strategy": {"name": "random", "seed": 0},
+        "budget": {"max_trials": 4, "max_concurrent": 2, "max_attempts": 2},
+        "proxy": {"dataset": "digits", "resolution": 16, "epochs": 2, "max_train_samples": 300},
+        "latency": {"device": "cpu", "warmup": 1, "repeats": 3},
+    }
+    for key, value in overrides.items():
+        base[key] = {**base.get(key, {}), **value}
+    return JobSpec.model_validate(base)
+
+
+def _job(store: SQLAlchemyStorage, spec: JobSpec) -> int:
+    space = store.create_space("alice", "tiny", tiny_space().model_dump(mode="json"))
+    return store.create_job("alice", space.id, spec).id
+
+
+def _drive(dispatcher: Dispatcher, store: SQLAlchemyStorage, job_id: int, steps: int = 60) -> JobState:
+    for _ in range(steps):
+        dispatcher.step(timeout=0.0)
+        state = store.get_job(job_id).state
+        if state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
+            return state
+    return store.get_job(job_id).state
+
+
+def _trials(store: SQLAlchemyStorage, job_id: int) -> list[Any]:
+    return list(store.list_trials(job_id, limit=100).items)
+
+
+def test_job_runs_to_completion(store: SQLAlchemyStorage) -> None:
+    job_id = _job(store, _spec())
+    ex = ScriptedExecutor()
+    assert _drive(Dispatcher(store, ex, "d1"), store, job_id) == JobState.COMPLETED
+    trials = _trials(store, job_id)
+    assert [t.state for t in trials] == [TrialState.COMPLETED] * 4
+    assert all(t.node and t.node.startswith("127.0.0.1/") and t.attempts == 1 for t in trials)
+    assert [m.epoch for m in store.list_metrics(trials[0].id)] == [1, 2]
+    assert store.get_job(job_id).best_reward is not None
+    assert max(sum(1 for _ in group) for group in [ex.submitted]) == 4
+    state = store.load_strategy_state(job_id)
+    assert state and state["format"] == "nas-dispatcher/1" and len(state["strategy"]["history"]) == 4
+    # the job's latencies went into the cross-job cache
+    payload = ex.submitted[0][1]
+    measured = payload.architecture.model_copy(update={"num_classes": 10, "in_channels": 1, "resolution": 16})
+    key = latency_cache_key(measured.arch_hash(), [1, 16, 16], "cpu:fake", payload.latency)
+    assert store.get_cached_latency(key) is not None
+
+
+def test_second_job_reuses_cached_latency(store: SQLAlchemyStorage) -> None:
+    first = _job(store, _spec())
+    ex = ScriptedExecutor()
+    d = Dispatcher(store, ex, "d1")
+    assert _drive(d, store, first) == JobState.COMPLETED
+    second = _job(store, _spec())  # same seed: the same candidates
+    n = len(ex.submitted)
+    assert _drive(d, store, second) == JobState.COMPLETED
+    later = [p for _, p in ex.submitted[n:]]
+    assert later and all(p.cached_latency is not None for p in later)
+
+
+def test_candidates_over_the_caps_are_rejected(store: SQLAlchemyStorage) -> None:
+    job_id = _job(store, _spec(constraints={"max_params": 10}))
+    ex = ScriptedExecutor()
+    assert _drive(Dispatcher(store, ex, "d1", max_skips=5), store, job_id) == JobState.COMPLETED
+    trials = _trials(store, job_id)
+    assert trials and all(t.state == TrialState.REJECTED for t in trials)
+    assert trials[0].error and "max_params 10" in trials[0].error
+    assert ex.submitted == []
+
+
+def test_a_repeated_network_is_a_duplicate_with_the_earlier_result(store: SQLAlchemyStorage) -> None:
+    spec = _spec(budget={"max_trials": 2, "max_concurrent": 1})
+    job_id = _job(store, spec)
+    # Train the first candidate the dispatcher's strategy (same seed) will propose, before it runs.
+    first = make_strategy(spec.strategy, tiny_space(), spec.reward).ask(1)[0]
+    trial = store.create_trial(job_id, first.params, first.architecture)
+    claimed = store.claim_trial(job_id, "earlier")
+    assert claimed is not None
+    latency = LatencyMeasurement(device="cpu:fake", median_ms=1.0, p90_ms=1.0, mean_ms=1.0, samples=1)
+    done = TrialResult(state=TrialState.COMPLETED, accuracy=0.77, latency=latency, epochs_run=2)
+    store.report_trial(trial.id, claimed.attempts, done, "earlier")
+    ex = ScriptedExecutor()
+    _drive(Dispatcher(store, ex, "d1"), store, job_id)
+    dups = [t for t in _trials(store, job_id) if t.state == TrialState.DUPLICATE]
+    assert dups and dups[0].accuracy == 0.77 and dups[0].error == f"duplicate of trial #{trial.number}"
+    assert all(p.architecture.arch_hash() != first.architecture.arch_hash() for _, p in ex.submitted)
+
+
+def test_crashed_attempts_are_retried_then_failed(store: SQLAlchemyStorage) -> None:
+    job_id = _job(store, _spec(budget={"max_trials": 2, "max_attempts": 2}))
+    ex = ScriptedExecutor(lambda p: "crash")
+    assert _drive(Dispatcher(store, ex, "d1"), store, job_id) == JobState.FAILED
+    trials = _trials(store, job_id)
+    assert [t.state for t in trials] == [TrialState.FAILED] * 2
+    assert all(t.attempts == 2 and t.error and "failed after 2 attempts" in t.error for t in trials)
+    assert sorted(p.attempt for _, p in ex.submitted) == [1, 1, 2, 2]
+    assert "all 2 trials failed" in (store.get_job(job_id).error or "")
+
+
+def test_a_crash_is_retried_and_the_retry_completes(store: SQLAlchemyStorage) -> None:
+    job_id = _job(store, _spec(budget={"max_trials": 2, "max_attempts": 3}))
+    ex = ScriptedExecutor(lambda p: "crash" if p.attempt == 1 else "complete")
+    assert _drive(Dispatcher(store, ex, "d1"), store, job_id) == JobState.COMPLETED
+    assert [(t.state, t.attempts) for t in _trials(store, job_id)] == [(TrialState.COMPLETED, 2)] * 2
+
+
+def test_a_restarted_dispatcher_recovers_orphaned_trials(store: SQLAlchemyStorage) -> None:
+    job_id = _job(store, _spec())
+    dead = Dispatcher(store, ScriptedExecutor(lambda p: "hang"), "dead", lease_s=0.3)
+    dead.step(timeout=0.0)
+    running = [t for t in _trials(store, job_id) if t.state == TrialState.RUNNING]
+    assert len(running) == 2  # max_concurrent; then the dispatcher "dies" (never stepped again)
+    time.sleep(0.4)  # its lease expires
+    ex = ScriptedExecutor()
+    assert _drive(Dispatcher(store, ex, "alive"), store, job_id) == JobState.COMPLETED
+    trials = _trials(store, job_id)
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETED for t in trials)
+    assert {t.id: t.attempts for t in trials if t.id in {r.id for r in running}} == {r.id: 2 for r in running}
+    history = store.load_strategy_state(job_id)["strategy"]["history"]  # type: ignore[index]
+    assert len(history) == 4  # every suggestion told exactly once across the restart
+
+
+def test_cancelling_the_job_cancels_its_attempts(store: SQLAlchemyStorage) -> None:
+    job_id = _job(store, _spec())
+    ex = ScriptedExecutor(lambda p: "hang")
+    d = Dispatcher(store, ex, "d1", job_check_s=0.0)
+    d.step(timeout=0.0)
+    assert len(ex.submitted) == 2
+    store.transition_job(job_id, JobState.CANCELLED)
+    d.step(timeout=0.0)
+    d.step(timeout=0.0)
+    assert {h.key for h in ex.cancelled} == {h.key for h, _ in ex.submitted}
+    assert job_id not in d.jobs
+
+
+def test_asha_prunes_worse_trials(store: SQLAlchemyStorage) -> None:
+    spec = _spec(
+        strategy={"multi_fidelity": "asha", "reduction_factor": 2, "min_epochs": 1},
+        budget={"max_trials": 4, "max_concurrent": 1},
+        proxy={"epochs": 4},
+    )
+    job_id = _job(store, spec)
+    ex = ScriptedExecutor()
+    _drive(Dispatcher(store, ex, "d1"), store, job_id)
+    assert ex.pruned  # accuracy falls with the trial id: later trials rank below the first at a rung
+
+
+def test_close_requeues_running_trials_and_releases_the_job(store: SQLAlchemyStorage) -> None:
+    job_id = _job(store, _spec())
+    d = Dispatcher(store, ScriptedExecutor(lambda p: "hang"), "d1")
+    d.step(timeout=0.0)
+    d.close()
+    assert {t.state for t in _trials(store, job_id)} == {TrialState.QUEUED}
+    assert store.get_job(job_id).claimed_by is None
+
+
+@pytest.mark.ray
+def test_end_to_end_on_a_local_ray(store: SQLAlchemyStorage, ray_local: None) -> None:
+    from workers.executor import RayExecutor
+
+    spec = _spec(budget={"max_trials": 2, "max_concurrent": 2}, proxy={"epochs": 1})
+    job_id = _job(store, spec)
+    ex = RayExecutor(heartbeat_interval_s=0.5)
+    try:
+        d = Dispatcher(store, ex, "ray-d", poll_s=0.5)
+        deadline = time.monotonic() + 150
+        while store.get_job(job_id).state == JobState.RUNNING or store.get_job(job_id).state == JobState.QUEUED:
+            assert time.monotonic() < deadline, _trials(store, job_id)
+            d.step()
+    finally:
+        ex.shutdown()
+    job = store.get_job(job_id)
+    trials = _trials(store, job_id)
+    assert job.state == JobState.COMPLETED, (job.error, [(t.state, t.error) for t in trials])
+    assert [t.state for t in trials] == [TrialState.COMPLETED] * 2
+    assert all(t.accuracy is not None and t.latency_ms and t.reward is not None and t.node for t in trials)
+    assert all(store.list_metrics(t.id) for t in trials)
