@@ -212,19 +212,13 @@ def job_submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a search job described by a YAML file."""
-    from nas_service.client._api import job_create_payload
-
     data = _load_yaml_file(file)
     if not isinstance(data, dict):
         raise _fail(
             f"{file}: a job file must be a mapping of JobSpec fields plus 'space' or 'space_id'", EXIT_USAGE
         )
-    payload = job_create_payload(data, None, None, {})
     with _client(url, token) as client:
-        info = client._call(_submit_call(payload))
-        from nas_service.client import Job
-
-        job = Job(client, info)
+        job = client.submit_job(data)  # validated locally first: a bad field exits 2 before any request
         if not as_json:
             _stdout().print(f"submitted {_job_line(job.info)}")
             _stdout().print(f"dashboard: {client.config.url}/dashboard/jobs/{job.id}")
@@ -237,12 +231,6 @@ def job_submit(
             _finish(final)
         elif as_json:
             _print_json(job.info)
-
-
-def _submit_call(payload: dict[str, Any]) -> Any:
-    from nas_service.client import _api
-
-    return _api.Call("POST", "/jobs", body=payload, parse=_api._model("JobPublic"))
 
 
 @job_app.command("list")

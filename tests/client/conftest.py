@@ -12,9 +12,7 @@ from nas_service.client.testing import LiveServer
 
 @pytest.fixture(scope="package")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from api.routes import artifacts
-
-    server = LiveServer(tmp_path_factory.mktemp("sdk"), extra_routers=[artifacts.router]).start()
+    server = LiveServer(tmp_path_factory.mktemp("sdk")).start()
     yield server
     server.stop()
 
