@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 import warnings
 from collections.abc import Iterator
@@ -19,6 +20,10 @@ from pathlib import Path
 import pytest
 
 PG_DSN = os.environ.get("NAS_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3")
+
+
+#: Why Postgres tests skip (set when the server does not answer).
+_PG_SKIP_REASON = ["PostgreSQL unreachable"]
 
 
 def _pg_params() -> dict[str, str]:
@@ -37,7 +42,7 @@ def _postgres_server() -> Iterator[dict[str, str] | None]:
         reason = f"PostgreSQL unreachable at {PG_DSN!r}: {exc}; Postgres tests are SKIPPED"
         warnings.warn(reason, stacklevel=1)
         print(f"\nWARNING: {reason}", file=sys.stderr)
-        _postgres_server.skip_reason = reason  # type: ignore[attr-defined]
+        _PG_SKIP_REASON[0] = reason
         yield None
         return
     yield _pg_params()
@@ -87,7 +92,7 @@ def sqlite_url(tmp_path: Path) -> str:
 def postgres_url(_postgres_session_db: str | None) -> Iterator[str]:
     """A URL of an empty Postgres database (the session's throwaway database, wiped before each test)."""
     if _postgres_session_db is None:
-        pytest.skip(getattr(_postgres_server, "skip_reason", "PostgreSQL unreachable"))
+        pytest.skip(_PG_SKIP_REASON[0])
     from sqlalchemy import create_engine, pool, text
 
     engine = create_engine(_postgres_session_db, poolclass=pool.NullPool)
@@ -104,18 +109,71 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-@pytest.fixture
-def migrated_url(db_url: str) -> str:
-    """``db_url`` upgraded to the head revision."""
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session; tests get copies (an Alembic run costs ~0.5 s)."""
     from nas_service.storage.schema import upgrade
 
-    upgrade(db_url)
-    return db_url
+    path = tmp_path_factory.mktemp("template") / "nas.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_migrated_db(_postgres_server: dict[str, str] | None) -> Iterator[str | None]:
+    """A second throwaway Postgres database, migrated once; emptied (TRUNCATE) before each test."""
+    if _postgres_server is None:
+        yield None
+        return
+    from nas_service.storage.schema import upgrade
+
+    name, url = _new_pg_database(_postgres_server)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _drop_pg_database(name)
+
+
+def _reset_postgres(url: str) -> None:
+    """Empty every table; re-create the schema when a test left it at another revision."""
+    from sqlalchemy import create_engine, inspect, pool, text
+
+    from nas_service.storage.schema import current_revision, head_revision, upgrade
+
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        if current_revision(url) != head_revision():
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+            upgrade(url)
+            return
+        tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def migrated_url(
+    request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Path, _postgres_migrated_db: str | None
+) -> str:
+    """A database at the head revision with no rows, once per backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "nas.db"
+        shutil.copyfile(_sqlite_template, path)
+        return f"sqlite:///{path}"
+    if _postgres_migrated_db is None:
+        pytest.skip(_PG_SKIP_REASON[0])
+    _reset_postgres(_postgres_migrated_db)
+    return _postgres_migrated_db
 
 
 @pytest.fixture
 def storage(migrated_url: str) -> Iterator[object]:
-    """A :class:`~nas_service.storage.SQLAlchemyStorage` on a migrated database, once per backend."""
+    """A :class:`~nas_service.storage.SQLAlchemyStorage` on a migrated, empty database, once per backend."""
     from nas_service.storage import SQLAlchemyStorage
 
     store = SQLAlchemyStorage(migrated_url)
