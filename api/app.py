@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.metrics import Metrics
 from nas_service import __version__
 from nas_service.schemas import ErrorResponse
@@ -166,6 +167,7 @@ def create_app(
     if storage is not None:
         app.state.storage = storage  # usable before the lifespan runs (plain TestClient without `with`)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
 
     from api.routes import internal, jobs, ops, results, spaces, trials
 

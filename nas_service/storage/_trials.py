@@ -28,6 +28,7 @@ from nas_service.storage.errors import ConflictError, NotFoundError
 from nas_service.storage.orm import JobRow, LatencyMeasurementRow, TrialMetricRow, TrialRow, utcnow
 
 _MAX_LATENCY_SAMPLES = 2000  # samples kept with a trial (the latency cache keeps what it is given)
+_TERMINAL_VALUES = frozenset(t.value for t in TRIAL_TERMINAL)
 _ACCEPTS_REPORT = (TrialState.QUEUED.value, TrialState.RUNNING.value, TrialState.STALE.value)
 _SORT_COLUMNS = {
     "number": TrialRow.number,
@@ -134,11 +135,7 @@ class TrialOps(SQLCore):
     def list_metrics(self, trial_id: int) -> list[TrialMetric]:
         """See :meth:`BaseStorage.list_metrics`."""
         with self._session(write=False) as s:
-            q = (
-                select(TrialMetricRow)
-                .where(TrialMetricRow.trial_id == trial_id)
-                .order_by(TrialMetricRow.epoch)
-            )
+            q = select(TrialMetricRow).where(TrialMetricRow.trial_id == trial_id).order_by(TrialMetricRow.epoch)
             return [conv.metric(r) for r in s.execute(q).scalars()]
 
     def find_completed_trial(self, job_id: int, arch_hash: str) -> TrialRecord | None:
@@ -202,14 +199,11 @@ class TrialOps(SQLCore):
             job_id = self._trial_job_id(s, trial_id)
             self._lock_job(s, job_id)
             row = self._trial_row(s, trial_id, lock=True)
-            fresh = (
-                row.state in (TrialState.QUEUED.value, TrialState.STALE.value) and row.attempts == attempt - 1
-            )
+            fresh = row.state in (TrialState.QUEUED.value, TrialState.STALE.value) and row.attempts == attempt - 1
             same = row.state == TrialState.RUNNING.value and row.attempts == attempt
             if not (fresh or same):
                 raise ConflictError(
-                    f"trial {trial_id} cannot start attempt {attempt}: "
-                    f"it is {row.state} at attempt {row.attempts}"
+                    f"trial {trial_id} cannot start attempt {attempt}: it is {row.state} at attempt {row.attempts}"
                 )
             row.state, row.attempts = TrialState.RUNNING.value, attempt
             row.worker = worker or row.worker
@@ -232,6 +226,8 @@ class TrialOps(SQLCore):
             job_id = self._trial_job_id(s, trial_id)
             self._lock_job(s, job_id)
             row = self._trial_row(s, trial_id, lock=True)
+            if attempt is not None and row.attempts != attempt and row.state not in _TERMINAL_VALUES:
+                raise ConflictError(f"trial {trial_id} is at attempt {row.attempts}; attempt {attempt} was superseded")
             if row.state == TrialState.STALE.value and attempt in (None, row.attempts):
                 # the worker was only slow: take the trial back instead of retrying it
                 row.state, row.heartbeat_at = TrialState.RUNNING.value, now
@@ -277,13 +273,10 @@ class TrialOps(SQLCore):
                 return conv.trial(row)  # the first late report is kept
             if not late:
                 if row.state not in _ACCEPTS_REPORT:
-                    raise ConflictError(
-                        f"trial {trial_id} is already {row.state}; report {report_key!r} refused"
-                    )
+                    raise ConflictError(f"trial {trial_id} is already {row.state}; report {report_key!r} refused")
                 if attempt != row.attempts:
                     raise ConflictError(
-                        f"report for attempt {attempt} of trial {trial_id}, "
-                        f"which is at attempt {row.attempts}"
+                        f"report for attempt {attempt} of trial {trial_id}, which is at attempt {row.attempts}"
                     )
             self._store_result(row, result, report_key, now, _reward_config(job))
             seq = self._bump(s, job.id)
@@ -303,9 +296,7 @@ class TrialOps(SQLCore):
             return conv.trial(row)
 
     @staticmethod
-    def _store_result(
-        row: TrialRow, result: TrialResult, key: str, now: Any, reward_cfg: RewardConfig
-    ) -> None:
+    def _store_result(row: TrialRow, result: TrialResult, key: str, now: Any, reward_cfg: RewardConfig) -> None:
         row.report_key, row.finished_at = key, now
         row.accuracy = result.accuracy
         if result.latency is not None:

@@ -97,9 +97,7 @@ class BaseStorage(abc.ABC):
         """Spaces, newest first."""
 
     @abc.abstractmethod
-    def update_space(
-        self, space_id: int, body: dict[str, Any], log10_cardinality: float | None = None
-    ) -> SpaceRecord:
+    def update_space(self, space_id: int, body: dict[str, Any], log10_cardinality: float | None = None) -> SpaceRecord:
         """Replace a space's body; :class:`ConflictError` once a job references it (create a new version)."""
 
     @abc.abstractmethod
@@ -219,7 +217,11 @@ class BaseStorage(abc.ABC):
 
     @abc.abstractmethod
     def heartbeat(self, trial_id: int, attempt: int | None = None) -> TrialState:
-        """Record a heartbeat; returns the trial's state (a worker stops when it reads ``cancelled``)."""
+        """Record a heartbeat; returns the trial's state (a worker stops when it reads ``cancelled``).
+
+        A ``stale`` trial whose worker was only slow goes back to ``running``. :class:`ConflictError` when
+        ``attempt`` is given and a newer attempt of the (unfinished) trial exists.
+        """
 
     @abc.abstractmethod
     def report_epoch(self, trial_id: int, report: EpochReport) -> bool:

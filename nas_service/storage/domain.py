@@ -206,7 +206,5 @@ def latency_cache_key(
     """
     import hashlib
 
-    text = "|".join(
-        [arch_hash, "x".join(map(str, input_shape)), device, runtime_key, str(batch_size), str(threads)]
-    )
+    text = "|".join([arch_hash, "x".join(map(str, input_shape)), device, runtime_key, str(batch_size), str(threads)])
     return hashlib.sha256(text.encode()).hexdigest()

@@ -90,9 +90,7 @@ class ApiTokenRow(Base):
 
 class SearchSpaceRow(Base):
     __tablename__ = "search_spaces"
-    __table_args__ = (
-        UniqueConstraint("owner_id", "name", "version", name="uq_search_spaces_owner_name_version"),
-    )
+    __table_args__ = (UniqueConstraint("owner_id", "name", "version", name="uq_search_spaces_owner_name_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"), index=True)

@@ -109,9 +109,7 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
         """See :meth:`BaseStorage.verify_token`."""
         with self._session(write=False) as s:
             row = s.execute(
-                select(ApiTokenRow).where(
-                    ApiTokenRow.token_hash == hash_token(token), ApiTokenRow.revoked.is_(False)
-                )
+                select(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token), ApiTokenRow.revoked.is_(False))
             ).scalar_one_or_none()
             if row is None:
                 return None
@@ -125,12 +123,7 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
     def revoke_token(self, token_id: int) -> None:
         """See :meth:`BaseStorage.revoke_token`."""
         with self._session() as s:
-            if (
-                rowcount(
-                    s.execute(update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(revoked=True))
-                )
-                == 0
-            ):
+            if rowcount(s.execute(update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(revoked=True))) == 0:
                 raise NotFoundError(f"token {token_id} not found")
 
     def list_tokens(self, owner: str | None = None) -> list[TokenRecord]:
@@ -199,21 +192,16 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
             rows, total = self._page(s, q, limit, offset)
             return RecordPage([conv.space(r, self._name(s, r.owner_id)) for r in rows], total)
 
-    def update_space(
-        self, space_id: int, body: dict[str, Any], log10_cardinality: float | None = None
-    ) -> SpaceRecord:
+    def update_space(self, space_id: int, body: dict[str, Any], log10_cardinality: float | None = None) -> SpaceRecord:
         """See :meth:`BaseStorage.update_space`."""
         with self._session() as s:
             row = s.get(SearchSpaceRow, space_id, with_for_update=True)
             if row is None:
                 raise NotFoundError(f"space {space_id} not found")
-            used_by = s.execute(
-                select(JobRow.id).where(JobRow.space_id == space_id).limit(1)
-            ).scalar_one_or_none()
+            used_by = s.execute(select(JobRow.id).where(JobRow.space_id == space_id).limit(1)).scalar_one_or_none()
             if used_by is not None:
                 raise ConflictError(
-                    f"space {space_id} is used by job {used_by} and is immutable; "
-                    "create a new version instead"
+                    f"space {space_id} is used by job {used_by} and is immutable; create a new version instead"
                 )
             row.body, row.log10_cardinality = body, log10_cardinality
             return conv.space(row, self._name(s, row.owner_id))
@@ -316,17 +304,11 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
                     raise NotFoundError(f"job {job_id} not found")
                 raise ConflictError(f"job {job_id} cannot go from {current} to {to_state.value}")
             if to_state == JobState.RUNNING:
-                s.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.started_at.is_(None))
-                    .values(started_at=now)
-                )
+                s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.started_at.is_(None)).values(started_at=now))
             if to_state == JobState.CANCELLED:
                 s.execute(
                     update(TrialRow)
-                    .where(
-                        TrialRow.job_id == job_id, TrialRow.state.in_([t.value for t in _CANCELLABLE_TRIALS])
-                    )
+                    .where(TrialRow.job_id == job_id, TrialRow.state.in_([t.value for t in _CANCELLABLE_TRIALS]))
                     .values(state=TrialState.CANCELLED.value, finished_at=now, updated_seq=seq)
                     .execution_options(synchronize_session=False)
                 )
@@ -362,11 +344,7 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
                 ).scalar_one_or_none()
                 if won is None:
                     continue
-                s.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.started_at.is_(None))
-                    .values(started_at=now)
-                )
+                s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.started_at.is_(None)).values(started_at=now))
                 row = self._lock_job(s, job_id)
                 return conv.job(row, self._name(s, row.owner_id))
         return None
@@ -405,10 +383,7 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
     def save_strategy_state(self, job_id: int, state: dict[str, Any]) -> None:
         """See :meth:`BaseStorage.save_strategy_state`."""
         with self._session() as s:
-            if (
-                rowcount(s.execute(update(JobRow).where(JobRow.id == job_id).values(strategy_state=state)))
-                == 0
-            ):
+            if rowcount(s.execute(update(JobRow).where(JobRow.id == job_id).values(strategy_state=state))) == 0:
                 raise NotFoundError(f"job {job_id} not found")
 
     def load_strategy_state(self, job_id: int) -> dict[str, Any] | None:

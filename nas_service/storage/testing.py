@@ -32,7 +32,5 @@ def run_trial(
     trial = storage.create_trial(job_id, {"acc": acc, "lat": lat})
     claimed = storage.claim_trial(job_id, "worker")
     assert claimed is not None and claimed.id == trial.id, "another queued trial was claimed first"
-    storage.report_trial(
-        trial.id, claimed.attempts, make_result(acc, lat, state), key or f"report-{trial.id}"
-    )
+    storage.report_trial(trial.id, claimed.attempts, make_result(acc, lat, state), key or f"report-{trial.id}")
     return trial.id

@@ -69,3 +69,12 @@ def test_server_database_refuses_an_old_schema(postgres_url: str, tmp_path: Path
     with pytest.raises(SchemaOutOfDate, match="nas db upgrade"), TestClient(app):
         pass
     assert current_revision(postgres_url) is None
+
+
+def test_oversized_body_is_413(api: Api) -> None:
+    r = api.client.post(
+        "/api/v1/jobs",
+        content=b"{" + b" " * (5 * 1024 * 1024) + b"}",
+        headers={**api.alice, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"

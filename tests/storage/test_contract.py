@@ -142,6 +142,8 @@ def test_stale_requeue_and_heartbeat(storage: BaseStorage, make_job: MakeJob) ->
     assert requeued.state == TrialState.QUEUED and requeued.attempts == 1
     again = storage.claim_trial(job.id, "w2")
     assert again is not None and again.attempts == 2
+    with pytest.raises(ConflictError, match="superseded"):
+        storage.heartbeat(trial.id, attempt=1)  # the first worker learns it lost the trial
     failed = storage.report_trial(trial.id, 2, make_result(0.1, 1.0, TrialState.FAILED), "f")
     assert failed.state == TrialState.FAILED and storage.get_job(job.id).trials_failed == 1
     storage.requeue_trial(trial.id)
