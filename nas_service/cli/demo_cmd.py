@@ -9,9 +9,10 @@ the dashboard URL.
 
 Sizing (2 CPU cores, one torch thread per trial): digits at 16 px, 2 epochs of batch 64 train a candidate in
 about 4-15 s; latency is the median of 20 batch-1 forwards after 10 warm-ups. The reward's target ``T`` is
-the latency of the space's base network (MBConv6 k3 with SE, widths 1.0, no depth change), measured once on
-this CPU at start, so the reward trades accuracy against latency around the middle of the space here rather
-than around a number from another machine.
+the latency of the space's base network (MnasNet's plain MBConv6 k3, widths 1.0, no depth change, stem stride
+2), measured once on this CPU at start. That network sits near the median latency of the space, so the reward
+trades accuracy against latency around the middle of the space on this machine, rather than around a number
+measured on another one.
 
 Exit codes: 0 when the job completed, 1 otherwise (failed, cancelled, interrupted, timed out, or the stack
 could not start). Errors are one line on stderr, never a traceback.
@@ -21,9 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import queue
-import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ BASE_CHOICES: dict[str, Any] = {
     "op": "mbconv",
     "kernel": 3,
     "expansion": 6.0,
-    "se": 0.25,
+    "se": 0.0,
     "repeat_delta": 0,
     "width": 1.0,
     "stem_stride": 2,
@@ -87,7 +88,9 @@ def base_params(space: Any) -> dict[str, Any]:
 
 
 def measure_target_ms(resolution: int, warmup: int = 10, repeats: int = 20) -> tuple[float, list[list[str]]]:
-    """Median batch-1 latency (ms, one thread) of the digits space's base network at ``resolution``.
+    """Batch-1 latency (ms, one thread) of the digits space's base network at ``resolution``.
+
+    The median of ``repeats`` forwards after ``warmup``, as a trial measures it; the fastest of three rounds.
 
     Returns:
         The latency and the base network's block strings.
@@ -107,11 +110,11 @@ def measure_target_ms(resolution: int, warmup: int = 10, repeats: int = 20) -> t
         torch.manual_seed(0)
         model = build_model(arch)
         cfg = LatencyConfig(device="cpu", warmup=warmup, repeats=repeats, threads=1)
-        # Three short rounds, keep the middle one: one noisy round on a shared machine does not set T.
+        # The fastest of three rounds: other processes on a shared machine only ever add time.
         rounds = [measure_latency(model, (1, resolution, resolution), cfg).median_ms for _ in range(3)]
     finally:
         torch.set_num_threads(threads)
-    return round(statistics.median(rounds), 3), _block_strings(arch)
+    return round(min(rounds), 3), _block_strings(arch)
 
 
 def _block_strings(arch: Any) -> list[list[str]]:
@@ -181,8 +184,9 @@ class EmbeddedStack:
 
         app = create_app(settings=self.settings, storage=self.storage)
         app.state.sse_poll_s = 0.25  # trials change every few seconds: follow them closely
+        # No log config of uvicorn's own: its records reach the demo's log file, never the terminal.
         config = uvicorn.Config(
-            app, host=self.settings.host, port=self.settings.port, log_level="error", access_log=False
+            app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
         )
         self.server = uvicorn.Server(config)
         # Off the main thread uvicorn installs no signal handlers: Ctrl-C stays with the command.
@@ -240,23 +244,36 @@ class EmbeddedStack:
         self.server = self.thread = self.storage = None
 
 
-def _resolve_settings(opts: DemoOptions) -> Settings:
+def resolve_settings(opts: DemoOptions) -> Settings:
+    """The demo's settings: always embedded, in its own data dir (``<data dir>/demo`` unless ``--data-dir``).
+
+    Its own SQLite database keeps the demo apart from the user's jobs: the embedded dispatcher claims any
+    queued job of its database, and a ``nas serve`` on the main database could claim the demo's job. Ray is
+    local and in-process whatever ``NAS_RAY_ADDRESS`` says.
+    """
     from nas_service.client.testing import free_port
     from nas_service.settings import get_settings
 
     base = get_settings()
-    data_dir = (opts.data_dir or base.data_dir).expanduser().resolve()
+    data_dir = (opts.data_dir or base.data_dir / "demo").expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
     port = opts.port or free_port()
     return base.model_copy(
-        update={"data_dir": data_dir, "host": "127.0.0.1", "port": port, "api_url": f"http://127.0.0.1:{port}"}
+        update={
+            "data_dir": data_dir,
+            "database_url": f"sqlite:///{data_dir / 'nas.db'}",
+            "ray_address": None,
+            "token": None,
+            "host": "127.0.0.1",
+            "port": port,
+            "api_url": f"http://127.0.0.1:{port}",
+        }
     )
 
 
-def _admin_token(settings: Settings) -> tuple[str, Path | None]:
-    """The token the demo's client uses: ``NAS_TOKEN`` if set, else the embedded admin token file."""
+def _admin_token(settings: Settings) -> tuple[str, Path]:
+    """The embedded admin token (the API writes it on its first start in a data dir) and its file."""
     path = Path(settings.data_dir) / "admin-token"
-    if settings.token:
-        return settings.token, path if path.exists() else None
     try:
         return path.read_text().strip(), path
     except OSError:
@@ -542,7 +559,7 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     started = time.monotonic()
-    settings = _resolve_settings(opts)
+    settings = resolve_settings(opts)
 
     def say(text: str) -> None:
         if err is not None:
@@ -556,6 +573,7 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
     stack = EmbeddedStack(settings)
     job_id: int | None = None
     client: Client | None = None
+    log_handler = _log_to_file(settings.data_dir / "demo.log")
     try:
         stack.open_storage()
         stack.start_api()
@@ -583,7 +601,8 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
             "best_reward": final.best_reward,
             "error": final.error,
             "dashboard_url": f"{stack.url}/dashboard/jobs/{job_id}",
-            "admin_token_file": str(token_file) if token_file else None,
+            "data_dir": str(settings.data_dir),
+            "admin_token_file": str(token_file),
         }
         pareto = client.pareto(job_id)
         print_summary(out, err, summary, pareto, opts.as_json)
@@ -598,8 +617,22 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
             with contextlib.suppress(Exception):
                 client.cancel_job(job_id)
         raise DemoError("interrupted" + (f"; job {job_id} cancelled" if job_id is not None else "")) from None
+    except DemoError as exc:
+        raise DemoError(f"{exc} (details in {log_handler.baseFilename})") from None
     finally:
         _shutdown(stack, client)
+        logging.getLogger().removeHandler(log_handler)
+        log_handler.close()
+
+
+def _log_to_file(path: Path) -> logging.FileHandler:
+    """Send every log record (the API's, the dispatcher's, with tracebacks) to ``path``, not the terminal."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO) if root.level else logging.INFO)
+    return handler
 
 
 def print_summary(out: Console, err: Console | None, summary: dict[str, Any], pareto: Any, as_json: bool) -> None:
@@ -617,8 +650,8 @@ def print_summary(out: Console, err: Console | None, summary: dict[str, Any], pa
         highlight=False,
     )
     out.print(f"dashboard: {summary['dashboard_url']}", highlight=False, soft_wrap=True)
-    if summary["admin_token_file"]:
-        out.print(f"admin token (sign in to the dashboard with it): {summary['admin_token_file']}", soft_wrap=True)
+    out.print(f"admin token (sign in to the dashboard with it): {summary['admin_token_file']}", soft_wrap=True)
+    out.print(f"browse it later: NAS_DATA_DIR={summary['data_dir']} nas serve", highlight=False, soft_wrap=True)
     if summary["state"] != "completed" and err is not None:
         reason = f": {summary['error']}" if summary["error"] else ""
         err.print(f"[bold red]error:[/] job {summary['job_id']} ended {summary['state']}{reason}", highlight=False)
@@ -659,7 +692,8 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option("--port", min=1, max=65535, help="API port (default: a free one).")
         ] = None,
         data_dir: Annotated[
-            Path | None, typer.Option("--data-dir", help="Data directory (default: NAS_DATA_DIR or ~/.nas-service).")
+            Path | None,
+            typer.Option("--data-dir", help="The demo's data dir (default: demo/ in NAS_DATA_DIR or ~/.nas-service)."),
         ] = None,
         keep_serving: Annotated[
             bool, typer.Option("--keep-serving", help="Keep the dashboard up afterwards, until Ctrl-C.")

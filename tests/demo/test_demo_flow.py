@@ -20,7 +20,7 @@ runner = CliRunner()
 
 
 def _jobs(data_dir: Path) -> list[object]:
-    storage = SQLAlchemyStorage(f"sqlite:///{data_dir / 'nas.db'}")
+    storage = SQLAlchemyStorage(f"sqlite:///{data_dir / 'demo' / 'nas.db'}")
     try:
         return list(storage.list_jobs(limit=10).items)
     finally:
@@ -61,7 +61,7 @@ def test_demo_runs_a_job_to_the_pareto_table(demo_env: Path, fake_dispatcher: An
     assert result.exit_code == 0, result.output
     assert "Pareto front" in result.output and "latency ms" in result.output
     assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/dashboard/jobs/1\b", result.output)
-    assert str(demo_env / "admin-token") in result.output
+    assert str(demo_env / "demo" / "admin-token") in result.output
     assert fake_dispatcher.started and all(d.stopped for d in fake_dispatcher.started)
     (job,) = _jobs(demo_env)
     assert job.state == JobState.COMPLETED  # type: ignore[attr-defined]
@@ -80,7 +80,7 @@ def test_a_dead_dispatcher_fails_the_demo_in_one_line(demo_env: Path, fake_dispa
     fake_dispatcher.mode = "die"
     result = runner.invoke(app, ["demo", "--trials", "2", "--epochs", "1"])
     assert result.exit_code == 1
-    assert "error: the dispatcher stopped; job 1 cancelled" in result.output
+    assert "error: the dispatcher stopped; job 1 cancelled (details in " in result.output
     assert "Traceback" not in result.output
     (job,) = _jobs(demo_env)
     assert job.state == JobState.CANCELLED  # type: ignore[attr-defined]
