@@ -78,3 +78,33 @@ def test_oversized_body_is_413(api: Api) -> None:
         headers={**api.alice, "Content-Type": "application/json"},
     )
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+
+def test_stable_operation_ids(api: Api) -> None:
+    spec = api.client.get("/api/v1/openapi.json").json()
+    ids = {op["operationId"] for path in spec["paths"].values() for op in path.values() if "operationId" in op}
+    assert {
+        "create_space",
+        "list_spaces",
+        "get_space",
+        "validate_space",
+        "archive_space",
+        "create_job",
+        "list_jobs",
+        "get_job",
+        "cancel_job",
+        "resume_job",
+        "list_trials",
+        "get_trial",
+        "get_pareto",
+        "get_best",
+        "stream_job_events",
+        "start_trial",
+        "heartbeat_trial",
+        "report_epoch",
+        "report_trial",
+        "health",
+        "readiness",
+        "metrics",
+    } <= ids
+    assert all(p.startswith("/api/v1/") for p in spec["paths"] if p not in ("/healthz", "/readyz", "/metrics"))
