@@ -44,15 +44,27 @@ def preset_space(name: str) -> dict[str, Any]:
         raise ApiError(422, "validation_error", str(exc.args[0]), field="space") from None
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors/aliases: a few hundred bytes of aliases can expand to gigabytes ("billion
+    laughs") once the document is serialized again."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not accepted", event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def parse_document(raw: bytes, content_type: str) -> Any:
     """Decode a request body as YAML (YAML content types) or JSON (anything else); 400/415 on failure."""
     media = content_type.split(";")[0].strip().lower()
     if media in YAML_TYPES:
         try:
-            return yaml.safe_load(raw.decode("utf-8"))
+            doc = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
         except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
             message = " ".join(str(exc).split())[:300]
             raise ApiError(400, "bad_request", f"invalid YAML: {message}", field="body") from None
+        return doc
     if media not in ("application/json", "") and not media.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", f"send application/json or application/yaml, not {media}")
     try:

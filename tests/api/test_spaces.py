@@ -63,3 +63,11 @@ def test_owner_isolation(api: Api) -> None:
     r = api.client.get("/api/v1/spaces")
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
     assert api.client.get("/api/v1/spaces", headers=api.worker).status_code == 403
+
+
+def test_yaml_aliases_are_refused(api: Api) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b]\n"
+    r = api.client.post(
+        "/api/v1/spaces?name=b", content=bomb, headers={**api.alice, "Content-Type": "application/yaml"}
+    )
+    assert r.status_code == 400 and "aliases" in r.json()["error"]["message"]
