@@ -346,9 +346,13 @@ def summarize(runs: dict[str, list[list[Result]]], budget: int, objectives: Obje
             )
             for run in rs
         )
-        reach = next(
-            (i + 1 for i, v in enumerate(curves[name]) if target is not None and v >= target - 1e-12), None
-        )
+        if name == "random":  # the reference: its own budget by definition
+            reach: int | None = budget
+        else:
+            reach = next(
+                (i + 1 for i, v in enumerate(curves[name]) if target is not None and v >= target - 1e-12),
+                None,
+            )
         rows.append(
             [name]
             + [f"{curves[name][m - 1]:.4f}" for m in marks]
