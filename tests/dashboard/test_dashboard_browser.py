@@ -8,6 +8,7 @@ changes, without a request. A screenshot goes to ``artifacts/dashboard-job.png``
 from __future__ import annotations
 
 import os
+import random
 import sys
 import warnings
 from collections.abc import Iterator
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from nas_service.client import Client
-from nas_service.client.testing import LiveServer, seed_job
+from nas_service.client.testing import LiveServer, seed_job, synthetic_result
+from nas_service.jobspec import JobState, LatencyMeasurement
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -46,7 +48,17 @@ if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = LiveServer(tmp_path_factory.mktemp("dashboard")).start()
-    live.job = seed_job(live.storage, 200, seed=3)  # type: ignore[attr-defined]
+    job = seed_job(live.storage, 200, seed=3, finish=False)
+    # A repeat of a front trial's exact result (same architecture, cached latency): both are on the front.
+    twin = live.storage.pareto(job.id)[1]
+    repeat = live.storage.create_trial(job.id, twin.params)
+    claimed = live.storage.claim_trial(job.id, "w")
+    result = synthetic_result(random.Random(0)).model_copy(
+        update={"accuracy": twin.accuracy, "latency": LatencyMeasurement.model_validate(twin.latency)}
+    )
+    live.storage.report_trial(repeat.id, claimed.attempts, result, "twin")
+    live.job = live.storage.transition_job(job.id, JobState.COMPLETED)  # type: ignore[attr-defined]
+    live.twins = (twin.id, repeat.id)  # type: ignore[attr-defined]
     yield live
     live.stop()
 
@@ -90,6 +102,7 @@ def test_job_page_draws_the_api_front_hover_click_and_rescore(page, server: Live
     canvas = page.locator("#pareto")
 
     # The page draws exactly the server's front (same trials), over every completed trial.
+    assert set(server.twins) <= {p.trial_id for p in api_front.points}  # type: ignore[attr-defined]
     assert int(canvas.get_attribute("data-front-count")) == len(api_front.points)
     assert sorted(page.evaluate("window.__nasDashboard.frontIds()")) == sorted(
         p.trial_id for p in api_front.points
@@ -142,14 +155,14 @@ def test_job_page_draws_the_api_front_hover_click_and_rescore(page, server: Live
 def test_trial_table_sorts_filters_and_pages(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
     open_job(page, server)
     summary = page.locator("#trials-summary")
-    assert summary.inner_text() == "200 of 200 trials"
+    assert summary.inner_text() == "201 of 201 trials"
     page.select_option("#trial-state-filter", "failed")
-    failed = 200 - server.job.trials_completed  # type: ignore[attr-defined]
-    assert summary.inner_text() == f"{failed} of 200 trials"
+    failed = 201 - server.job.trials_completed  # type: ignore[attr-defined]
+    assert summary.inner_text() == f"{failed} of 201 trials"
     page.select_option("#trial-state-filter", "")
     page.check("#front-only")
     front = int(page.locator("#pareto").get_attribute("data-front-count"))
-    assert summary.inner_text() == f"{front} of 200 trials"
+    assert summary.inner_text() == f"{front} of 201 trials"
     page.uncheck("#front-only")
     with Client(url=server.url, token=server.token) as client:
         numbers = [t.number for t in client.trials(server.job.id, sort="number")]  # type: ignore[attr-defined]
@@ -171,11 +184,6 @@ def test_jobs_list_links_to_the_job(page, server: LiveServer) -> None:  # type: 
 
 
 def test_live_updates_arrive_over_the_authenticated_stream(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
-    import random
-
-    from nas_service.client.testing import synthetic_result
-    from nas_service.jobspec import JobState
-
     storage = server.storage
     job = seed_job(storage, 20, seed=8, name="live-job", finish=False, epochs=False)
     stream_headers: list[dict[str, str]] = []

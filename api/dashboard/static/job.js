@@ -67,17 +67,23 @@
       beta: r.beta != null ? r.beta : -0.07 };
   }
 
-  /** Non-dominated set (maximise accuracy, minimise latency) of completed trials, latency ascending. */
+  /** Non-dominated set (maximise accuracy, minimise latency) of completed trials, latency ascending.
+   *  A point is dominated when another is at least as good in both and better in one; exact duplicates
+   *  therefore stay on the front together (as in the server's incremental front). */
   function paretoFront(trials) {
     const done = trials.filter((t) => t.state === "completed");
     done.sort((a, b) => (latencyOf(a) - latencyOf(b)) || (b.accuracy - a.accuracy));
     const front = [];
-    let bestAcc = -Infinity;
-    for (const t of done) {
-      if (t.accuracy > bestAcc) {
-        front.push(t);
-        bestAcc = t.accuracy;
+    let bestBefore = -Infinity;  // best accuracy among strictly faster points
+    for (let i = 0; i < done.length;) {
+      const lat = latencyOf(done[i]);
+      const groupMax = done[i].accuracy;
+      let j = i;
+      for (; j < done.length && latencyOf(done[j]) === lat; j++) {
+        if (done[j].accuracy === groupMax && groupMax > bestBefore) front.push(done[j]);
       }
+      if (groupMax > bestBefore) bestBefore = groupMax;
+      i = j;
     }
     return front;
   }
