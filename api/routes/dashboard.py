@@ -12,6 +12,8 @@ Data for the job page, with the API's auth and visibility rules:
 * ``GET /dashboard/api/jobs/{id}/points``: every trial column by column, with only what the table and the
   tooltips need (no architecture documents, no sampler parameters): for 10,000 trials ~13x less JSON than
   paging ``/api/v1/jobs/{id}/trials``.
+* ``GET /dashboard/api/jobs/{id}/scaling``: a compound-scaling job's scaling table (one row per ``phi``),
+  rebuilt from the dispatcher's saved strategy state; ``{"rows": []}`` for other jobs or before step 1 ends.
 """
 
 from __future__ import annotations
@@ -109,3 +111,20 @@ def job_xy(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> Resp
     }
     body = json.dumps({"total": len(points), "columns": columns}, separators=(",", ":"))
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/dashboard/api/jobs/{job_id}/scaling")
+def job_scaling(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> dict[str, Any]:
+    """The scaling table of a compound-scaling job (``rows`` empty when there is none yet)."""
+    job = visible_job(storage, principal, job_id)
+    if job.spec.strategy.name != "compound-scaling" or job.spec.scaling is None:
+        return {"rows": [], "note": None}
+    state = storage.load_strategy_state(job_id)
+    if not state or not isinstance(state.get("strategy"), dict):
+        return {"rows": [], "note": "no strategy state saved yet"}
+    from nas_service.strategies.registry import make_strategy  # lazy: only scaling jobs need it
+
+    strategy = make_strategy(job.spec.strategy, None, scaling=job.spec.scaling)
+    strategy.load_state_dict(state["strategy"])
+    rows = strategy.scaling_table()  # type: ignore[attr-defined]
+    return {"rows": rows, "note": getattr(strategy, "chosen_note", None) or None}

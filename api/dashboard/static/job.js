@@ -537,12 +537,24 @@
       " · " + done + " / " + total + " trials · best reward " + nas.fmtNum(job.best_reward, 4) +
       " (server T) · created " + nas.fmtTime(job.created_at) +
       (job.error ? '<div class="error">' + nas.escapeHtml(job.error) + "</div>" : "");
-    renderScaling(job.scaling_table || (job.result && job.result.scaling_table) || null);
+    if (job.scaling_table) renderScaling(job.scaling_table);
+    else if (job.spec && job.spec.strategy && job.spec.strategy.name === "compound-scaling") loadScaling();
   }
 
-  function renderScaling(rows) {
+  let scalingPending = false;
+  async function loadScaling() {
+    if (scalingPending) return;
+    scalingPending = true;
+    try {
+      const r = await nas.api("/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/scaling", null, true);
+      renderScaling(r.rows, r.note);
+    } catch (_) { /* optional panel */ } finally { scalingPending = false; }
+  }
+
+  function renderScaling(rows, note) {
     const panel = document.getElementById("scaling-panel");
     if (!Array.isArray(rows) || !rows.length) { panel.classList.add("hidden"); return; }
+    document.getElementById("scaling-note").textContent = note || "";
     const cols = Object.keys(rows[0]).filter((k) => typeof rows[0][k] !== "object" || rows[0][k] === null);
     document.querySelector("#scaling-table thead").innerHTML =
       "<tr>" + cols.map((c) => "<th>" + nas.escapeHtml(c) + "</th>").join("") + "</tr>";
