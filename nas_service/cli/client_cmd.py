@@ -332,7 +332,11 @@ def job_watch(
             if not is_terminal(job.info.state):
                 for event in client.events(job_id):
                     typer.echo(json.dumps({"event": event.event, "id": event.id, "data": event.json()}))
-            job.refresh()
+                job.refresh()
+            else:  # nothing left to follow: the final snapshot and the end marker, in the stream's shape
+                typer.echo(json.dumps({"event": "job", "id": None, "data": _dump(job.info)}))
+                end = {"job_id": job.id, "state": str(job.info.state.value)}
+                typer.echo(json.dumps({"event": "end", "id": None, "data": end}))
         else:
             job.wait(progress=True)
             _stdout().print(_job_line(job.info))

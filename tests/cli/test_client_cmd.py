@@ -158,3 +158,11 @@ def test_space_create_and_list(nas: Any, tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(doc))
     bad = nas("space", "create", str(path), "--name", "cli-bad")
     assert bad.exit_code == 2 and "space" in bad.output
+
+
+def test_job_watch_on_a_finished_job(nas: Any, seeded: Any) -> None:
+    lines = nas("job", "watch", str(seeded.id), "--json").output.strip().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert events[-1]["event"] == "end" and events[-1]["data"]["state"] == "completed"
+    human = nas("job", "watch", str(seeded.id))
+    assert human.exit_code == 0 and "completed" in human.output

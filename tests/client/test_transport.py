@@ -196,3 +196,12 @@ def test_sse_decoder_follows_the_spec() -> None:
     assert events[0].json() == {"id": 1, "state": "completed"}
     assert events[0].id == "7" and events[1].id == "7"  # the id sticks until the server sets another
     assert events[2].data == "no-event-name"
+
+
+def test_importing_the_sdk_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, nas_service.client, nas_service.export; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
