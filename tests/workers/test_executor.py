@@ -93,7 +93,7 @@ def test_noop_runner_and_failed_trial(
 def test_killed_worker_is_reported_crashed(
     executor: RayExecutor, tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
 ) -> None:
-    long_proxy = tiny_proxy.model_copy(update={"epochs": 200})
+    long_proxy = tiny_proxy.model_copy(update={"epochs": 200, "max_train_samples": 200})
     handle = executor.submit(_payload("victim", tiny_arch, long_proxy, quick_latency))
     events = _collect(executor, lambda evs: any(isinstance(e, HeartbeatEvent) for e in evs))
     pid = next(e.pid for e in events if isinstance(e, HeartbeatEvent))
@@ -109,7 +109,7 @@ def test_killed_worker_is_reported_crashed(
 def test_cancel_stops_a_running_trial_promptly(
     executor: RayExecutor, tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
 ) -> None:
-    long_proxy = tiny_proxy.model_copy(update={"epochs": 200})
+    long_proxy = tiny_proxy.model_copy(update={"epochs": 200, "max_train_samples": 200})
     handle = executor.submit(_payload("c", tiny_arch, long_proxy, quick_latency))
     _collect(executor, lambda evs: any(isinstance(e, EpochEvent) for e in evs))
     executor.cancel(handle)  # a 30 s grace: the trial must stop by itself, well before that
@@ -122,7 +122,9 @@ def test_cancel_stops_a_running_trial_promptly(
 def test_cancel_kills_after_the_grace_period(
     executor: RayExecutor, tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
 ) -> None:
-    handle = executor.submit(_payload("k", tiny_arch, tiny_proxy.model_copy(update={"epochs": 200}), quick_latency))
+    handle = executor.submit(
+        _payload("k", tiny_arch, tiny_proxy.model_copy(update={"epochs": 200, "max_train_samples": 200}), quick_latency)
+    )
     _collect(executor, lambda evs: any(isinstance(e, HeartbeatEvent) for e in evs))
     executor.cancel(handle, grace_s=0.0)
     events = _collect(executor, lambda evs: bool(_finished(evs)), timeout=60.0)
@@ -133,7 +135,9 @@ def test_cancel_kills_after_the_grace_period(
 def test_prune_stops_with_the_last_accuracy(
     executor: RayExecutor, tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
 ) -> None:
-    handle = executor.submit(_payload("p", tiny_arch, tiny_proxy.model_copy(update={"epochs": 200}), quick_latency))
+    handle = executor.submit(
+        _payload("p", tiny_arch, tiny_proxy.model_copy(update={"epochs": 200, "max_train_samples": 200}), quick_latency)
+    )
     _collect(executor, lambda evs: any(isinstance(e, EpochEvent) for e in evs))
     executor.prune(handle)
     events = _collect(executor, lambda evs: bool(_finished(evs)), timeout=60.0)
