@@ -295,8 +295,12 @@ def load_cache() -> dict[str, Result]:
 
 
 def save_cache(cache: dict[str, Result]) -> None:
-    """Write the cache atomically (temp file + ``os.replace``)."""
+    """Merge ``cache`` into the file and write it atomically (temp file + ``os.replace``), so concurrent runs
+    add to each other's results instead of overwriting them."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    merged = load_cache()
+    merged.update(cache)
+    cache.update(merged)
     fd, tmp = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(cache, f, sort_keys=True)
@@ -320,49 +324,49 @@ def checkpoints(budget: int) -> list[int]:
     return marks
 
 
+def reward_curve(results: Sequence[Result], objectives: Objectives) -> list[float]:
+    """Best MnasNet reward so far after each trial."""
+    best, curve = 0.0, []
+    for r in results:
+        if r.get("accuracy") is not None:
+            best = max(best, objectives.reward_from(float(r["accuracy"]), float(r["latency_ms"])))
+        curve.append(best)
+    return curve
+
+
+def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
+    return [statistics.mean(c[i] for c in curves) for i in range(len(curves[0]))]
+
+
+def _trials_to(curve: Sequence[float], target: float) -> int | None:
+    return next((i + 1 for i, v in enumerate(curve) if v >= target - 1e-12), None)
+
+
 def summarize(runs: dict[str, list[list[Result]]], budget: int, objectives: Objectives) -> str:
-    """The printed table."""
+    """The printed table: mean HV at checkpoints, its spread, and the trials each strategy needs to reach
+    random search's final mean hypervolume and final mean best reward (ratio to random's budget)."""
     all_points = [r for rs in runs.values() for run in rs for r in run if r.get("accuracy") is not None]
     reference = (
         min(float(r["accuracy"]) for r in all_points) - 1e-6,
         max(float(r["latency_ms"]) for r in all_points) * 1.05,
     )
-    curves = {
-        name: [statistics.mean(c[i] for c in (hv_curve(run, reference) for run in rs)) for i in range(budget)]
-        for name, rs in runs.items()
-    }
-    target = curves["random"][-1] if "random" in curves else None
+    hv = {name: [hv_curve(run, reference) for run in rs] for name, rs in runs.items()}
+    rw = {name: [reward_curve(run, objectives) for run in rs] for name, rs in runs.items()}
+    hv_mean = {name: _mean_curve(c) for name, c in hv.items()}
+    rw_mean = {name: _mean_curve(c) for name, c in rw.items()}
     marks = checkpoints(budget)
-    head = (
-        ["strategy"] + [f"HV@{m}" for m in marks] + ["HV sd", "best reward", "trials to random HV", "ratio"]
-    )
+    head = ["strategy"] + [f"HV@{m}" for m in marks]
+    head += ["HV sd", "to random HV", "ratio", "best reward", "to random reward", "ratio"]
     rows = []
-    for name, rs in runs.items():
-        finals = [hv_curve(run, reference)[-1] for run in rs]
-        best = statistics.mean(
-            max(
-                (objectives.reward_from(r["accuracy"], r["latency_ms"]) for r in run if r.get("accuracy")),
-                default=0,
-            )
-            for run in rs
-        )
-        if name == "random":  # the reference: its own budget by definition
-            reach: int | None = budget
-        else:
-            reach = next(
-                (i + 1 for i, v in enumerate(curves[name]) if target is not None and v >= target - 1e-12),
-                None,
-            )
-        rows.append(
-            [name]
-            + [f"{curves[name][m - 1]:.4f}" for m in marks]
-            + [
-                f"{statistics.pstdev(finals):.4f}",
-                f"{best:.4f}",
-                str(reach) if reach is not None else f">{budget}",
-                f"{reach / budget:.2f}" if reach is not None else "-",
-            ]
-        )
+    for name in runs:
+        cells = [name] + [f"{hv_mean[name][m - 1]:.4f}" for m in marks]
+        cells.append(f"{statistics.pstdev(c[-1] for c in hv[name]):.4f}")
+        for mean, metric in ((hv_mean, "hv"), (rw_mean, "reward")):
+            reach = budget if name == "random" else _trials_to(mean[name], mean["random"][-1])
+            if metric == "reward":
+                cells.append(f"{rw_mean[name][-1]:.4f}")
+            cells += [str(reach) if reach else f">{budget}", f"{reach / budget:.2f}" if reach else "-"]
+        rows.append(cells)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     lines = [
         "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
@@ -370,8 +374,9 @@ def summarize(runs: dict[str, list[list[Result]]], budget: int, objectives: Obje
     ]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.append(
-        f"hypervolume of (accuracy max, latency min) w.r.t. reference acc={reference[0]:.4f}, "
-        f"latency={reference[1]:.3f} ms; mean over seeds"
+        f"HV: hypervolume of (accuracy max, latency min) w.r.t. acc={reference[0]:.4f}, "
+        f"latency={reference[1]:.3f} ms; 'to random X': trials until the strategy's mean curve reaches random's "
+        "final mean X (ratio = trials / budget; random is the reference); means over seeds"
     )
     return "\n".join(lines)
 
