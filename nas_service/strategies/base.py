@@ -5,7 +5,8 @@ Call order (the controller drives it; a strategy never trains anything itself)::
     strategy = make_strategy(config, space, reward_config)    # or SomeStrategy(space, config, objectives)
     strategy.load_state_dict(blob)                             # only when resuming a job after a restart
     while budget left:
-        for s in strategy.ask(n):                              # n = free worker slots; may return fewer
+        for s in strategy.ask(n):                              # n = free worker slots; may return fewer,
+                                                               # even [] (ask again after the next tell)
             ...check caps, train, measure...
             strategy.tell(s.suggestion_id, Outcome(...))       # exactly once per suggestion, any order
         blob = strategy.state_dict()                           # JSON-serialisable; store it after each tell
@@ -205,7 +206,10 @@ class BaseStrategy(ABC):
     # -- the public surface ------------------------------------------------------------------------------
 
     def ask(self, n: int = 1) -> list[Suggestion]:
-        """Propose up to ``n`` candidates (fewer only when the strategy is exhausted).
+        """Propose up to ``n`` candidates.
+
+        Fewer (possibly none) come back when the strategy is exhausted (:meth:`is_exhausted`) or waits for
+        results in flight (compound scaling between its two steps): ask again after the next ``tell``.
 
         Args:
             n: How many suggestions are wanted (free worker slots), at least 1.
