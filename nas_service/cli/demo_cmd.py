@@ -632,6 +632,8 @@ def _log_to_file(path: Path) -> logging.FileHandler:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(min(root.level, logging.INFO) if root.level else logging.INFO)
+    for chatty in ("httpx", "alembic"):  # a line per request or migration step says nothing here
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return handler
 
 
