@@ -54,6 +54,8 @@ BASE_CHOICES: dict[str, Any] = {
     "stem_stride": 2,
 }
 _TERMINAL_TRIALS = frozenset({"completed", "pruned", "failed", "rejected", "duplicate", "cancelled"})
+#: Final states of trials the budget counts (a rejected or duplicate candidate is never trained).
+_BUDGET_TRIALS = frozenset({"completed", "pruned", "failed"})
 _TERMINAL_JOBS = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -184,9 +186,15 @@ class EmbeddedStack:
 
         app = create_app(settings=self.settings, storage=self.storage)
         app.state.sse_poll_s = 0.25  # trials change every few seconds: follow them closely
-        # No log config of uvicorn's own: its records reach the demo's log file, never the terminal.
+        # No log config of uvicorn's own: its records reach the demo's log file, never the terminal. An open
+        # dashboard holds an event stream: shutting down waits for it 2 s at most.
         config = uvicorn.Config(
-            app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
         # Off the main thread uvicorn installs no signal handlers: Ctrl-C stays with the command.
@@ -363,8 +371,8 @@ class DemoProgress:
         return [tid for tid, view in self.trials.items() if view.state == "running"]
 
     def done(self) -> int:
-        """Trials that reached a final state."""
-        return sum(1 for view in self.trials.values() if view.state in _TERMINAL_TRIALS)
+        """Trained trials that reached a final state (what the trial budget counts)."""
+        return sum(1 for view in self.trials.values() if view.state in _BUDGET_TRIALS)
 
     def _draw(self, view: _TrialView) -> None:
         if self.progress is None or view.task is None:

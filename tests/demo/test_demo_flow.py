@@ -54,6 +54,8 @@ def test_progress_counts_finished_trials_and_tracks_the_best() -> None:
     display.trial_event({"id": 1, "number": 1, "state": "completed", "accuracy": 0.9, "reward": 0.8})
     display.job_event({"best_reward": 0.8})
     assert display.running() == [2] and display.done() == 1 and display.best == 0.8
+    display.trial_event({"id": 3, "number": 3, "state": "duplicate"})  # never trained: not in the budget
+    assert display.done() == 1
 
 
 def test_demo_runs_a_job_to_the_pareto_table(demo_env: Path, fake_dispatcher: Any) -> None:
