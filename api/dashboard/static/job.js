@@ -521,6 +521,15 @@
     renderTable();
   }
 
+  // Live trial events come in bursts (a page of up to 200 per poll): fold them into one refresh per frame
+  // instead of re-sorting 10,000 rows per event.
+  let refreshQueued = false;
+  function scheduleRefresh() {
+    if (refreshQueued) return;
+    refreshQueued = true;
+    requestAnimationFrame(() => { refreshQueued = false; refresh(); });
+  }
+
   // ---- job header, scaling table -------------------------------------------------------------------
   function renderJob() {
     const job = S.job;
@@ -630,7 +639,7 @@
       renderJob();
     } else if (ev.event === "trial") {
       upsertTrial(ev.data.trial || ev.data);
-      refresh();
+      scheduleRefresh();
     } else if (ev.event === "end" && S.job && ev.data && ev.data.state) {
       S.job.state = ev.data.state;
       renderJob();
