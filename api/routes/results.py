@@ -97,11 +97,9 @@ def get_best(
     if target_ms is None and alpha is None and beta is None:
         trials = storage.best(job_id, k)
         rewards = [t.reward for t in trials]
-    else:  # two columns of every completed trial, scored here; only the top k rows are then loaded
-        scored = [(_score(cfg, acc, lat) or 0.0, tid) for tid, acc, lat in storage.completed_points(job_id)]
-        top = sorted(scored, key=lambda x: (-x[0], x[1]))[:k]
-        trials = storage.get_trials([tid for _, tid in top])
-        rewards = [r for r, _ in top]
+    else:  # ranked in SQL over accuracy/latency; the k returned are re-scored here for the reply
+        trials = storage.best(job_id, k, reward=cfg)
+        rewards = [_score(cfg, t.accuracy, t.latency_ms) for t in trials]
     assert cfg.alpha is not None and cfg.beta is not None
     return BestPublic(
         job_id=job_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +39,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
+            try:  # re-scoring in SQL needs power(); older SQLite builds lack the math functions
+                cur.execute("SELECT power(2.0, 0.5)")
+            except Exception:
+                dbapi_conn.create_function("power", 2, math.pow, deterministic=True)
             cur.close()
 
         @event.listens_for(engine, "begin")

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Float, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from nas_service.arch.spec import Architecture
@@ -411,19 +411,29 @@ class TrialOps(SQLCore):
             )
             return [conv.trial(r) for r in s.execute(q).scalars()]
 
-    def best(self, job_id: int, k: int = 1) -> list[TrialRecord]:
+    def best(self, job_id: int, k: int = 1, reward: RewardConfig | None = None) -> list[TrialRecord]:
         """See :meth:`BaseStorage.best`."""
-        with self._session(write=False) as s:
+        completed = (TrialRow.job_id == job_id, TrialRow.state == TrialState.COMPLETED.value)
+        if reward is None:
             q = (
                 select(TrialRow)
-                .where(
-                    TrialRow.job_id == job_id,
-                    TrialRow.state == TrialState.COMPLETED.value,
-                    TrialRow.reward.is_not(None),
-                )
+                .where(*completed, TrialRow.reward.is_not(None))
                 .order_by(TrialRow.reward.desc(), TrialRow.number)
                 .limit(k)
             )
+        else:  # re-score in SQL: only the top k rows leave the database
+            target = literal(reward.target_ms, Float)
+            exponent = case(
+                (TrialRow.latency_ms <= target, literal(reward.alpha, Float)), else_=literal(reward.beta, Float)
+            )
+            score = TrialRow.accuracy * func.power(TrialRow.latency_ms / target, exponent)
+            q = (
+                select(TrialRow)
+                .where(*completed, TrialRow.accuracy.is_not(None), TrialRow.latency_ms > 0)
+                .order_by(score.desc(), TrialRow.number)
+                .limit(k)
+            )
+        with self._session(write=False) as s:
             return [conv.trial(r) for r in s.execute(q).scalars()]
 
     def completed_points(self, job_id: int) -> list[tuple[int, float, float]]:

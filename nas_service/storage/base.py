@@ -22,7 +22,15 @@ import abc
 from typing import Any, Literal
 
 from nas_service.arch.spec import Architecture
-from nas_service.jobspec import EpochReport, JobSpec, JobState, LatencyMeasurement, TrialResult, TrialState
+from nas_service.jobspec import (
+    EpochReport,
+    JobSpec,
+    JobState,
+    LatencyMeasurement,
+    RewardConfig,
+    TrialResult,
+    TrialState,
+)
 from nas_service.storage.domain import (
     CreatedToken,
     JobRecord,
@@ -257,8 +265,13 @@ class BaseStorage(abc.ABC):
         """The job's Pareto-front trials (``on_front``), by latency ascending."""
 
     @abc.abstractmethod
-    def best(self, job_id: int, k: int = 1) -> list[TrialRecord]:
-        """The ``k`` completed trials with the highest stored reward."""
+    def best(self, job_id: int, k: int = 1, reward: RewardConfig | None = None) -> list[TrialRecord]:
+        """The ``k`` completed trials with the highest reward.
+
+        Without ``reward`` the stored reward (the job's own settings) ranks them; with it, every completed
+        trial is re-scored from its accuracy and latency inside the database and the records keep their
+        stored ``reward`` (the caller re-scores the ``k`` returned).
+        """
 
     @abc.abstractmethod
     def completed_points(self, job_id: int) -> list[tuple[int, float, float]]:

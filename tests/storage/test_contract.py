@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from nas_service.jobspec import EpochReport, JobSpec, JobState, LatencyMeasurement, TrialState
+from nas_service.jobspec import EpochReport, JobSpec, JobState, LatencyMeasurement, RewardConfig, TrialState
+from nas_service.reward import mnasnet_reward
 from nas_service.storage import (
     BaseStorage,
     ConflictError,
@@ -180,6 +181,9 @@ def test_incremental_pareto_matches_brute_force(storage: BaseStorage, make_job: 
     )
     assert [t.reward for t in best] == rewards[:3]
     assert storage.get_job(job.id).best_reward == rewards[0]
+    hard = RewardConfig(target_ms=2.0, alpha=0.0, beta=-1.0)
+    rescored = sorted(points, key=lambda i: -mnasnet_reward(*points[i], 2.0, 0.0, -1.0))
+    assert [t.id for t in storage.best(job.id, k=5, reward=hard)] == rescored[:5]
     assert len(storage.completed_points(job.id)) == len(points)
     by_lat = storage.list_trials(job.id, sort="latency", order="desc", limit=5)
     assert (
