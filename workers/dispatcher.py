@@ -31,7 +31,6 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from nas_service.arch.spec import Architecture
@@ -53,44 +52,15 @@ from workers.executor import (
     FinishedEvent,
     HeartbeatEvent,
     LatencyEvent,
-    TrialHandle,
 )
+from workers.jobrun import KNOWN_SHAPES, JobRun, cached_latency, outcome_state
 from workers.trial import TrialPayload
 
 __all__ = ["Dispatcher", "EmbeddedDispatcher", "start_embedded"]
 
 log = logging.getLogger(__name__)
 
-STATE_FORMAT = "nas-dispatcher/1"
 _TRAINED_STATES: list[TrialState] = [s for s in TrialState if s not in (TrialState.REJECTED, TrialState.DUPLICATE)]
-#: Data shapes (classes, channels) of the built-in datasets; others are learned from the first result.
-_KNOWN_SHAPES = {"digits": (10, 1), "synthetic": (10, 3), "cifar10": (10, 3)}
-_OUTCOME_OF = {
-    TrialState.COMPLETED: "completed",
-    TrialState.PRUNED: "pruned",
-    TrialState.DUPLICATE: "duplicate",
-    TrialState.REJECTED: "rejected",
-}
-
-
-@dataclass
-class _JobRun:
-    """What the dispatcher keeps about one held job."""
-
-    job: JobRecord
-    strategy: Any
-    scheduler: Any
-    suggestion_of: dict[int, str] = field(default_factory=dict)  # trial id -> suggestion id
-    running: dict[int, TrialHandle] = field(default_factory=dict)  # trial id -> current attempt
-    latency_ms: dict[int, float] = field(default_factory=dict)
-    inflight: dict[str, int] = field(default_factory=dict)  # arch hash -> trial id
-    trained: int = 0  # trials created to be trained (the budget counts these)
-    skips: int = 0  # rejected/duplicate candidates in a row
-    exhausted: bool = False
-    opened_at: float = field(default_factory=time.monotonic)
-    renewed_at: float = field(default_factory=time.monotonic)
-    checked_at: float = 0.0
-    dirty: bool = False
 
 
 class Dispatcher:
@@ -131,7 +101,7 @@ class Dispatcher:
         self.poll_s = poll_s
         self.max_skips = max_skips
         self.job_check_s = job_check_s
-        self.jobs: dict[int, _JobRun] = {}
+        self.jobs: dict[int, JobRun] = {}
         self._by_key: dict[str, tuple[int, int]] = {}  # handle key -> (job id, trial id)
         self._started: set[str] = set()  # handle keys whose first heartbeat was stored
         self._beat_at: dict[str, float] = {}
@@ -157,7 +127,7 @@ class Dispatcher:
         for run in list(self.jobs.values()):
             self._guard(run, self._maybe_finish, run)
             if run.dirty:
-                self._save_state(run)
+                run.save_state(self.storage)
         return len(events)
 
     def run(self, stop: threading.Event) -> None:
@@ -178,10 +148,10 @@ class Dispatcher:
                     self._retry_or_fail(run, trial_id, "dispatcher stopped", count_attempt=False)
                 except StorageError as exc:
                     log.warning("could not requeue trial %s: %s", trial_id, exc)
-            self._save_state(run)
+            run.save_state(self.storage)
             self._drop(run, release=True)
 
-    def _guard(self, run: _JobRun, fn: Any, *args: Any) -> None:
+    def _guard(self, run: JobRun, fn: Any, *args: Any) -> None:
         """Run one per-job action; an unexpected error fails that job, not the dispatcher."""
         try:
             fn(*args)
@@ -230,9 +200,9 @@ class Dispatcher:
         scheduler = make_scheduler(
             spec.strategy, spec.proxy.epochs, strategy.objectives, multi_objective=strategy.multi_objective
         )
-        run = _JobRun(job=job, strategy=strategy, scheduler=scheduler)
+        run = JobRun(job=job, strategy=strategy, scheduler=scheduler)
         run.trained = self.storage.list_trials(job.id, states=_TRAINED_STATES, limit=1).total
-        self._restore_state(run)
+        run.restore_state(self.storage)
         self.jobs[job.id] = run
         # Trials a dead dispatcher left running (its Ray tasks died with it) are retried.
         for state in (TrialState.RUNNING, TrialState.STALE):
@@ -256,7 +226,7 @@ class Dispatcher:
         resolved = resolve_base(base, {"resolution": job.spec.proxy.resolution})
         return scaling.model_copy(update={"base": resolved})
 
-    def _maintain(self, run: _JobRun) -> None:
+    def _maintain(self, run: JobRun) -> None:
         now = time.monotonic()
         if now - run.renewed_at >= self.lease_s / 3:
             try:
@@ -282,18 +252,18 @@ class Dispatcher:
                     for handle in run.running.values():
                         self.executor.cancel(handle)
 
-    def _abandon(self, run: _JobRun, release: bool) -> None:
+    def _abandon(self, run: JobRun, release: bool) -> None:
         """Stop driving a job: cancel its attempts (late results are still stored) and drop it."""
         for handle in run.running.values():
             self.executor.cancel(handle)
         self._drop(run, release=release)
 
-    def _drop(self, run: _JobRun, release: bool) -> None:
+    def _drop(self, run: JobRun, release: bool) -> None:
         self.jobs.pop(run.job.id, None)
         if release:
             self.storage.release_job(run.job.id, self.id)
 
-    def _maybe_finish(self, run: _JobRun) -> None:
+    def _maybe_finish(self, run: JobRun) -> None:
         if run.running or run.job.id not in self.jobs:
             return
         budget = run.job.spec.budget
@@ -311,11 +281,11 @@ class Dispatcher:
             self.storage.transition_job(job.id, JobState.FAILED, JobState.RUNNING, error=error)
         else:
             self.storage.transition_job(job.id, JobState.COMPLETED, JobState.RUNNING)
-        self._save_state(run)
+        run.save_state(self.storage)
         self._drop(run, release=False)
         log.info("job %s finished", job.id)
 
-    def _fail_job(self, run: _JobRun, error: str) -> None:
+    def _fail_job(self, run: JobRun, error: str) -> None:
         for handle in run.running.values():
             self.executor.cancel(handle)
         try:
@@ -324,62 +294,8 @@ class Dispatcher:
             log.warning("job %s: cannot mark failed: %s", run.job.id, exc)
         self._drop(run, release=True)
 
-    # ------------------------------------------------------------------ strategy state
-    def _save_state(self, run: _JobRun) -> None:
-        blob = {
-            "format": STATE_FORMAT,
-            "strategy": run.strategy.state_dict(),
-            "suggestions": {str(k): v for k, v in run.suggestion_of.items()},
-            "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
-        }
-        self.storage.save_strategy_state(run.job.id, blob)
-        run.dirty = False
-
-    def _restore_state(self, run: _JobRun) -> None:
-        from nas_service.strategies import Outcome
-
-        blob = self.storage.load_strategy_state(run.job.id)
-        if not blob or blob.get("format") != STATE_FORMAT:
-            return
-        run.strategy.load_state_dict(blob["strategy"])
-        if run.scheduler is not None and blob.get("scheduler"):
-            run.scheduler.load_state_dict(blob["scheduler"])
-        pending = run.strategy.pending
-        mapped = {int(k): v for k, v in blob.get("suggestions", {}).items() if v in pending}
-        for trial_id, sid in list(mapped.items()):
-            try:
-                trial = self.storage.get_trial(trial_id)
-            except NotFoundError:
-                continue
-            if trial.state in TRIAL_TERMINAL:  # finished before the state was saved: tell it now
-                run.strategy.tell(sid, self._outcome_of_record(trial))
-                del mapped[trial_id]
-        for sid in set(pending) - set(mapped.values()):  # asked, never became a trial
-            run.strategy.tell(sid, Outcome(state="failed"))
-        run.suggestion_of = mapped
-
-    @staticmethod
-    def _outcome_of_record(trial: TrialRecord) -> Any:
-        from nas_service.strategies import Outcome
-
-        return Outcome(
-            state=_OUTCOME_OF.get(trial.state, "failed"),  # type: ignore[arg-type]
-            accuracy=trial.accuracy,
-            latency_ms=trial.latency_ms,
-            reward=trial.reward,
-            params=trial.params_count,
-            macs=trial.macs,
-            epochs=trial.epochs_run,
-        )
-
-    def _tell(self, run: _JobRun, trial_id: int, outcome: Any) -> None:
-        sid = run.suggestion_of.pop(trial_id, None)
-        if sid is not None and sid in run.strategy.pending:
-            run.strategy.tell(sid, outcome)
-        run.dirty = True
-
     # ------------------------------------------------------------------ filling slots
-    def _fill(self, run: _JobRun) -> None:
+    def _fill(self, run: JobRun) -> None:
         if run.job.id not in self.jobs or run.exhausted:
             return
         budget = run.job.spec.budget
@@ -403,7 +319,7 @@ class Dispatcher:
                 self._place(run, suggestion)
             run.dirty = True
 
-    def _place(self, run: _JobRun, suggestion: Any) -> None:
+    def _place(self, run: JobRun, suggestion: Any) -> None:
         """Reject, de-duplicate or create, claim and submit one candidate."""
         from nas_service.arch.profile import count_macs, count_params
         from nas_service.strategies import Outcome
@@ -457,7 +373,7 @@ class Dispatcher:
         if claimed is not None:
             self._submit(run, claimed)
 
-    def _submit(self, run: _JobRun, trial: TrialRecord) -> None:
+    def _submit(self, run: JobRun, trial: TrialRecord) -> None:
         spec = run.job.spec
         if trial.architecture is None:
             raise ValueError(f"trial {trial.id} has no architecture")
@@ -481,34 +397,11 @@ class Dispatcher:
         self._by_key[handle.key] = (run.job.id, trial.id)
 
     def _cached_latency(self, arch: Architecture, proxy: ProxyConfig, spec: Any) -> LatencyMeasurement | None:
-        from workers.latency import latency_cache_key
-
-        shape = _KNOWN_SHAPES.get(proxy.dataset) or self._data_shapes.get((proxy.dataset, proxy.data_path))
+        shape = KNOWN_SHAPES.get(proxy.dataset) or self._data_shapes.get((proxy.dataset, proxy.data_path))
         device = self._latency_device.get(_resources_key(spec.resources))
         if shape is None or device is None:
             return None
-        classes, channels = shape
-        measured = arch.model_copy(
-            update={"num_classes": classes, "in_channels": channels, "resolution": proxy.resolution}
-        )
-        key = latency_cache_key(
-            measured.arch_hash(), (channels, proxy.resolution, proxy.resolution), device, spec.latency
-        )
-        record = self.storage.get_cached_latency(key)
-        if record is None:
-            return None
-        return LatencyMeasurement(
-            device=record.device,
-            device_kind="cuda" if record.device.startswith("cuda:") else "cpu",
-            batch_size=record.batch_size,
-            threads=record.threads,
-            median_ms=record.median_ms,
-            p90_ms=record.p90_ms,
-            mean_ms=record.mean_ms,
-            std_ms=record.std_ms,
-            samples=record.samples,
-            samples_ms=list(record.samples_ms),
-        )
+        return cached_latency(self.storage, arch, proxy, spec.latency, shape, device)
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event: ExecutorEvent) -> None:
@@ -549,7 +442,7 @@ class Dispatcher:
                 self._forget(run, trial_id)
                 self._retry_or_fail(run, trial_id, f"worker lost: {event.error}")
 
-    def _on_finished(self, run: _JobRun | None, trial_id: int, event: FinishedEvent) -> None:
+    def _on_finished(self, run: JobRun | None, trial_id: int, event: FinishedEvent) -> None:
         from nas_service.strategies import Outcome
 
         handle, result, detail = event.handle, event.result, event.run
@@ -574,7 +467,7 @@ class Dispatcher:
         self._forget(run, trial_id)
         state = result.state
         outcome = Outcome(
-            state=_OUTCOME_OF.get(state, "failed"),  # type: ignore[arg-type]
+            state=outcome_state(state),
             accuracy=result.accuracy,
             latency_ms=result.latency.median_ms if result.latency else None,
             reward=stored.reward,
@@ -582,23 +475,19 @@ class Dispatcher:
             macs=result.macs,
             epochs=result.epochs_run,
         )
-        self._tell(run, trial_id, outcome)
+        run.tell(trial_id, outcome)
 
-    def _forget(self, run: _JobRun, trial_id: int) -> None:
-        handle = run.running.pop(trial_id, None)
+    def _forget(self, run: JobRun, trial_id: int) -> None:
+        handle = run.forget(trial_id)
         if handle is not None:
             self._release_key(handle.key)
-        run.latency_ms.pop(trial_id, None)
-        for h, tid in list(run.inflight.items()):
-            if tid == trial_id:
-                del run.inflight[h]
 
     def _release_key(self, key: str) -> None:
         self._by_key.pop(key, None)
         self._started.discard(key)
         self._beat_at.pop(key, None)
 
-    def _retry_or_fail(self, run: _JobRun, trial_id: int, error: str, count_attempt: bool = True) -> None:
+    def _retry_or_fail(self, run: JobRun, trial_id: int, error: str, count_attempt: bool = True) -> None:
         """Requeue a lost attempt's trial, or fail it after ``max_attempts`` attempts (and tell the strategy)."""
         from nas_service.strategies import Outcome
 
@@ -614,7 +503,7 @@ class Dispatcher:
             lost = TrialResult(state=TrialState.FAILED, error=message[:20_000], epochs_run=trial.epochs_run)
             self.storage.report_trial(trial.id, trial.attempts, lost, f"lost:{trial.id}:{trial.attempts}")
         if final:
-            self._tell(run, trial_id, Outcome(state="failed"))
+            run.tell(trial_id, Outcome(state="failed"))
         else:
             self.storage.requeue_trial(trial.id)
         run.dirty = True

@@ -1,0 +1,181 @@
+"""What the dispatcher keeps about one held job, and how that survives a restart.
+
+A :class:`JobRun` holds the job's strategy and multi-fidelity scheduler, the map from trials to the strategy's
+suggestions, the attempts in flight and a few counters. :meth:`JobRun.save_state` stores the strategy state,
+the suggestion map and the scheduler state as one JSON blob (``BaseStorage.save_strategy_state``);
+:meth:`JobRun.restore_state` brings them back on a fresh dispatcher and reconciles them with the database:
+a suggestion whose trial finished before the blob was saved is told now, one that never became a trial is
+told ``failed``, so every suggestion is told exactly once across restarts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nas_service.arch.spec import Architecture
+from nas_service.jobspec import TRIAL_TERMINAL, LatencyConfig, LatencyMeasurement, ProxyConfig, TrialState
+from nas_service.storage.base import BaseStorage
+from nas_service.storage.domain import JobRecord, TrialRecord
+from nas_service.storage.errors import NotFoundError
+from workers.executor import TrialHandle
+
+__all__ = ["KNOWN_SHAPES", "STATE_FORMAT", "JobRun", "cached_latency", "outcome_of_record", "outcome_state"]
+
+#: Format tag of the blob :meth:`JobRun.save_state` writes.
+STATE_FORMAT = "nas-dispatcher/1"
+#: Data shapes (classes, channels) of the built-in datasets; others are learned from the first result.
+KNOWN_SHAPES: dict[str, tuple[int, int]] = {"digits": (10, 1), "synthetic": (10, 3), "cifar10": (10, 3)}
+_OUTCOME_OF = {
+    TrialState.COMPLETED: "completed",
+    TrialState.PRUNED: "pruned",
+    TrialState.DUPLICATE: "duplicate",
+    TrialState.REJECTED: "rejected",
+}
+
+
+def outcome_state(state: TrialState) -> Any:
+    """The strategy outcome state of a trial state (cancelled and failed trials are ``failed``)."""
+    return _OUTCOME_OF.get(state, "failed")
+
+
+def outcome_of_record(trial: TrialRecord) -> Any:
+    """The strategy :class:`~nas_service.strategies.Outcome` of a stored trial."""
+    from nas_service.strategies import Outcome
+
+    return Outcome(
+        state=outcome_state(trial.state),
+        accuracy=trial.accuracy,
+        latency_ms=trial.latency_ms,
+        reward=trial.reward,
+        params=trial.params_count,
+        macs=trial.macs,
+        epochs=trial.epochs_run,
+    )
+
+
+@dataclass
+class JobRun:
+    """One held job.
+
+    Attributes:
+        job: The latest job record read.
+        strategy: Its :class:`~nas_service.strategies.BaseStrategy`.
+        scheduler: Its multi-fidelity scheduler, or ``None``.
+        suggestion_of: Trial id -> suggestion id, for trials whose outcome the strategy still awaits.
+        running: Trial id -> the attempt in flight.
+        latency_ms: Latency of the attempts in flight (reported before training; the scheduler ranks by it).
+        inflight: Architecture hash -> trial id of the attempts in flight (duplicates of these are not trained).
+        trained: Trials created to be trained; the trial budget counts these.
+        skips: Rejected or duplicate candidates in a row.
+        exhausted: Nothing more is to be started (strategy done or wall-time budget spent).
+        renewed_at: Monotonic time of the last lease renewal.
+        checked_at: Monotonic time the job's state was last re-read.
+        dirty: The state changed since it was last saved.
+    """
+
+    job: JobRecord
+    strategy: Any
+    scheduler: Any
+    suggestion_of: dict[int, str] = field(default_factory=dict)
+    running: dict[int, TrialHandle] = field(default_factory=dict)
+    latency_ms: dict[int, float] = field(default_factory=dict)
+    inflight: dict[str, int] = field(default_factory=dict)
+    trained: int = 0
+    skips: int = 0
+    exhausted: bool = False
+    renewed_at: float = field(default_factory=time.monotonic)
+    checked_at: float = 0.0
+    dirty: bool = False
+
+    def tell(self, trial_id: int, outcome: Any) -> None:
+        """Tell the strategy the outcome of a trial's suggestion (once; later calls are no-ops)."""
+        sid = self.suggestion_of.pop(trial_id, None)
+        if sid is not None and sid in self.strategy.pending:
+            self.strategy.tell(sid, outcome)
+        self.dirty = True
+
+    def forget(self, trial_id: int) -> TrialHandle | None:
+        """Drop a trial's attempt from the in-flight maps; its handle, if one was in flight."""
+        handle = self.running.pop(trial_id, None)
+        self.latency_ms.pop(trial_id, None)
+        for arch_hash, tid in list(self.inflight.items()):
+            if tid == trial_id:
+                del self.inflight[arch_hash]
+        return handle
+
+    def save_state(self, storage: BaseStorage) -> None:
+        """Store the strategy state, the suggestion map and the scheduler state."""
+        blob = {
+            "format": STATE_FORMAT,
+            "strategy": self.strategy.state_dict(),
+            "suggestions": {str(k): v for k, v in self.suggestion_of.items()},
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+        }
+        storage.save_strategy_state(self.job.id, blob)
+        self.dirty = False
+
+    def restore_state(self, storage: BaseStorage) -> None:
+        """Load what :meth:`save_state` stored (if anything) and reconcile it with the stored trials."""
+        from nas_service.strategies import Outcome
+
+        blob = storage.load_strategy_state(self.job.id)
+        if not blob or blob.get("format") != STATE_FORMAT:
+            return
+        self.strategy.load_state_dict(blob["strategy"])
+        if self.scheduler is not None and blob.get("scheduler"):
+            self.scheduler.load_state_dict(blob["scheduler"])
+        pending = self.strategy.pending
+        mapped = {int(k): v for k, v in blob.get("suggestions", {}).items() if v in pending}
+        for trial_id, sid in list(mapped.items()):
+            try:
+                trial = storage.get_trial(trial_id)
+            except NotFoundError:
+                continue
+            if trial.state in TRIAL_TERMINAL:  # finished before the state was saved: tell it now
+                self.strategy.tell(sid, outcome_of_record(trial))
+                del mapped[trial_id]
+        for sid in set(pending) - set(mapped.values()):  # asked, never became a trial
+            self.strategy.tell(sid, Outcome(state="failed"))
+        self.suggestion_of = mapped
+
+
+def cached_latency(
+    storage: BaseStorage,
+    arch: Architecture,
+    proxy: ProxyConfig,
+    latency: LatencyConfig,
+    shape: tuple[int, int],
+    device: str,
+) -> LatencyMeasurement | None:
+    """A latency of ``arch`` as the proxy builds it, measured earlier (any job) on ``device``, if cached.
+
+    Args:
+        storage: Where the cross-job cache lives.
+        arch: The candidate as sampled.
+        proxy: The proxy settings (resolution).
+        latency: The latency settings (batch size, threads).
+        shape: ``(classes, channels)`` of the proxy data.
+        device: :func:`workers.latency.describe_device` of the workers that would measure it.
+    """
+    from workers.latency import latency_cache_key
+
+    classes, channels = shape
+    measured = arch.model_copy(update={"num_classes": classes, "in_channels": channels, "resolution": proxy.resolution})
+    key = latency_cache_key(measured.arch_hash(), (channels, proxy.resolution, proxy.resolution), device, latency)
+    record = storage.get_cached_latency(key)
+    if record is None:
+        return None
+    return LatencyMeasurement(
+        device=record.device,
+        device_kind="cuda" if record.device.startswith("cuda:") else "cpu",
+        batch_size=record.batch_size,
+        threads=record.threads,
+        median_ms=record.median_ms,
+        p90_ms=record.p90_ms,
+        mean_ms=record.mean_ms,
+        std_ms=record.std_ms,
+        samples=record.samples,
+        samples_ms=list(record.samples_ms),
+    )
