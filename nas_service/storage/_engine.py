@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,30 @@ from sqlalchemy.orm import Session, sessionmaker
 from nas_service.storage.errors import IntegrityError, InvalidValueError, StorageError
 
 _BEGIN_OPTION = "nas_sqlite_begin"
+log = logging.getLogger(__name__)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_serializer(value: Any) -> str:
+    """JSON for JSON columns, the same on every backend: NaN and infinities become ``null``.
+
+    Postgres refuses ``NaN`` in ``json`` while SQLite would store it; mapping both to ``null`` keeps the two
+    backends identical (a strategy that needs non-finite values must encode them itself).
+    """
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        log.warning("non-finite floats in a JSON column were stored as null")
+        return json.dumps(_finite(value), allow_nan=False)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -26,6 +52,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     IMMEDIATE`` ourselves for writing sessions (readers keep a plain ``BEGIN`` and run concurrently under
     WAL).
     """
+    kwargs.setdefault("json_serializer", json_serializer)
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": 30}
         engine = create_engine(url, connect_args=connect_args, **kwargs)

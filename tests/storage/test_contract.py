@@ -215,5 +215,7 @@ def test_latency_cache_tokens_strategy_state(storage: BaseStorage, make_job: Mak
     assert storage.load_strategy_state(job.id) is None
     storage.save_strategy_state(job.id, {"population": [[1, 2]], "rng": "abc"})
     assert storage.load_strategy_state(job.id) == {"population": [[1, 2]], "rng": "abc"}
+    storage.save_strategy_state(job.id, {"values": [1.5, float("nan"), float("inf")]})  # same on both backends
+    assert storage.load_strategy_state(job.id) == {"values": [1.5, None, None]}
     assert storage.schema_status().up_to_date
     storage.ping()
