@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from nas_service.arch.spec import Architecture
-from nas_service.jobspec import RewardConfig, StrategyConfig
+from nas_service.jobspec import RewardConfig, StrategyConfig, TrialResult
 from nas_service.reward import mnasnet_reward
 
 OutcomeState = Literal["completed", "pruned", "failed", "rejected", "duplicate"]
@@ -116,6 +116,29 @@ class Outcome:
     def from_dict(cls, data: Mapping[str, Any]) -> Outcome:
         """Inverse of :meth:`to_dict`."""
         return cls(**dict(data))
+
+    @classmethod
+    def from_trial_result(cls, result: TrialResult, reward: float | None = None) -> Outcome:
+        """The outcome of a worker's :class:`~nas_service.jobspec.TrialResult` (latency = its median).
+
+        Raises:
+            ValueError: For ``queued``/``running``/``stale``/``cancelled`` results: those are not outcomes. The
+                suggestion stays pending (also across ``state_dict``), and the controller runs it again later.
+        """
+        state = str(result.state)
+        if state not in OUTCOME_STATES:
+            raise ValueError(
+                f"a {state!r} trial has no outcome yet; keep the suggestion pending and rerun it"
+            )
+        return cls(
+            state=state,  # type: ignore[arg-type]
+            accuracy=result.accuracy,
+            latency_ms=result.latency.median_ms if result.latency is not None else None,
+            reward=reward,
+            params=result.params,
+            macs=result.macs,
+            epochs=result.epochs_run,
+        )
 
 
 @dataclass(frozen=True)

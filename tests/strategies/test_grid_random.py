@@ -39,3 +39,34 @@ def test_suggestion_carries_decoded_architecture(make: Any, space: Any) -> None:
     s = make("random").ask(1)[0]
     assert s.architecture == space.decode(s.params)
     assert s.suggestion_id.startswith("random-")
+
+
+def test_outcome_from_trial_result() -> None:
+    from nas_service.jobspec import LatencyMeasurement, TrialResult, TrialState
+
+    lat = LatencyMeasurement.model_validate(
+        {"device": "cpu", "median_ms": 2.5, "p90_ms": 3.0, "mean_ms": 2.6, "samples": 5}
+    )
+    result = TrialResult.model_validate(
+        {
+            "state": TrialState.COMPLETED,
+            "accuracy": 0.9,
+            "latency": lat,
+            "params": 10,
+            "macs": 20,
+            "epochs_run": 3,
+        }
+    )
+    o = Outcome.from_trial_result(result, reward=0.88)
+    assert (o.state, o.accuracy, o.latency_ms, o.reward, o.params, o.macs, o.epochs) == (
+        "completed",
+        0.9,
+        2.5,
+        0.88,
+        10,
+        20,
+        3,
+    )
+    assert Outcome.from_trial_result(TrialResult.model_validate({"state": "rejected"})).state == "rejected"
+    with pytest.raises(ValueError, match="pending"):
+        Outcome.from_trial_result(TrialResult.model_validate({"state": "stale"}))
