@@ -16,6 +16,11 @@ from nas_service.storage.orm import JobRow, OwnerRow, TrialRow
 JOB_TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
 
+def clean_text(text: str | None) -> str | None:
+    """Free text (errors, worker names) without NUL characters, which Postgres text columns refuse."""
+    return text.replace("\x00", "\ufffd") if text else text
+
+
 def rowcount(result: Result[Any]) -> int:
     """Rows matched by an UPDATE/DELETE (``Session.execute`` is typed as returning a plain ``Result``)."""
     return int(cast("CursorResult[Any]", result).rowcount)

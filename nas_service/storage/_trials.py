@@ -20,7 +20,7 @@ from nas_service.jobspec import (
     TrialState,
 )
 from nas_service.storage import _convert as conv
-from nas_service.storage._core import JOB_TERMINAL, SQLCore, rowcount
+from nas_service.storage._core import JOB_TERMINAL, SQLCore, clean_text, rowcount
 from nas_service.storage._scoring import mnasnet_reward
 from nas_service.storage.base import SortOrder, TrialSort
 from nas_service.storage.domain import LatencyRecord, RecordPage, TrialMetric, TrialRecord
@@ -88,7 +88,7 @@ class TrialOps(SQLCore):
                 attempts=0,
                 epochs_run=0,
                 on_front=False,
-                error=error,
+                error=clean_text(error),
                 updated_seq=seq,
                 created_at=now,
                 finished_at=now if state in TRIAL_TERMINAL else None,
@@ -313,10 +313,10 @@ class TrialOps(SQLCore):
             row.macs = result.macs
         row.epochs_run = max(row.epochs_run, result.epochs_run)
         row.train_seconds = result.train_seconds
-        row.error = result.error
-        row.worker = result.worker or row.worker
-        row.node = result.node or row.node
-        row.device = result.device or row.device
+        row.error = clean_text(result.error)
+        row.worker = clean_text(result.worker) or row.worker
+        row.node = clean_text(result.node) or row.node
+        row.device = clean_text(result.device) or row.device
         if row.accuracy is not None and row.latency_ms is not None:
             assert reward_cfg.alpha is not None and reward_cfg.beta is not None
             row.reward = mnasnet_reward(

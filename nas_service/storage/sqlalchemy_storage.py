@@ -25,7 +25,7 @@ from nas_service.jobspec import (
     TrialState,
 )
 from nas_service.storage import _convert as conv
-from nas_service.storage._core import JOB_TERMINAL, rowcount
+from nas_service.storage._core import JOB_TERMINAL, clean_text, rowcount
 from nas_service.storage._trials import TrialOps
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import (
@@ -289,7 +289,7 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
         if to_state == JobState.QUEUED:
             values.update(finished_at=None, claimed_by=None, lease_until=None, error=None)
         if error is not None:
-            values["error"] = error
+            values["error"] = clean_text(error)
         with self._session() as s:
             seq = s.execute(
                 update(JobRow)

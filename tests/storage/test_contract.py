@@ -145,7 +145,9 @@ def test_stale_requeue_and_heartbeat(storage: BaseStorage, make_job: MakeJob) ->
     assert again is not None and again.attempts == 2
     with pytest.raises(ConflictError, match="superseded"):
         storage.heartbeat(trial.id, attempt=1)  # the first worker learns it lost the trial
-    failed = storage.report_trial(trial.id, 2, make_result(0.1, 1.0, TrialState.FAILED), "f")
+    result = make_result(0.1, 1.0, TrialState.FAILED).model_copy(update={"error": "bad\x00byte"})
+    failed = storage.report_trial(trial.id, 2, result, "f")
+    assert failed.error == "bad\ufffdbyte"  # Postgres text refuses NUL: both backends store the same
     assert failed.state == TrialState.FAILED and storage.get_job(job.id).trials_failed == 1
     storage.requeue_trial(trial.id)
     assert storage.get_job(job.id).trials_failed == 0
