@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from nas_service.cli.demo_cmd import BASE_CHOICES, DemoOptions, DemoProgress, base_params, build_spec
+from nas_service.cli.demo_cmd import (
+    BASE_CHOICES,
+    DemoOptions,
+    DemoProgress,
+    base_params,
+    build_spec,
+    demo_space,
+)
 from nas_service.cli.main import app
 from nas_service.jobspec import JobState
 from nas_service.space import digits_space
@@ -42,8 +49,19 @@ def test_spec_is_sized_for_a_cpu_and_evolves_half_the_budget() -> None:
     assert spec.proxy.dataset == "digits" and spec.proxy.threads == 1 and spec.proxy.device == "cpu"
     assert spec.latency.batch_size == 1 and spec.reward.target_ms == 2.5
     assert spec.strategy.settings == {"population": 5, "sample_size": 2}
+    assert spec.constraints.max_macs == 2_500_000
+    assert (
+        build_spec(DemoOptions(10, 2, "evolution", 2, 32, None, None, False, False, 300.0), 1.0).constraints.max_macs
+        == 10_000_000
+    )
     random_spec = build_spec(DemoOptions(10, 2, "random", 2, 16, None, None, False, False, 300.0), 1.0)
     assert random_spec.strategy.settings == {}
+
+
+def test_space_searches_the_proxy_resolution_only() -> None:
+    space = demo_space(24)
+    assert space.parameters()["resolution"] == [24]
+    assert space.parameters()["stem_stride"] == digits_space().parameters()["stem_stride"]
 
 
 def test_progress_counts_finished_trials_and_tracks_the_best() -> None:
