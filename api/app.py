@@ -2,8 +2,7 @@
 
 Start-up (lifespan): open the storage and check the schema. Embedded mode (SQLite) upgrades itself; a server
 database (Postgres) must be upgraded with ``nas db upgrade`` first, else the app refuses to start. Embedded
-mode
-also creates a local admin token on first start, written to ``<data_dir>/admin-token`` (mode 600).
+mode also creates a local admin token on first start, written to ``<data_dir>/admin-token`` (mode 600).
 
 Nothing here imports torch or ray.
 """

@@ -1,8 +1,7 @@
 """``/spaces``: store, list, read, validate (dry run) and archive search spaces.
 
 ``POST /spaces`` and ``POST /spaces/validate`` take JSON or YAML (``Content-Type: application/yaml``). The
-body
-is ``{name, space}``, or a bare space document named by ``?name=`` or its own ``name`` field.
+body is ``{name, space}``, or a bare space document named by ``?name=`` or its own ``name`` field.
 """
 
 from __future__ import annotations

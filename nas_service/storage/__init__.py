@@ -1,8 +1,8 @@
 """Persistence of spaces, jobs, trials, metrics, latency measurements and tokens.
 
 Use :func:`open_storage` (or :class:`SQLAlchemyStorage`) to get a :class:`BaseStorage`; everything it
-returns is a
-frozen record from :mod:`nas_service.storage.domain`.
+returns is a frozen
+record from :mod:`nas_service.storage.domain`.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """Schema management: Alembic upgrades and the start-up check.
 
 The Alembic scripts live in the top-level ``migrations/`` directory of the repository (next to
-``alembic.ini``);
-they are located relative to this package (``<repo>/migrations``), or via ``NAS_MIGRATIONS_DIR``. Embedded
-mode
-(SQLite) may upgrade itself on first start; a server database (Postgres) never does: it refuses to start
-with a
-:class:`~nas_service.storage.errors.SchemaOutOfDate` that names the command ``nas db upgrade``.
+``alembic.ini``); :func:`migrations_dir` finds them (``NAS_MIGRATIONS_DIR``, ``<repo>/migrations``,
+``./migrations``). Embedded mode (SQLite) may upgrade itself on first start; a server database (Postgres)
+never does: it refuses to start with a :class:`~nas_service.storage.errors.SchemaOutOfDate` that names the
+command ``nas db upgrade``.
 """
 
 from __future__ import annotations
@@ -26,15 +24,22 @@ UPGRADE_COMMAND = "nas db upgrade"
 
 
 def migrations_dir() -> Path:
-    """The Alembic script directory; raises ``FileNotFoundError`` with a clear message when it is missing."""
+    """The Alembic script directory; raises ``FileNotFoundError`` naming every place tried.
+
+    Looked up in order: ``NAS_MIGRATIONS_DIR``; ``<repo>/migrations`` next to this package (a source checkout
+    or an editable install); ``./migrations`` in the working directory (a non-editable install run from the
+    project directory, e.g. the Docker image's ``/app``).
+    """
     env = os.environ.get("NAS_MIGRATIONS_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "migrations"
-    if not (path / "env.py").is_file():
-        raise FileNotFoundError(
-            f"Alembic migrations not found at {path} (expected env.py there). Run from a source checkout of "
-            "nas-service or point NAS_MIGRATIONS_DIR at its migrations/ directory."
-        )
-    return path
+    candidates = [Path(env)] if env else [Path(__file__).resolve().parents[2] / "migrations", Path.cwd() / "migrations"]
+    for path in candidates:
+        if (path / "env.py").is_file():
+            return path
+    tried = ", ".join(str(p) for p in candidates)
+    raise FileNotFoundError(
+        f"Alembic migrations not found (tried {tried}; each should hold env.py). Run from the nas-service "
+        "project directory or point NAS_MIGRATIONS_DIR at its migrations/ directory."
+    )
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -4,8 +4,7 @@ Concurrency rules (what makes several controller replicas safe on Postgres):
 
 * every state change is a conditional ``UPDATE ... WHERE state IN (...)``; zero rows means a conflict;
 * every write that touches a job's trials locks the job row first (``SELECT ... FOR UPDATE``), so lock
-order is
-  always job -> trial, and per-job sequences (trial numbers, ``event_seq``) are gap-free and commit in order;
+  order is always job -> trial, and per-job sequences (trial numbers, ``event_seq``) are gap-free and commit in order;
 * queue claims use ``FOR UPDATE SKIP LOCKED`` on Postgres; SQLite serialises writers (``BEGIN IMMEDIATE``).
 """
 

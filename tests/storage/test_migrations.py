@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -52,3 +54,12 @@ def test_schema_check_names_the_upgrade_command(db_url: str) -> None:
     else:
         with pytest.raises(SchemaOutOfDate, match="nas db upgrade"):  # a server database never auto-upgrades
             ensure_schema_current(db_url, auto_upgrade=True)
+
+
+def test_migrations_dir_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas_service.storage.schema import migrations_dir
+
+    assert (migrations_dir() / "env.py").is_file()
+    monkeypatch.setenv("NAS_MIGRATIONS_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="NAS_MIGRATIONS_DIR"):
+        migrations_dir()
