@@ -2,8 +2,7 @@
 
 Pure pydantic: no FastAPI import, so the SDK can use them without the server stack. Every input is capped
 (string lengths, list sizes, JSON document size, numeric ranges) so a request cannot make the server do
-unbounded
-work. Error replies all have the shape :class:`ErrorResponse`: ``{"error": {"code", "message", "field"?}}``.
+unbounded work. Error replies all have the shape :class:`ErrorResponse`: ``{"error": {"code", "message", "field"?}}``.
 """
 
 from __future__ import annotations
@@ -119,8 +118,7 @@ class JobCreate(JobSpec):
     """A job to queue: every :class:`~nas_service.jobspec.JobSpec` field plus where the space comes from.
 
     Give exactly one of ``space_id`` (a stored space) or ``space`` (an inline document, or the name of a
-    preset
-    space); a ``scaling`` job may give neither. A nested ``{"spec": {...}, "space_id": ...}`` body is accepted
+    preset space); a ``scaling`` job may give neither. A nested ``{"spec": {...}, "space_id": ...}`` body is accepted
     as well and flattened.
     """
 

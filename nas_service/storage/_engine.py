@@ -47,10 +47,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and explicit ``BEGIN`` control.
 
     pysqlite's own transaction handling starts a deferred transaction at the first write, so a transaction
-    that
-    reads first and writes later can fail with ``database is locked`` without waiting. We issue ``BEGIN
-    IMMEDIATE`` ourselves for writing sessions (readers keep a plain ``BEGIN`` and run concurrently under
-    WAL).
+    that reads first and writes later can fail with ``database is locked`` without waiting. We issue ``BEGIN
+    IMMEDIATE`` ourselves for writing sessions (readers keep a plain ``BEGIN`` and run concurrently under WAL).
     """
     kwargs.setdefault("json_serializer", json_serializer)
     if url.startswith("sqlite"):
@@ -96,8 +94,8 @@ class SessionScope:
         """One transaction.
 
         Args:
-            write: ``False`` for read-only work (on SQLite a deferred transaction that does not block
-            writers).
+            write: ``False`` for read-only work (on SQLite a deferred transaction that does not
+                block writers).
 
         Raises:
             IntegrityError: A constraint refused a write.

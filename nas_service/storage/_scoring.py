@@ -8,8 +8,7 @@ from collections.abc import Iterable
 def mnasnet_reward(accuracy: float, latency_ms: float, target_ms: float, alpha: float, beta: float) -> float:
     """MnasNet reward ``ACC * (LAT / T) ** w`` (``w = alpha`` if ``LAT <= T`` else ``beta``).
 
-    Uses :func:`nas_service.reward.mnasnet_reward` when that module is installed; the formula here is the
-    same.
+    Uses :func:`nas_service.reward.mnasnet_reward` when that module is installed; the formula here is the same.
     """
     try:
         from nas_service.reward import mnasnet_reward as core

@@ -142,8 +142,7 @@ class BaseStorage(abc.ABC):
         """Move a job along ``JOB_TRANSITIONS``.
 
         Moving to ``cancelled`` also cancels its queued/running/stale trials; moving to ``queued`` (resume)
-        or a
-        terminal state releases the dispatcher claim. :class:`ConflictError` names from/to when illegal.
+        or a terminal state releases the dispatcher claim. :class:`ConflictError` names from/to when illegal.
         """
 
     @abc.abstractmethod
