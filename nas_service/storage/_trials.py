@@ -328,7 +328,7 @@ class TrialOps(SQLCore):
         """Add a completed point to the job's front (accuracy max, latency min); True when it is on it.
 
         A point is dominated when another is at least as good in both and better in one; equal points
-        both stay.         Runs under the job lock, so concurrent reports of one job cannot interleave here.
+        both stay. Runs under the job lock, so concurrent reports of one job cannot interleave here.
         """
         on_front = (TrialRow.job_id == job_id, TrialRow.on_front.is_(True))
         dominated = s.execute(
