@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 
+import numpy as np
 import torch
 
 from nas_service.arch.builder import build_model
@@ -26,23 +28,31 @@ def test_measurement_fields_and_mode_restore(tiny_arch: Architecture) -> None:
     assert model.training and torch.get_num_threads() == before
 
 
-def test_repeated_measurements_are_stable(tiny_arch: Architecture) -> None:
-    """Stability, not speed: medians of repeated measurements of one model agree (CV below 15%).
+def _cv(values: list[float]) -> float:
+    return statistics.pstdev(values) / statistics.fmean(values)
 
-    The box is shared: a burst of load from another process can shift a whole measurement, so a round that is
-    unstable is retried (up to three rounds). A broken protocol (no warm-up, a floating thread count) is
-    unstable in every round.
+
+def test_repeated_measurements_are_stable(tiny_arch: Architecture) -> None:
+    """Stability, not speed: repeated measurements of one model agree (coefficient of variation below 15%).
+
+    The box is shared, and load from other processes only ever adds time. So the test always checks the fast
+    end of each measurement (its 10th percentile: what the model costs when it has the core), and checks the
+    medians too unless the machine is overloaded (1-minute load above its CPU count: then a median measures
+    the neighbours). A round that fails is retried, up to three rounds; a broken protocol (no warm-up, a
+    floating thread count) fails every round.
     """
     model = _net(tiny_arch)
     cfg = LatencyConfig(device="cpu", warmup=20, repeats=100, threads=1)
     rounds = []
     for _ in range(3):
-        medians = [measure_latency(model, (1, 16, 16), cfg).median_ms for _ in range(5)]
-        cv = statistics.pstdev(medians) / statistics.fmean(medians)
-        rounds.append((round(cv, 3), [round(m, 3) for m in medians]))
-        if cv < 0.15:
+        runs = [measure_latency(model, (1, 16, 16), cfg) for _ in range(5)]
+        fast = [float(np.percentile(m.samples_ms, 10)) for m in runs]
+        medians = [m.median_ms for m in runs]
+        overloaded = os.getloadavg()[0] > (os.cpu_count() or 1)
+        rounds.append((round(_cv(fast), 3), round(_cv(medians), 3), overloaded))
+        if _cv(fast) < 0.15 and (overloaded or _cv(medians) < 0.15):
             return
-    raise AssertionError(f"latency medians vary by more than 15% in every round: {rounds}")
+    raise AssertionError(f"latency varies by more than 15% in every round (p10 CV, median CV, overloaded): {rounds}")
 
 
 def test_cache_key_depends_on_what_changes_latency() -> None:
