@@ -416,6 +416,8 @@ class DemoProgress:
         )
 
     def _finish(self, view: _TrialView, data: dict[str, Any]) -> None:
+        from rich.markup import escape
+
         if self.progress is not None and view.task is not None:
             self.progress.remove_task(view.task)
             view.task = None
@@ -427,8 +429,8 @@ class DemoProgress:
                 parts.append(f"{float(data['latency_ms']):.2f} ms")
             if data.get("reward") is not None:
                 parts.append(f"reward {float(data['reward']):.4f}")
-            if view.state == "failed" and data.get("error"):
-                parts.append(str(data["error"]).splitlines()[0][:100])
+            if view.state in ("failed", "rejected", "duplicate") and data.get("error"):
+                parts.append(escape(str(data["error"]).splitlines()[0][:100]))
             self.console.print("  " + " · ".join(parts))
         self._draw_overall()
 
