@@ -81,7 +81,7 @@ def resolve_base(
         overrides: Architecture fields to override (e.g. ``num_classes``, ``resolution`` for a proxy task).
 
     Raises:
-        ValueError: An unknown preset name (a trial id that was not resolved lands here too).
+        ValueError: An unknown preset name.
     """
     if isinstance(base, Architecture):
         arch = base
@@ -135,7 +135,13 @@ class CompoundScalingStrategy(BaseStrategy):
         """
         super().__init__(space, config, objectives)  # type: ignore[arg-type]
         self.scaling = scaling
-        self.base = resolve_base(scaling.base, self.settings.get("base_overrides"))
+        base = scaling.base
+        # A trial id (all digits) is resolved by the controller; a strategy rebuilt from saved state (the
+        # dashboard) gets the base from the state instead, so it need not resolve it.
+        self._unresolved = base if isinstance(base, str) and base.isdigit() else None
+        self.base: Architecture | None = (
+            None if self._unresolved else resolve_base(base, self.settings.get("base_overrides"))
+        )
         self.grid = alpha_beta_gamma_grid(
             scaling.flops_target,
             scaling.tolerance,
@@ -200,6 +206,11 @@ class CompoundScalingStrategy(BaseStrategy):
     def _architecture(self, params: dict[str, Any]) -> Architecture:
         from nas_service.arch.scaling import scale_architecture
 
+        if self.base is None:
+            raise ValueError(
+                f"scaling base {self._unresolved!r} is a trial id: the controller resolves it to an Architecture "
+                "(or load_state_dict restores the saved base)"
+            )
         arch = scale_architecture(self.base, params["phi"], params["alpha"], params["beta"], params["gamma"])
         return arch.model_copy(update={"name": f"{self.base.name or 'base'}-phi{params['phi']}"})
 
@@ -274,6 +285,7 @@ class CompoundScalingStrategy(BaseStrategy):
             "chosen": list(self.chosen) if self.chosen else None,
             "chosen_note": self.chosen_note,
             "grid": [list(p) for p in self.grid],
+            "base": self.base.model_dump(mode="json") if self.base is not None else None,
         }
 
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
@@ -286,3 +298,5 @@ class CompoundScalingStrategy(BaseStrategy):
         chosen = extra.get("chosen")
         self.chosen = (float(chosen[0]), float(chosen[1]), float(chosen[2])) if chosen else None
         self.chosen_note = str(extra.get("chosen_note", ""))
+        if extra.get("base") is not None:  # what was actually scaled (resolved trial id, proxy resolution)
+            self.base = Architecture.model_validate(extra["base"])

@@ -130,9 +130,12 @@ def test_base_forms_and_errors() -> None:
     s = make_strategy(
         cfg, None, scaling=ScalingConfig.model_validate({"base": "efficientnet_b0", "max_phi": 1})
     )
-    assert isinstance(s, CompoundScalingStrategy) and s.base.resolution == 224
+    assert isinstance(s, CompoundScalingStrategy) and s.base is not None and s.base.resolution == 224
     with pytest.raises(ValueError, match="not a preset name"):
-        make_strategy(cfg, None, scaling=ScalingConfig.model_validate({"base": "trial-123"}))
+        make_strategy(cfg, None, scaling=ScalingConfig.model_validate({"base": "no-such-preset"}))
+    unresolved = make_strategy(cfg, None, scaling=ScalingConfig.model_validate({"base": "123"}))
+    with pytest.raises(ValueError, match="trial id"):
+        unresolved.ask(1)
     with pytest.raises(ValueError, match="needs the job's ScalingConfig"):
         make_strategy(cfg, None)
     with pytest.raises(ValueError, match="no \\(alpha, beta, gamma\\)"):
@@ -143,3 +146,20 @@ def test_base_forms_and_errors() -> None:
                 {"base": BASE, "flops_target": 2.3, "tolerance": 0.001, "grid_step": 0.5}
             ),
         )
+
+
+def test_rebuilt_from_state_uses_the_saved_base() -> None:
+    """The dashboard rebuilds the table from the job spec (base maybe a trial id) plus the saved state."""
+    s = _strategy(max_grid_points=4, base_overrides={"resolution": 32, "num_classes": 10})
+    _run(s)
+    cfg = StrategyConfig.model_validate({"name": "compound-scaling", "settings": {"max_grid_points": 4}})
+    rebuilt = make_strategy(
+        cfg,
+        None,
+        RewardConfig.model_validate({"target_ms": 2.0}),
+        scaling=ScalingConfig.model_validate({"base": "42", "max_phi": 3}),
+    )
+    rebuilt.load_state_dict(json.loads(json.dumps(s.state_dict())))
+    assert isinstance(rebuilt, CompoundScalingStrategy)
+    assert rebuilt.scaling_table() == s.scaling_table()
+    assert s.scaling_table()[0]["resolution"] == 32
