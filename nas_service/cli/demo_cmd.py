@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -290,6 +291,12 @@ def resolve_settings(opts: DemoOptions) -> Settings:
     base = get_settings()
     data_dir = (opts.data_dir or base.data_dir / "demo").expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    if opts.port is not None:  # fail now, not after a minute of start-up
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", opts.port))
+            except OSError:
+                raise DemoError(f"port {opts.port} on 127.0.0.1 is in use; pick another --port") from None
     port = opts.port or free_port()
     return base.model_copy(
         update={
@@ -676,6 +683,8 @@ def _log_to_file(path: Path) -> logging.FileHandler:
 
 def print_summary(out: Console, err: Console | None, summary: dict[str, Any], pareto: Any, as_json: bool) -> None:
     """The result: the Pareto front, the job's outcome, the dashboard URL and where the admin token is."""
+    from rich.markup import escape
+
     rows = pareto_rows(pareto)
     if as_json:
         out.print_json(json.dumps({**summary, "hypervolume": pareto.hypervolume, "pareto": rows}))
@@ -693,7 +702,9 @@ def print_summary(out: Console, err: Console | None, summary: dict[str, Any], pa
     out.print(f"browse it later: NAS_DATA_DIR={summary['data_dir']} nas serve", highlight=False, soft_wrap=True)
     if summary["state"] != "completed" and err is not None:
         reason = f": {summary['error']}" if summary["error"] else ""
-        err.print(f"[bold red]error:[/] job {summary['job_id']} ended {summary['state']}{reason}", highlight=False)
+        err.print(
+            f"[bold red]error:[/] job {summary['job_id']} ended {summary['state']}{escape(reason)}", soft_wrap=True
+        )
 
 
 def _skipped(counters: dict[str, int]) -> str:

@@ -119,3 +119,31 @@ def test_missing_dispatcher_is_one_line(demo_env: Path, monkeypatch: pytest.Monk
 def test_unknown_strategy_is_a_usage_error(demo_env: Path) -> None:
     result = runner.invoke(app, ["demo", "--strategy", "nope"])
     assert result.exit_code == 2 and "unknown strategy 'nope'" in result.output
+
+
+def test_reruns_add_jobs_to_the_same_demo_database(demo_env: Path, fake_dispatcher: Any) -> None:
+    for expected in (1, 2):
+        result = runner.invoke(app, ["demo", "--trials", "1", "--epochs", "1"])
+        assert result.exit_code == 0, result.output
+        assert f"/dashboard/jobs/{expected}" in result.output
+    assert len(_jobs(demo_env)) == 2
+
+
+def test_timeout_cancels_the_job(demo_env: Path, fake_dispatcher: Any) -> None:
+    fake_dispatcher.mode = "idle"  # never claims the job
+    result = runner.invoke(app, ["demo", "--trials", "2", "--timeout", "10"])
+    assert result.exit_code == 1
+    assert "error: the demo ran past its --timeout; job 1 cancelled" in result.output
+    (job,) = _jobs(demo_env)
+    assert job.state == JobState.CANCELLED  # type: ignore[attr-defined]
+
+
+def test_a_busy_port_fails_fast(demo_env: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(app, ["demo", "--port", str(port)])
+    assert result.exit_code == 1 and f"port {port} on 127.0.0.1 is in use" in result.output
