@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from nas_service.client import _api
-from nas_service.client._errors import ConnectionFailed, NasError, NotFoundError
+from nas_service.client._errors import NasError, NotFoundError
 from nas_service.client._progress import WaitProgress, is_terminal
 from nas_service.client._transport import (
     API_PREFIX,
@@ -204,7 +205,7 @@ class AsyncClient:
 
     async def _stream_once(
         self, job_id: int, decoder: SseDecoder, read_timeout: float | None
-    ) -> AsyncIterator[ServerEvent]:
+    ) -> AsyncGenerator[ServerEvent, None]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if decoder.last_event_id:
             headers["Last-Event-ID"] = decoder.last_event_id
@@ -299,7 +300,7 @@ class AsyncJob:
         """Wait until the job is finished and return the final ``JobPublic`` (see ``Job.wait``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = WaitProgress(progress, await self.refresh())
-        last_id: str | None = None
+        decoder = SseDecoder()  # keeps the last event id across reconnections
         stream_ok = True
         try:
             while not is_terminal(self.info.state):
@@ -309,16 +310,15 @@ class AsyncJob:
                 if stream_ok:
                     try:
                         read_timeout = 30.0 if remaining is None else max(0.5, min(30.0, remaining))
-                        async for event in self._client.events(
-                            self.id, last_event_id=last_id, read_timeout=read_timeout
-                        ):
-                            last_id = event.id or last_id
-                            if _api.apply_event(self, event):
-                                bar.update(self.info)
-                            if deadline is not None and time.monotonic() > deadline:
-                                break
-                    except ConnectionFailed:
-                        pass
+                        # One connection at a time (no retries inside): a drop or an idle read timeout falls through
+                        # to a poll, and the next connection resumes from the last event id.
+                        stream = self._client._stream_once(self.id, decoder, read_timeout)
+                        async with contextlib.aclosing(stream):  # closes the connection on an early break
+                            async for event in stream:
+                                if _api.apply_event(self, event):
+                                    bar.update(self.info)
+                                if deadline is not None and time.monotonic() > deadline:
+                                    break
                     except NotFoundError:
                         await self.refresh()
                         stream_ok = False

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from nas_service.client import _api
-from nas_service.client._errors import ConnectionFailed, NasError, NotFoundError
+from nas_service.client._errors import NasError, NotFoundError
 from nas_service.client._progress import WaitProgress, is_terminal
 from nas_service.client._transport import (
     API_PREFIX,
@@ -239,7 +240,7 @@ class Client:
 
     def _stream_once(
         self, job_id: int, decoder: SseDecoder, read_timeout: float | None
-    ) -> Iterator[ServerEvent]:
+    ) -> Generator[ServerEvent, None, None]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if decoder.last_event_id:
             headers["Last-Event-ID"] = decoder.last_event_id
@@ -352,7 +353,7 @@ class Job:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = WaitProgress(progress, self.refresh())
-        last_id: str | None = None
+        decoder = SseDecoder()  # keeps the last event id across reconnections
         stream_ok = True
         try:
             while not is_terminal(self.info.state):
@@ -362,16 +363,15 @@ class Job:
                 if stream_ok:
                     try:
                         read_timeout = 30.0 if remaining is None else max(0.5, min(30.0, remaining))
-                        for event in self._client.events(
-                            self.id, last_event_id=last_id, read_timeout=read_timeout
-                        ):
-                            last_id = event.id or last_id
-                            if _api.apply_event(self, event):
-                                bar.update(self.info)
-                            if deadline is not None and time.monotonic() > deadline:
-                                break
-                    except ConnectionFailed:
-                        pass  # poll below, then try the stream again
+                        # One connection at a time (no retries inside): a drop or an idle read timeout falls through
+                        # to a poll, and the next connection resumes from the last event id.
+                        stream = self._client._stream_once(self.id, decoder, read_timeout)
+                        with contextlib.closing(stream):  # closes the connection on an early break
+                            for event in stream:
+                                if _api.apply_event(self, event):
+                                    bar.update(self.info)
+                                if deadline is not None and time.monotonic() > deadline:
+                                    break
                     except NotFoundError:
                         self.refresh()  # the job itself is gone: raises; otherwise no stream endpoint
                         stream_ok = False

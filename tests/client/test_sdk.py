@@ -14,7 +14,6 @@ from nas_service.client import (
     AuthError,
     Client,
     ConflictError,
-    ConnectionFailed,
     NotFoundError,
     ValidationError,
     WaitTimeout,
@@ -184,11 +183,13 @@ def test_wait_follows_the_stream_to_the_end(client: Client, live: LiveServer) ->
 def test_wait_falls_back_to_polling_when_the_stream_fails(
     client: Client, live: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import httpx
+
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise ConnectionFailed("stream dropped")
+        raise httpx.ConnectError("stream dropped")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(client, "events", broken)
+    monkeypatch.setattr(client, "_stream_once", broken)
     job = client.submit_job({"name": "sdk-poll", "budget": {"max_trials": 2}}, space="tiny")
     thread = drive(live, job.id, 2, fail=True)
     final = job.wait(progress=False, timeout=60, poll_interval=0.05)
