@@ -246,26 +246,15 @@ class EmbeddedStack:
     def dispatcher_error(self) -> str | None:
         """Why the dispatcher stopped on its own, if it did."""
         handle = self.dispatcher
-        if handle is None:
+        if handle is None or handle.is_alive():
             return None
-        alive = getattr(handle, "is_alive", None)
-        if callable(alive) and not alive():
-            error = getattr(handle, "error", None)
-            return f"the dispatcher stopped: {error}" if error else "the dispatcher stopped"
-        return None
+        return f"the dispatcher stopped: {handle.error}" if handle.error else "the dispatcher stopped"
 
     def stop_dispatcher(self) -> None:
-        """Stop the dispatcher (it cancels its running attempts and shuts its Ray down)."""
+        """Stop the dispatcher (it gives its held jobs back and shuts its Ray down)."""
         handle, self.dispatcher = self.dispatcher, None
-        if handle is None:
-            return
-        for name in ("stop", "shutdown", "close"):
-            method = getattr(handle, name, None)
-            if callable(method):
-                method()
-                return
-        if hasattr(handle, "__exit__"):
-            handle.__exit__(None, None, None)
+        if handle is not None:
+            handle.stop()
 
     def stop_api(self) -> None:
         """Stop serving and close the storage."""
@@ -285,19 +274,17 @@ def resolve_settings(opts: DemoOptions) -> Settings:
     queued job of its database, and a ``nas serve`` on the main database could claim the demo's job. Ray is
     local and in-process whatever ``NAS_RAY_ADDRESS`` says.
     """
-    from nas_service.client.testing import free_port
     from nas_service.settings import get_settings
 
     base = get_settings()
     data_dir = (opts.data_dir or base.data_dir / "demo").expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    if opts.port is not None:  # fail now, not after a minute of start-up
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", opts.port))
-            except OSError:
-                raise DemoError(f"port {opts.port} on 127.0.0.1 is in use; pick another --port") from None
-    port = opts.port or free_port()
+    with socket.socket() as probe:  # a busy --port fails now, not after a minute of start-up
+        try:
+            probe.bind(("127.0.0.1", opts.port or 0))
+        except OSError:
+            raise DemoError(f"port {opts.port} on 127.0.0.1 is in use; pick another --port") from None
+        port = int(probe.getsockname()[1])
     return base.model_copy(
         update={
             "data_dir": data_dir,
@@ -459,6 +446,16 @@ def _follow_events(client: Client, job_id: int, out: queue.Queue[Any], stop: thr
         out.put(exc)
 
 
+def _event_data(event: Any) -> Any:
+    """The JSON body of a ``trial`` or ``job`` event; ``None`` for other events or a body that is not JSON."""
+    if event.event not in ("trial", "job"):
+        return None
+    try:
+        return event.json()
+    except ValueError:
+        return None
+
+
 def follow_job(client: Client, stack: EmbeddedStack, job_id: int, display: DemoProgress, deadline: float) -> Any:
     """Follow the job until it ends: events drive the display; running trials are polled for their epochs.
 
@@ -488,7 +485,7 @@ def follow_job(client: Client, stack: EmbeddedStack, job_id: int, display: DemoP
             if item is None or isinstance(item, Exception):
                 streaming = False  # the stream ended (job done) or failed: poll the job from now on
             elif item is not ...:
-                data = item.json() if item.event in ("trial", "job") else None
+                data = _event_data(item)
                 if item.event == "trial" and isinstance(data, dict):
                     display.trial_event(data)
                 elif item.event == "job" and isinstance(data, dict):

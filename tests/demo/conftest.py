@@ -44,6 +44,7 @@ class FakeDispatcher:
     def __init__(self, settings: Any, storage: Any, mode: str = "run") -> None:
         self.storage, self.mode = storage, mode
         self.stopped = False
+        self.error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
