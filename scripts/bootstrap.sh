@@ -10,7 +10,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   echo "==> installing nas-service into $VENV (torch pinned to 2.13.0)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check torch==2.13.0
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+  # pip warns once per package about local index folders this machine's pip config names but lacks: noise.
+  quiet() { "$@" 2>&1 | { grep -v "it is neither a file nor a directory" || true; }; }
+  quiet "$VENV/bin/python" -m pip install -q --disable-pip-version-check torch==2.13.0
+  quiet "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
   touch "$stamp"
 fi
