@@ -39,13 +39,13 @@ def test_repeated_measurements_are_stable(tiny_arch: Architecture) -> None:
     end of each measurement (its 10th percentile: what the model costs when it has the core), and checks the
     medians too unless the machine is overloaded (1-minute load above its CPU count: then a median measures
     the neighbours). On this kind of VM whole stretches of time also run ~1.6x slower (even the fastest run of
-    a measurement moves), so rounds are short and one that fails is retried, up to five rounds; a broken
+    a measurement moves), so rounds are short (~0.1 s) and one that fails is retried, up to ten rounds; a broken
     protocol (no warm-up, a floating thread count) fails every round.
     """
     model = _net(tiny_arch)
-    cfg = LatencyConfig(device="cpu", warmup=20, repeats=60, threads=1)
+    cfg = LatencyConfig(device="cpu", warmup=20, repeats=40, threads=1)
     rounds = []
-    for _ in range(5):
+    for _ in range(10):
         runs = [measure_latency(model, (1, 16, 16), cfg) for _ in range(5)]
         fast = [float(np.percentile(m.samples_ms, 10)) for m in runs]
         medians = [m.median_ms for m in runs]
