@@ -72,9 +72,7 @@ def normalize_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
         expanded = ALL_FORMATS if name == "all" else (name,)
         for fmt in expanded:
             if fmt not in ALL_FORMATS:
-                raise ExportError(
-                    f"unknown export format {fmt!r}; choose from {', '.join(ALL_FORMATS)} or all"
-                )
+                raise ExportError(f"unknown export format {fmt!r}; choose from {', '.join(ALL_FORMATS)} or all")
             if fmt not in out:
                 out.append(fmt)
     return tuple(out)

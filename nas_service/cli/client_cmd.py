@@ -32,9 +32,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 job_app = typer.Typer(help="Submit, list and follow search jobs.", no_args_is_help=True)
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Controller URL (default NAS_API_URL).")]
-TokenOpt = Annotated[
-    str | None, typer.Option("--token", help="API token (default NAS_TOKEN).", show_default=False)
-]
+TokenOpt = Annotated[str | None, typer.Option("--token", help="API token (default NAS_TOKEN).", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -201,9 +199,7 @@ def _finish(job: Any) -> None:
 @job_app.command("submit")
 @handle_errors
 def job_submit(
-    file: Annotated[
-        Path, typer.Argument(help="Job YAML: the space (inline, space_id or preset), strategy, budget.")
-    ],
+    file: Annotated[Path, typer.Argument(help="Job YAML: the space (inline, space_id or preset), strategy, budget.")],
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the job until it ends (exit 1 unless completed).")
     ] = False,
@@ -214,9 +210,7 @@ def job_submit(
     """Submit a search job described by a YAML file."""
     data = _load_yaml_file(file)
     if not isinstance(data, dict):
-        raise _fail(
-            f"{file}: a job file must be a mapping of JobSpec fields plus 'space' or 'space_id'", EXIT_USAGE
-        )
+        raise _fail(f"{file}: a job file must be a mapping of JobSpec fields plus 'space' or 'space_id'", EXIT_USAGE)
     with _client(url, token) as client:
         job = client.submit_job(data)  # validated locally first: a bad field exits 2 before any request
         if not as_json:
@@ -402,9 +396,7 @@ def _params_count(p: Any) -> Any:
 
 def pareto_cmd(
     job_id: Annotated[int, typer.Argument(help="Job id.")],
-    target_ms: Annotated[
-        float | None, typer.Option("--target-ms", min=0.0, help="Re-score with this T.")
-    ] = None,
+    target_ms: Annotated[float | None, typer.Option("--target-ms", min=0.0, help="Re-score with this T.")] = None,
     alpha: Annotated[float | None, typer.Option("--alpha", help="Exponent when latency <= T.")] = None,
     beta: Annotated[float | None, typer.Option("--beta", help="Exponent when latency > T.")] = None,
     url: UrlOpt = None,
@@ -427,9 +419,7 @@ def pareto_cmd(
 def best_cmd(
     job_id: Annotated[int, typer.Argument(help="Job id.")],
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="How many.")] = 5,
-    target_ms: Annotated[
-        float | None, typer.Option("--target-ms", min=0.0, help="Re-score with this T.")
-    ] = None,
+    target_ms: Annotated[float | None, typer.Option("--target-ms", min=0.0, help="Re-score with this T.")] = None,
     alpha: Annotated[float | None, typer.Option("--alpha")] = None,
     beta: Annotated[float | None, typer.Option("--beta")] = None,
     url: UrlOpt = None,
@@ -539,9 +529,7 @@ def space_create(
     if as_json:
         _print_json(space)
         return
-    _stdout().print(
-        f"created space {space.id} [bold]{space.name}[/] (version {getattr(space, 'version', 1)})"
-    )
+    _stdout().print(f"created space {space.id} [bold]{space.name}[/] (version {getattr(space, 'version', 1)})")
 
 
 def space_list(

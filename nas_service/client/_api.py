@@ -55,9 +55,7 @@ def create_space(space: Any, name: str | None) -> Call:
     body = space_body(space)
     name = name or body.get("name")
     if not name:
-        raise ValidationError(
-            "a space needs a name (pass name= or put 'name' in the definition)", field="name"
-        )
+        raise ValidationError("a space needs a name (pass name= or put 'name' in the definition)", field="name")
     payload = _validated("SpaceCreate", {"name": name, "definition": body})
     return Call("POST", "/spaces", body=payload, parse=_model("SpacePublic"))
 
@@ -86,9 +84,7 @@ def archive_space(space_id: int) -> Call:
 
 
 # ---------------------------------------------------------------------- jobs
-def job_create_payload(
-    spec: Any, space_id: int | None, space: Any, overrides: dict[str, Any]
-) -> dict[str, Any]:
+def job_create_payload(spec: Any, space_id: int | None, space: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     """The ``JobCreate`` body for a spec and a space reference, validated locally so errors name the field."""
     plain = as_plain(spec) if spec is not None else {}
     if isinstance(plain, str):
@@ -217,9 +213,7 @@ def trial_architecture(trial: Any) -> Any:
     )
 
 
-def export_locally(
-    architecture: Any, weights: bytes | None, out_dir: str | Path, fmt: str
-) -> dict[str, Path]:
+def export_locally(architecture: Any, weights: bytes | None, out_dir: str | Path, fmt: str) -> dict[str, Path]:
     """Run :func:`nas_service.export.export_trial` on a fetched architecture and optional weights bytes."""
     from nas_service.export import export_trial, normalize_formats
 

@@ -210,9 +210,7 @@ class AsyncClient:
         if decoder.last_event_id:
             headers["Last-Event-ID"] = decoder.last_event_id
         timeout = httpx.Timeout(self.config.timeout, read=read_timeout)
-        async with self._http.stream(
-            "GET", f"/jobs/{job_id}/events", headers=headers, timeout=timeout
-        ) as response:
+        async with self._http.stream("GET", f"/jobs/{job_id}/events", headers=headers, timeout=timeout) as response:
             if not response.is_success:
                 await response.aread()
                 decode_response(response)
@@ -294,9 +292,7 @@ class AsyncJob:
         """The job's event stream."""
         return self._client.events(self.id, **kwargs)
 
-    async def wait(
-        self, progress: bool = True, timeout: float | None = None, poll_interval: float = 2.0
-    ) -> Any:
+    async def wait(self, progress: bool = True, timeout: float | None = None, poll_interval: float = 2.0) -> Any:
         """Wait until the job is finished and return the final ``JobPublic`` (see ``Job.wait``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = WaitProgress(progress, await self.refresh())
@@ -323,11 +319,7 @@ class AsyncJob:
                         await self.refresh()
                         stream_ok = False
                     except NasError as exc:
-                        if (
-                            exc.status is not None
-                            and 400 <= exc.status < 500
-                            and exc.status not in (408, 429)
-                        ):
+                        if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
                             stream_ok = False
                     except httpx.TransportError:
                         pass

@@ -29,9 +29,7 @@ class NasError(Exception):
         return f"{self.message}{where}"
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, message={self.message!r})"
-        )
+        return f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, message={self.message!r})"
 
 
 class AuthError(NasError):

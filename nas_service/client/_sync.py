@@ -141,9 +141,7 @@ class Client:
         return self._call(_api.archive_space(space_id))
 
     # ------------------------------------------------------------------ jobs
-    def submit_job(
-        self, spec: Any = None, *, space_id: int | None = None, space: Any = None, **fields: Any
-    ) -> Job:
+    def submit_job(self, spec: Any = None, *, space_id: int | None = None, space: Any = None, **fields: Any) -> Job:
         """Submit a search job.
 
         Args:
@@ -245,9 +243,7 @@ class Client:
         if decoder.last_event_id:
             headers["Last-Event-ID"] = decoder.last_event_id
         timeout = httpx.Timeout(self.config.timeout, read=read_timeout)
-        with self._http.stream(
-            "GET", f"/jobs/{job_id}/events", headers=headers, timeout=timeout
-        ) as response:
+        with self._http.stream("GET", f"/jobs/{job_id}/events", headers=headers, timeout=timeout) as response:
             if not response.is_success:
                 response.read()
                 decode_response(response)
@@ -257,9 +253,7 @@ class Client:
     def download_weights(self, trial_id: int) -> bytes | None:
         """The trial's trained weights file (``weights.pt`` bytes), or ``None`` when the server has none."""
         try:
-            response = self._http.get(
-                f"/trials/{trial_id}/weights", headers={"Accept": "application/octet-stream"}
-            )
+            response = self._http.get(f"/trials/{trial_id}/weights", headers={"Accept": "application/octet-stream"})
         except httpx.TransportError as exc:
             raise connection_failed(exc, self.config.url) from exc
         if response.status_code == 404:
@@ -376,11 +370,7 @@ class Job:
                         self.refresh()  # the job itself is gone: raises; otherwise no stream endpoint
                         stream_ok = False
                     except NasError as exc:
-                        if (
-                            exc.status is not None
-                            and 400 <= exc.status < 500
-                            and exc.status not in (408, 429)
-                        ):
+                        if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
                             stream_ok = False
                     except httpx.TransportError:
                         pass

@@ -122,9 +122,7 @@ class RetryPolicy:
 def connection_failed(exc: httpx.TransportError, url: str) -> ConnectionFailed:
     """The SDK exception for a transport error that survived the retries."""
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-    return ConnectionFailed(
-        f"connection to {url} {kind}: {exc or type(exc).__name__}", code="connection_failed"
-    )
+    return ConnectionFailed(f"connection to {url} {kind}: {exc or type(exc).__name__}", code="connection_failed")
 
 
 def decode_response(response: httpx.Response) -> Any:

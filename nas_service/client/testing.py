@@ -160,11 +160,7 @@ def seed_job(
         trial = storage.create_trial(job.id, params, space.decode(params))
         claimed = storage.claim_trial(job.id, "seeder")
         assert claimed is not None
-        state = (
-            TrialState.FAILED
-            if failed_every and i % failed_every == failed_every - 1
-            else TrialState.COMPLETED
-        )
+        state = TrialState.FAILED if failed_every and i % failed_every == failed_every - 1 else TrialState.COMPLETED
         result = synthetic_result(rng, state)
         if epochs and state == TrialState.COMPLETED:
             for epoch in range(3):

@@ -21,9 +21,7 @@ def test_unreachable_server_exits_4_without_traceback() -> None:
 
 
 def test_missing_job_file_exits_2(tmp_path: Path) -> None:
-    result = runner.invoke(
-        app, ["job", "submit", str(tmp_path / "nope.yaml"), "--url", "http://127.0.0.1:1"]
-    )
+    result = runner.invoke(app, ["job", "submit", str(tmp_path / "nope.yaml"), "--url", "http://127.0.0.1:1"])
     assert result.exit_code == 2
     assert "cannot read" in result.output
 

@@ -20,9 +20,7 @@ def trial_id(live: LiveServer) -> int:
     return int(job.best_trial_id)
 
 
-def test_export_without_weights_warns_and_writes_every_format(
-    client: Client, trial_id: int, tmp_path: Path
-) -> None:
+def test_export_without_weights_warns_and_writes_every_format(client: Client, trial_id: int, tmp_path: Path) -> None:
     with pytest.warns(UntrainedExportWarning):
         written = client.export(trial_id, tmp_path, format="all")
     assert {p.name for p in written.values()} == {
@@ -31,15 +29,11 @@ def test_export_without_weights_warns_and_writes_every_format(
         "model.pt",
         "model.onnx",
     }
-    blocks = [
-        ln.split() for ln in (tmp_path / "blocks.txt").read_text().splitlines() if not ln.startswith("#")
-    ]
+    blocks = [ln.split() for ln in (tmp_path / "blocks.txt").read_text().splitlines() if not ln.startswith("#")]
     assert blocks == client.get_trial(trial_id).block_strings
 
 
-def test_export_uses_the_saved_weights(
-    client: Client, live: LiveServer, trial_id: int, tmp_path: Path
-) -> None:
+def test_export_uses_the_saved_weights(client: Client, live: LiveServer, trial_id: int, tmp_path: Path) -> None:
     import numpy as np
 
     from nas_service.arch import build_model

@@ -55,9 +55,7 @@ def test_spaces_create_get_list_archive_validate(client: Client) -> None:
     archived = client.archive_space(created[1].id)
     assert archived.archived
     active = {s.id for s in client.list_spaces()}
-    assert created[1].id not in active and created[1].id in {
-        s.id for s in client.list_spaces(include_archived=True)
-    }
+    assert created[1].id not in active and created[1].id in {s.id for s in client.list_spaces(include_archived=True)}
 
     assert client.validate_space(tiny_space_doc("ok")).valid
     bad = tiny_space_doc("bad")
@@ -145,9 +143,7 @@ def test_pareto_best_and_trial_detail(client: Client, live: LiveServer, seeded: 
 
 
 # ---------------------------------------------------------------------- events and wait()
-def drive(
-    live: LiveServer, job_id: int, n: int, pause: float = 0.05, fail: bool = False
-) -> threading.Thread:
+def drive(live: LiveServer, job_id: int, n: int, pause: float = 0.05, fail: bool = False) -> threading.Thread:
     """Run a job through the storage from a thread, as a dispatcher and its workers would."""
     import random
 
@@ -160,9 +156,7 @@ def drive(
             trial = storage.create_trial(job_id, {"i": i})
             claimed = storage.claim_trial(job_id, "test-worker")
             storage.report_trial(trial.id, claimed.attempts, synthetic_result(rng), f"drive-{trial.id}")
-        storage.transition_job(
-            job_id, JobState.FAILED if fail else JobState.COMPLETED, error="boom" if fail else None
-        )
+        storage.transition_job(job_id, JobState.FAILED if fail else JobState.COMPLETED, error="boom" if fail else None)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -232,9 +226,7 @@ def test_async_client_has_the_same_surface(live: LiveServer, seeded: Any) -> Non
             assert front.points
             with pytest.raises(NotFoundError):
                 await nas.get_trial(987_654)
-            submitted = await nas.submit_job(
-                {"name": "sdk-async", "budget": {"max_trials": 2}}, space="tiny"
-            )
+            submitted = await nas.submit_job({"name": "sdk-async", "budget": {"max_trials": 2}}, space="tiny")
             thread = drive(live, submitted.id, 2)
             final = await submitted.wait(progress=False, timeout=60)
             thread.join(10)

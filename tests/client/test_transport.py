@@ -110,9 +110,7 @@ def test_gives_up_after_retries_with_server_error(server: ScriptedServer) -> Non
         (500, ServerError),
     ],
 )
-def test_4xx_and_500_are_typed_and_never_retried(
-    server: ScriptedServer, status: int, exc_type: type[NasError]
-) -> None:
+def test_4xx_and_500_are_typed_and_never_retried(server: ScriptedServer, status: int, exc_type: type[NasError]) -> None:
     server.script = [(status, err("some_code", "went wrong", field="spec.budget.max_trials"))]
     with fast_client(server.url) as client, pytest.raises(exc_type) as info:
         client.request("POST", "/jobs", json={})

@@ -37,9 +37,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 pytestmark: list[pytest.MarkDecorator] = [pytest.mark.browser]
 
 if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
-    _WHY = (
-        f"{CHROMIUM} is missing: the dashboard browser tests are SKIPPED (run scripts/ensure-chromium.sh)"
-    )
+    _WHY = f"{CHROMIUM} is missing: the dashboard browser tests are SKIPPED (run scripts/ensure-chromium.sh)"
     print(f"\n!!! {_WHY}\n", file=sys.stderr)
     warnings.warn(_WHY, stacklevel=1)  # shows in the warnings summary even when output is captured
     pytestmark.append(pytest.mark.skip(reason=_WHY))
@@ -89,9 +87,7 @@ def open_job(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
     try:
         page.wait_for_function(LOADED, timeout=30_000)
     except Exception:
-        pytest.fail(
-            f"the front was never drawn; page error box: {page.locator('#job-error').inner_text()!r}"
-        )
+        pytest.fail(f"the front was never drawn; page error box: {page.locator('#job-error').inner_text()!r}")
 
 
 def test_job_page_draws_the_api_front_hover_click_and_rescore(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
@@ -104,15 +100,9 @@ def test_job_page_draws_the_api_front_hover_click_and_rescore(page, server: Live
     # The page draws exactly the server's front (same trials), over every completed trial.
     assert set(server.twins) <= {p.trial_id for p in api_front.points}  # type: ignore[attr-defined]
     assert int(canvas.get_attribute("data-front-count")) == len(api_front.points)
-    assert sorted(page.evaluate("window.__nasDashboard.frontIds()")) == sorted(
-        p.trial_id for p in api_front.points
-    )
+    assert sorted(page.evaluate("window.__nasDashboard.frontIds()")) == sorted(p.trial_id for p in api_front.points)
     assert int(canvas.get_attribute("data-point-count")) == server.job.trials_completed  # type: ignore[attr-defined]
-    assert (
-        page.locator("#front-legend")
-        .inner_text()
-        .startswith(f"Pareto front: {len(api_front.points)} points")
-    )
+    assert page.locator("#front-legend").inner_text().startswith(f"Pareto front: {len(api_front.points)} points")
 
     # Hover a front point: the tooltip shows its block strings.
     point = api_front.points[len(api_front.points) // 2]

@@ -21,9 +21,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def http(live: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=live.url, headers={"Authorization": f"Bearer {live.token}"}, timeout=20
-    ) as c:
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {live.token}"}, timeout=20) as c:
         yield c
 
 
@@ -73,9 +71,7 @@ def test_xy_is_every_completed_trial(http: httpx.Client, live: LiveServer) -> No
     assert xy["total"] == job.trials_completed == len(xy["columns"]["id"])
 
 
-def test_scaling_table_is_rebuilt_from_the_saved_strategy_state(
-    http: httpx.Client, live: LiveServer
-) -> None:
+def test_scaling_table_is_rebuilt_from_the_saved_strategy_state(http: httpx.Client, live: LiveServer) -> None:
     from nas_service.jobspec import JobSpec, ScalingConfig, StrategyConfig
     from nas_service.strategies import Outcome
     from nas_service.strategies.registry import make_strategy
@@ -96,9 +92,7 @@ def test_scaling_table_is_rebuilt_from_the_saved_strategy_state(
         if not asked:
             break
         acc = 0.8 + 0.001 * step
-        strategy.tell(
-            asked[0].suggestion_id, Outcome(state="completed", accuracy=acc, latency_ms=1.0 + 0.1 * step)
-        )
+        strategy.tell(asked[0].suggestion_id, Outcome(state="completed", accuracy=acc, latency_ms=1.0 + 0.1 * step))
     live.storage.save_strategy_state(job.id, {"strategy": strategy.state_dict()})
     rows = http.get(f"/dashboard/api/jobs/{job.id}/scaling").json()["rows"]
     assert [r["phi"] for r in rows][-2:] == [1, 2]
