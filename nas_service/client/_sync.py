@@ -40,7 +40,7 @@ class Client:
 
     Example:
         >>> with Client() as nas:                                      # doctest: +SKIP
-        ...     job = nas.submit_job({"strategy": {"name": "random"}}, space="mnasnet-small")
+        ...     job = nas.submit_job({"strategy": {"name": "random"}}, space="digits")
         ...     final = job.wait()
     """
 
