@@ -246,9 +246,9 @@ class Dispatcher:
             started = run.job.started_at
             if wall is not None and started is not None:
                 elapsed = time.time() - started.timestamp()
-                if elapsed >= wall and not run.exhausted:
+                if elapsed >= wall and not run.out_of_time:
                     log.info("job %s reached its wall-time budget", run.job.id)
-                    run.exhausted = True
+                    run.out_of_time = True
                     for handle in run.running.values():
                         self.executor.cancel(handle)
 
@@ -268,8 +268,8 @@ class Dispatcher:
             return
         budget = run.job.spec.budget
         queued = self.storage.list_trials(run.job.id, states=[TrialState.QUEUED], limit=1).total
-        done = run.exhausted or run.trained >= budget.max_trials or run.skips >= self.max_skips
-        if queued and not run.exhausted:
+        done = run.out_of_time or run.exhausted or run.trained >= budget.max_trials or run.skips >= self.max_skips
+        if queued and not run.out_of_time:  # requeued retries still to run
             return
         if not done:
             return
@@ -296,7 +296,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ filling slots
     def _fill(self, run: JobRun) -> None:
-        if run.job.id not in self.jobs or run.exhausted:
+        if run.job.id not in self.jobs or run.out_of_time:
             return
         budget = run.job.spec.budget
         while len(run.running) < budget.max_concurrent:
@@ -305,15 +305,20 @@ class Dispatcher:
                 break
             self._submit(run, trial)
         while (
-            len(run.running) < budget.max_concurrent and run.trained < budget.max_trials and run.skips < self.max_skips
+            not run.exhausted
+            and len(run.running) < budget.max_concurrent
+            and run.trained < budget.max_trials
+            and run.skips < self.max_skips
         ):
             if run.strategy.is_exhausted():
-                run.exhausted = not run.running
+                run.exhausted = True
                 return
             want = min(budget.max_concurrent - len(run.running), budget.max_trials - run.trained)
             suggestions = run.strategy.ask(want)
             if not suggestions:
-                run.exhausted = not run.running and run.strategy.is_exhausted()
+                # Compound scaling asks nothing while its first step is in flight; with nothing in flight,
+                # nothing more will come.
+                run.exhausted = not run.running
                 return
             for suggestion in suggestions:
                 self._place(run, suggestion)

@@ -69,7 +69,8 @@ class JobRun:
         inflight: Architecture hash -> trial id of the attempts in flight (duplicates of these are not trained).
         trained: Trials created to be trained; the trial budget counts these.
         skips: Rejected or duplicate candidates in a row.
-        exhausted: Nothing more is to be started (strategy done or wall-time budget spent).
+        exhausted: The strategy has nothing new to propose (requeued retries still run).
+        out_of_time: The wall-time budget is spent: nothing more starts, running attempts are cancelled.
         renewed_at: Monotonic time of the last lease renewal.
         checked_at: Monotonic time the job's state was last re-read.
         dirty: The state changed since it was last saved.
@@ -85,6 +86,7 @@ class JobRun:
     trained: int = 0
     skips: int = 0
     exhausted: bool = False
+    out_of_time: bool = False
     renewed_at: float = field(default_factory=time.monotonic)
     checked_at: float = 0.0
     dirty: bool = False
