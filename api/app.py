@@ -168,9 +168,9 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
 
-    from api.routes import internal, jobs, ops, results, spaces, trials
+    from api.routes import internal, jobs, ops, results, scaling, spaces, trials
 
-    for module in (spaces, jobs, trials, results, internal):
+    for module in (spaces, jobs, trials, results, scaling, internal):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)  # type: ignore[arg-type]
     app.include_router(ops.router)
     app.include_router(ops.router, prefix=API_PREFIX, include_in_schema=False)

@@ -216,6 +216,9 @@ class TrialPublic(_Out):
     epochs_run: int = 0
     on_front: bool = False
     epochs: list[EpochPublic] | None = None
+    #: The latest epoch report of a trial that is still training (set in the event stream's ``trial`` events):
+    #: with the job's ``spec.training.epochs`` a client shows "epoch 2/3, val acc 0.91".
+    last_epoch: EpochPublic | None = None
     error: str | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
@@ -273,6 +276,20 @@ class BestPublic(BaseModel):
     beta: float
     k: int
     trials: list[TrialPoint]
+
+
+class ScalingPublic(BaseModel):
+    """A compound-scaling job's result: the step-1 coefficient grid and the phi family (EfficientNet's two steps).
+
+    Rows carry phi, alpha, beta, gamma, the depth/width/resolution multipliers, resolution, accuracy, latency_ms,
+    params, macs, reward and state (``planned``/``pending`` until trained).
+    """
+
+    job_id: int
+    chosen: dict[str, float] | None
+    note: str | None
+    grid: list[dict[str, Any]]
+    family: list[dict[str, Any]]
 
 
 # ---------------------------------------------------------------------------- tokens
@@ -373,4 +390,5 @@ __all__ = [
     "TrialPoint",
     "TrialPublic",
     "TrialStatePublic",
+    "ScalingPublic",
 ]

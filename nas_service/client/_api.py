@@ -158,6 +158,11 @@ def best(job_id: int, k: int, target_ms: float | None, alpha: float | None, beta
     return Call("GET", f"/jobs/{int(job_id)}/best", params=params, parse=_model("BestPublic"))
 
 
+def scaling(job_id: int) -> Call:
+    """``GET /jobs/{id}/scaling``."""
+    return Call("GET", f"/jobs/{int(job_id)}/scaling", parse=_model("ScalingPublic"))
+
+
 # ---------------------------------------------------------------------- helpers shared by both clients
 def _validated(model_name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Validate a request body with the shared schema so a mistake fails here, naming the field."""

@@ -184,6 +184,10 @@ class AsyncClient:
         """The ``k`` best trials by reward."""
         return await self._call(_api.best(job_id, k, target_ms, alpha, beta))
 
+    async def scaling(self, job_id: int) -> Any:
+        """A compound-scaling job's coefficient grid and phi family."""
+        return await self._call(_api.scaling(job_id))
+
     # ------------------------------------------------------------------ events
     async def events(
         self, job_id: int, *, last_event_id: str | None = None, read_timeout: float | None = 60.0

@@ -210,6 +210,10 @@ class Client:
         """The ``k`` best trials by reward (``BestPublic``), optionally re-scored."""
         return self._call(_api.best(job_id, k, target_ms, alpha, beta))
 
+    def scaling(self, job_id: int) -> Any:
+        """A compound-scaling job's coefficient grid and phi family (``ScalingPublic``)."""
+        return self._call(_api.scaling(job_id))
+
     # ------------------------------------------------------------------ events
     def events(
         self, job_id: int, *, last_event_id: str | None = None, read_timeout: float | None = 60.0

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nas_service.arch.spec import Architecture
-from nas_service.jobspec import ScalingConfig, StrategyConfig
+from nas_service.jobspec import JobSpec, ScalingConfig, StrategyConfig
 from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike
 
 #: Used when no step-1 candidate completed (all rejected or failed): the EfficientNet paper's grid result.
@@ -300,3 +300,33 @@ class CompoundScalingStrategy(BaseStrategy):
         self.chosen_note = str(extra.get("chosen_note", ""))
         if extra.get("base") is not None:  # what was actually scaled (resolved trial id, proxy resolution)
             self.base = Architecture.model_validate(extra["base"])
+
+
+def scaling_report(spec: JobSpec, saved_state: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The result of a compound-scaling job, rebuilt from its saved dispatcher state (no retraining).
+
+    Args:
+        spec: The job's spec (its ``scaling`` settings and strategy config recreate the planner).
+        saved_state: What the dispatcher saved (``{"strategy": <state_dict>, ...}``), or ``None``.
+
+    Returns:
+        ``{"chosen": {alpha, beta, gamma} | None, "note", "grid": [step-1 rows], "family": [phi rows]}``;
+        empty tables until the planner has state.
+    """
+    from nas_service.strategies.registry import make_strategy
+
+    empty: dict[str, Any] = {"chosen": None, "note": None, "grid": [], "family": []}
+    if spec.scaling is None:
+        return {**empty, "note": "not a compound-scaling job"}
+    if not saved_state or not isinstance(saved_state.get("strategy"), Mapping):
+        return {**empty, "note": "no strategy state saved yet"}
+    strategy = make_strategy(spec.strategy, None, scaling=spec.scaling)
+    assert isinstance(strategy, CompoundScalingStrategy)
+    strategy.load_state_dict(saved_state["strategy"])
+    chosen = strategy.chosen
+    return {
+        "chosen": dict(zip(("alpha", "beta", "gamma"), chosen, strict=True)) if chosen else None,
+        "note": strategy.chosen_note or None,
+        "grid": strategy.grid_table(),
+        "family": strategy.scaling_table(),
+    }
