@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from nas_service.cli.demo_cmd import (
+from nas_service.cli.demo import (
     BASE_CHOICES,
     DemoOptions,
     DemoProgress,
