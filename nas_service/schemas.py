@@ -217,7 +217,7 @@ class TrialPublic(_Out):
     on_front: bool = False
     epochs: list[EpochPublic] | None = None
     #: The latest epoch report of a trial that is still training (set in the event stream's ``trial`` events):
-    #: with the job's ``spec.training.epochs`` a client shows "epoch 2/3, val acc 0.91".
+    #: with the job's ``spec.proxy.epochs`` a client shows "epoch 2/3, val acc 0.91".
     last_epoch: EpochPublic | None = None
     error: str | None = None
     created_at: datetime | None = None

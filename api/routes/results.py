@@ -19,9 +19,9 @@ from fastapi.responses import StreamingResponse
 from api.convert import job_public, trial_point, trial_public
 from api.deps import CurrentOwner, StorageDep
 from api.routes._common import PathId, visible_job
-from nas_service.jobspec import JobState, RewardConfig
-from nas_service.schemas import BestPublic, ParetoPublic, ReferencePoint
-from nas_service.storage import BaseStorage, JobRecord
+from nas_service.jobspec import JobState, RewardConfig, TrialState
+from nas_service.schemas import BestPublic, EpochPublic, ParetoPublic, ReferencePoint
+from nas_service.storage import BaseStorage, JobRecord, TrialRecord
 from nas_service.storage._scoring import hypervolume_2d, mnasnet_reward
 
 router = APIRouter(tags=["results"])
@@ -33,6 +33,8 @@ JOB_DONE = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 #: Trials sent per SSE page (a burst of changes is sent in several pages).
 _SSE_PAGE = 200
 _KEEPALIVE_S = 15.0
+#: States whose trials are sent with their latest epoch report (live training progress).
+_TRAINING = (TrialState.RUNNING, TrialState.STALE)
 
 
 def _reward_settings(job: JobRecord, target_ms: float | None, alpha: float | None, beta: float | None) -> RewardConfig:
@@ -116,6 +118,26 @@ def _sse(event: str, data: str, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {data}\n\n"
 
 
+def _trial_events(storage: BaseStorage, trials: list[TrialRecord], upto: int) -> list[str]:
+    """The ``trial`` event bodies of ``trials`` changed up to seq ``upto``; training ones carry their last epoch."""
+    trials = [t for t in trials if t.updated_seq <= upto]
+    training = [t.id for t in trials if t.state in _TRAINING]
+    last = storage.latest_metrics(training) if training else {}
+    bodies = []
+    for trial in trials:
+        public = trial_public(trial)
+        metric = last.get(trial.id)
+        if metric is not None:
+            public.last_epoch = EpochPublic(
+                epoch=metric.epoch,
+                val_accuracy=metric.val_accuracy,
+                train_loss=metric.train_loss,
+                elapsed_s=metric.elapsed_s,
+            )
+        bodies.append(public.model_dump_json(exclude={"architecture"}))
+    return bodies
+
+
 async def _events(
     request: Request, storage: BaseStorage, job_id: int, cursor: int, poll_s: float
 ) -> AsyncIterator[str]:
@@ -130,9 +152,8 @@ async def _events(
                 page = await run_in_threadpool(
                     storage.list_trials, job_id, None, "updated", "asc", _SSE_PAGE, offset, cursor
                 )
-                for trial in page.items:
-                    if trial.updated_seq <= job.event_seq:
-                        yield _sse("trial", trial_public(trial).model_dump_json(exclude={"architecture"}))
+                for body in await run_in_threadpool(_trial_events, storage, page.items, job.event_seq):
+                    yield _sse("trial", body)
                 offset += len(page.items)
                 if len(page.items) < _SSE_PAGE:
                     break
@@ -166,6 +187,9 @@ def stream_job_events(
 ) -> StreamingResponse:
     """Server-sent events: ``trial`` (a new or changed trial), ``job`` (state and counters; its ``id`` is the
     job's event sequence) and a final ``end`` once the job is completed, failed or cancelled.
+
+    Every newly stored epoch report is a change: its ``trial`` event has the new ``epochs_run`` and, while the
+    trial trains, ``last_epoch`` (epoch, ``val_accuracy``, ...); the job's ``spec.proxy.epochs`` is the total.
 
     Reconnect with ``Last-Event-ID`` to receive only what changed after that event.
     """

@@ -237,7 +237,10 @@ class TrialOps(SQLCore):
     def report_epoch(self, trial_id: int, report: EpochReport) -> bool:
         """See :meth:`BaseStorage.report_epoch`."""
         with self._session() as s:
-            self._trial_job_id(s, trial_id)
+            # lock order job -> trial, as everywhere: the metric insert below takes a key-share lock on the
+            # trial row (its foreign key), so the job lock must come first
+            job_id = self._trial_job_id(s, trial_id)
+            self._lock_job(s, job_id)
             stmt = (
                 self._insert(TrialMetricRow)
                 .values(
@@ -251,12 +254,36 @@ class TrialOps(SQLCore):
                 .returning(TrialMetricRow.id)
             )
             inserted = s.execute(stmt).first() is not None
+            beat = update(TrialRow).where(TrialRow.id == trial_id)
+            if inserted:  # live progress: the trial changes, so the event stream sends it
+                s.execute(
+                    beat.values(
+                        epochs_run=case((TrialRow.epochs_run < report.epoch, report.epoch), else_=TrialRow.epochs_run),
+                        updated_seq=self._bump(s, job_id),
+                    ).execution_options(synchronize_session=False)
+                )
             s.execute(
-                update(TrialRow)
-                .where(TrialRow.id == trial_id, TrialRow.state == TrialState.RUNNING.value)
+                beat.where(TrialRow.state == TrialState.RUNNING.value)
                 .values(heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
             )
             return inserted
+
+    def latest_metrics(self, trial_ids: list[int]) -> dict[int, TrialMetric]:
+        """See :meth:`BaseStorage.latest_metrics`."""
+        if not trial_ids:
+            return {}
+        last = (
+            select(TrialMetricRow.trial_id, func.max(TrialMetricRow.epoch).label("epoch"))
+            .where(TrialMetricRow.trial_id.in_(trial_ids))
+            .group_by(TrialMetricRow.trial_id)
+            .subquery()
+        )
+        q = select(TrialMetricRow).join(
+            last, and_(TrialMetricRow.trial_id == last.c.trial_id, TrialMetricRow.epoch == last.c.epoch)
+        )
+        with self._session(write=False) as s:
+            return {r.trial_id: conv.metric(r) for r in s.execute(q).scalars()}
 
     def report_trial(self, trial_id: int, attempt: int, result: TrialResult, report_key: str) -> TrialRecord:
         """See :meth:`BaseStorage.report_trial`."""

@@ -232,7 +232,16 @@ class BaseStorage(abc.ABC):
 
     @abc.abstractmethod
     def report_epoch(self, trial_id: int, report: EpochReport) -> bool:
-        """Store one epoch result; ``False`` (no-op) when that epoch was already stored."""
+        """Store one epoch result; ``False`` (no-op) when that epoch was already stored.
+
+        ``report.epoch`` counts the epochs completed (workers report from 1). A newly stored epoch is live
+        progress: the trial's ``epochs_run`` becomes at least ``report.epoch`` and the trial gets the job's
+        next event sequence (the event stream sends it). A duplicate changes nothing but the heartbeat.
+        """
+
+    @abc.abstractmethod
+    def latest_metrics(self, trial_ids: list[int]) -> dict[int, TrialMetric]:
+        """The highest-epoch report of each given trial that has one (for live progress)."""
 
     @abc.abstractmethod
     def report_trial(self, trial_id: int, attempt: int, result: TrialResult, report_key: str) -> TrialRecord:

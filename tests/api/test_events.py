@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Any
 
 from api.testing import Api
-from nas_service.jobspec import JobState
-from nas_service.storage.testing import run_trial
+from nas_service.jobspec import EpochReport, JobState
+from nas_service.storage.testing import make_result, run_trial
 
 
 def _events(text: str) -> list[tuple[str | None, str, dict]]:
@@ -58,5 +59,45 @@ def test_live_stream_follows_changes_until_the_job_ends(api: Api) -> None:
     kinds = [e[1] for e in events]
     assert kinds[-1] == "end" and "trial" in kinds and "job" in kinds  # timing decides how many job events
     assert events[-2][2]["state"] == "completed"
-    seqs = [int(e[0]) for e in events if e[1] == "job"]
+    seqs = [int(str(e[0])) for e in events if e[1] == "job"]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_epoch_reports_stream_live_progress_and_duplicates_send_nothing(api: Api) -> None:
+    job = api.job()
+    api.storage.transition_job(job["id"], JobState.RUNNING)
+    trial = api.storage.create_trial(job["id"], {})
+    api.storage.claim_trial(job["id"], "w")
+    last_id = _read_until_job(api, job["id"])
+    assert api.storage.report_epoch(trial.id, EpochReport(epoch=1, val_accuracy=0.5))
+    assert api.storage.report_epoch(trial.id, EpochReport(epoch=2, val_accuracy=0.91, train_loss=0.3))
+    events = _read_until_job(api, job["id"], last_id, keep=True)
+    trials = [body for _, kind, body in events if kind == "trial"]
+    assert len(trials) == 1 and trials[0]["id"] == trial.id  # both epochs in one poll: the trial once
+    assert trials[0]["state"] == "running" and trials[0]["epochs_run"] == 2
+    assert trials[0]["last_epoch"]["epoch"] == 2 and trials[0]["last_epoch"]["val_accuracy"] == 0.91
+    job_body = events[-1][2]
+    assert job_body["spec"]["proxy"]["epochs"] == 3  # "epoch 2/3, val acc 0.91"
+    seq = events[-1][0]
+
+    # a duplicate epoch: no new event; the next change (a final report) is the next thing sent
+    assert not api.storage.report_epoch(trial.id, EpochReport(epoch=2, val_accuracy=0.91))
+    assert api.storage.get_job(job["id"]).event_seq == int(seq)
+    api.storage.report_trial(trial.id, 1, make_result(0.9, 3.0), "final")
+    api.storage.transition_job(job["id"], JobState.COMPLETED)
+    after = _read(api, job["id"], last_event_id=seq)
+    assert [e[1] for e in after] == ["trial", "job", "end"]
+    assert after[0][2]["state"] == "completed" and after[0][2]["last_epoch"] is None
+
+
+def _read_until_job(api: Api, job_id: int, last_event_id: str | None = None, keep: bool = False) -> Any:
+    """Events of a running job up to its first ``job`` event (the stream of a running job never ends)."""
+    headers = {**api.alice, **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+    text = ""
+    with api.client.stream("GET", f"/api/v1/jobs/{job_id}/events", headers=headers) as r:
+        for chunk in r.iter_text():
+            text += chunk
+            if "event: job" in text and text.endswith("\n\n"):
+                break
+    events = _events(text)
+    return events if keep else events[-1][0]

@@ -191,7 +191,7 @@ def test_incremental_pareto_matches_brute_force(storage: BaseStorage, make_job: 
     assert (
         by_lat.total == 41
         and by_lat.items[0].latency_ms == 6.0
-        or by_lat.items[0].latency_ms >= max(lat for _, lat in points.values())
+        or (by_lat.items[0].latency_ms or 0.0) >= max(lat for _, lat in points.values())
     )
     assert storage.count_trials_by_state()[TrialState.PRUNED] == 9
 
@@ -221,3 +221,41 @@ def test_latency_cache_tokens_strategy_state(storage: BaseStorage, make_job: Mak
     assert storage.load_strategy_state(job.id) == {"values": [1.5, None, None]}
     assert storage.schema_status().up_to_date
     storage.ping()
+
+
+def test_epoch_reports_are_live_progress_and_duplicates_change_nothing(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job()
+    storage.transition_job(job.id, JobState.RUNNING)
+    trial = storage.create_trial(job.id, {"k": 1})
+    other = storage.create_trial(job.id, {"k": 2})
+    claimed = storage.claim_trial(job.id, "w")
+    assert claimed is not None and claimed.id == trial.id
+    before = storage.get_job(job.id).event_seq
+    assert storage.report_epoch(trial.id, EpochReport(epoch=1, val_accuracy=0.5, train_loss=1.2)) is True
+    after_first = storage.get_trial(trial.id)
+    seq = storage.get_job(job.id).event_seq
+    assert seq == before + 1 and after_first.updated_seq == seq and after_first.epochs_run == 1
+    assert storage.report_epoch(trial.id, EpochReport(epoch=2, val_accuracy=0.91)) is True
+    second = storage.get_trial(trial.id)
+    assert second.epochs_run == 2 and second.updated_seq == seq + 1
+    changed = storage.list_trials(job.id, updated_after=seq)
+    assert [t.id for t in changed.items] == [trial.id]
+
+    # a duplicate (a retried request) stores nothing and sends no event; an older epoch never lowers the count
+    assert storage.report_epoch(trial.id, EpochReport(epoch=2, val_accuracy=0.1)) is False
+    assert storage.get_job(job.id).event_seq == seq + 1
+    assert storage.get_trial(trial.id).updated_seq == seq + 1
+    assert storage.list_trials(job.id, updated_after=seq + 1).total == 0
+    assert storage.report_epoch(trial.id, EpochReport(epoch=0, val_accuracy=0.3)) is True
+    assert storage.get_trial(trial.id).epochs_run == 2
+
+    last = storage.latest_metrics([trial.id, other.id, 99_999])
+    assert set(last) == {trial.id}
+    assert (last[trial.id].epoch, last[trial.id].val_accuracy) == (2, 0.91)
+    assert storage.latest_metrics([]) == {}
+    with pytest.raises(NotFoundError):
+        storage.report_epoch(99_999, EpochReport(epoch=1, val_accuracy=0.5))
+
+    # the final report keeps the larger count
+    done = storage.report_trial(trial.id, claimed.attempts, make_result(0.9, 3.0), "final")
+    assert done.epochs_run == 2 and done.state == TrialState.COMPLETED
