@@ -11,7 +11,8 @@ Data for the job page, with the API's auth and visibility rules:
   The page draws the scatter and the front from it (plus ``/pareto``) before anything else arrives.
 * ``GET /dashboard/api/jobs/{id}/points``: every trial column by column, with only what the table and the
   tooltips need (no architecture documents, no sampler parameters): for 10,000 trials ~13x less JSON than
-  paging ``/api/v1/jobs/{id}/trials``.
+  paging ``/api/v1/jobs/{id}/trials``. One narrow SELECT (``BaseStorage.list_trial_points``), no ORM objects;
+  the block strings are passed through as stored JSON text, never decoded.
 * ``GET /dashboard/api/jobs/{id}/scaling``: a compound-scaling job's scaling table (one row per ``phi``),
   rebuilt from the dispatcher's saved strategy state; ``{"rows": []}`` for other jobs or before step 1 ends.
 """
@@ -31,21 +32,10 @@ from api.routes._common import PathId, visible_job
 STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "static"
 # Pages and scripts change with the code, not per request: let the browser revalidate them cheaply.
 _CACHE = {"Cache-Control": "no-cache"}
-#: Largest page of the compact endpoint, and the storage page it reads at a time.
+#: Largest page of the compact endpoint.
 MAX_POINTS_PAGE = 20_000
-_STORAGE_PAGE = 2_000
-#: The columns of the compact endpoint, named as in ``TrialPublic``.
-POINT_COLUMNS = (
-    "id",
-    "number",
-    "state",
-    "accuracy",
-    "latency_ms",
-    "params_count",
-    "macs",
-    "reward",
-    "block_strings",
-)
+#: The columns of the compact endpoint, named as in ``TrialPublic`` (what the table and the tooltips show).
+POINT_COLUMNS = ("id", "number", "state", "accuracy", "latency_ms", "params_count", "macs", "reward", "block_strings")
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -81,21 +71,12 @@ def job_points(
 ) -> Response:
     """A job's trials by number, as columns: ``{"total", "offset", "columns": {name: [values...]}}``."""
     visible_job(storage, principal, job_id)
-    columns: dict[str, list[Any]] = {name: [] for name in POINT_COLUMNS}
-    total = 0
-    taken = 0
-    while taken < limit:
-        want = min(_STORAGE_PAGE, limit - taken)
-        page = storage.list_trials(job_id, sort="number", order="asc", limit=want, offset=offset + taken)
-        total = page.total
-        for trial in page.items:
-            for name in POINT_COLUMNS:
-                value = getattr(trial, name)
-                columns[name].append(getattr(value, "value", value))
-        taken += len(page.items)
-        if len(page.items) < want:
-            break
-    body = json.dumps({"total": total, "offset": offset, "columns": columns}, separators=(",", ":"))
+    page = storage.list_trial_points(job_id, limit=limit, offset=offset)
+    # The block strings arrive as their stored JSON text and go out as they are: decoding and re-encoding
+    # 10,000 small documents was most of this endpoint's time.
+    scalars = json.dumps({name: page.columns[name] for name in POINT_COLUMNS[:-1]}, separators=(",", ":"))
+    blocks = "[" + ",".join(text or "null" for text in page.block_strings_json) + "]"
+    body = f'{{"total":{page.total},"offset":{offset},"columns":{scalars[:-1]},"block_strings":{blocks}}}}}'
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 

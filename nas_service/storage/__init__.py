@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from nas_service.storage.base import BaseStorage, SortOrder, TrialSort
 from nas_service.storage.domain import (
+    TRIAL_POINT_COLUMNS,
     CreatedToken,
     JobRecord,
     LatencyRecord,
@@ -18,6 +19,7 @@ from nas_service.storage.domain import (
     SpaceRecord,
     TokenRecord,
     TokenScope,
+    TrialColumns,
     TrialMetric,
     TrialRecord,
     latency_cache_key,
@@ -63,8 +65,10 @@ __all__ = [
     "SortOrder",
     "SpaceRecord",
     "StorageError",
+    "TRIAL_POINT_COLUMNS",
     "TokenRecord",
     "TokenScope",
+    "TrialColumns",
     "TrialMetric",
     "TrialRecord",
     "TrialSort",

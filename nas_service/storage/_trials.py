@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, func, literal, or_, select, update
+from sqlalchemy import Float, Text, and_, case, cast, func, literal, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from nas_service.arch.spec import Architecture
@@ -23,7 +23,14 @@ from nas_service.storage import _convert as conv
 from nas_service.storage._core import JOB_TERMINAL, SQLCore, clean_text, rowcount
 from nas_service.storage._scoring import mnasnet_reward
 from nas_service.storage.base import SortOrder, TrialSort
-from nas_service.storage.domain import LatencyRecord, RecordPage, TrialMetric, TrialRecord
+from nas_service.storage.domain import (
+    TRIAL_POINT_COLUMNS,
+    LatencyRecord,
+    RecordPage,
+    TrialColumns,
+    TrialMetric,
+    TrialRecord,
+)
 from nas_service.storage.errors import ConflictError, NotFoundError
 from nas_service.storage.orm import JobRow, LatencyMeasurementRow, TrialMetricRow, TrialRow, utcnow
 
@@ -131,6 +138,28 @@ class TrialOps(SQLCore):
         with self._session(write=False) as s:
             rows, total = self._page(s, q, limit, offset)
             return RecordPage([conv.trial(r) for r in rows], total)
+
+    def list_trial_points(self, job_id: int, limit: int = 20_000, offset: int = 0) -> TrialColumns:
+        """See :meth:`BaseStorage.list_trial_points`."""
+        # one narrow SELECT of plain columns: no ORM objects, no JSON decoding (block strings stay text)
+        fields = [getattr(TrialRow, name) for name in TRIAL_POINT_COLUMNS]
+        blocks = type_coerce(TrialRow.block_strings, Text) if not self._is_pg else cast(TrialRow.block_strings, Text)
+        q = (
+            select(*fields, blocks)
+            .where(TrialRow.job_id == job_id)
+            .order_by(TrialRow.number)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._session(write=False) as s:
+            total = s.execute(select(func.count()).where(TrialRow.job_id == job_id)).scalar_one()
+            rows = s.execute(q).all()
+        n = len(TRIAL_POINT_COLUMNS)
+        values = list(zip(*rows, strict=True)) if rows else [()] * (n + 1)
+        columns = {name: list(values[i]) for i, name in enumerate(TRIAL_POINT_COLUMNS)}
+        columns["on_front"] = [bool(v) for v in columns["on_front"]]
+        blocks_json = [None if v is None or v == "null" else str(v) for v in values[n]]  # JSON null: none
+        return TrialColumns(total=int(total), columns=columns, block_strings_json=blocks_json)
 
     def list_metrics(self, trial_id: int) -> list[TrialMetric]:
         """See :meth:`BaseStorage.list_metrics`."""

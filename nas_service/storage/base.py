@@ -41,6 +41,7 @@ from nas_service.storage.domain import (
     SpaceRecord,
     TokenRecord,
     TokenScope,
+    TrialColumns,
     TrialMetric,
     TrialRecord,
 )
@@ -211,6 +212,14 @@ class BaseStorage(abc.ABC):
         updated_after: int | None = None,
     ) -> RecordPage[TrialRecord]:
         """A job's trials; NULL rewards/accuracies/latencies sort last; ``updated_after`` filters by seq."""
+
+    @abc.abstractmethod
+    def list_trial_points(self, job_id: int, limit: int = 20_000, offset: int = 0) -> TrialColumns:
+        """A page of a job's trials by number, as columns of plain values (``TRIAL_POINT_COLUMNS``).
+
+        For charts and tables of many trials: one narrow read, no documents (architecture, parameters,
+        latency samples); the block strings come as their stored JSON text.
+        """
 
     @abc.abstractmethod
     def claim_trial(self, job_id: int, claimer: str) -> TrialRecord | None:

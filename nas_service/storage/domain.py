@@ -141,6 +141,35 @@ class TrialMetric:
 
 
 @dataclass(frozen=True, slots=True)
+class TrialColumns:
+    """A page of a job's trials as parallel columns of plain values (charts and tables, not documents).
+
+    ``columns`` maps a name of :data:`TRIAL_POINT_COLUMNS` to one value per trial, in trial-number order;
+    ``block_strings_json`` holds each trial's block strings as the stored JSON text (``None`` when it has none),
+    left undecoded so that a caller sending JSON on can pass it through.
+    """
+
+    total: int
+    columns: dict[str, list[Any]]
+    block_strings_json: list[str | None]
+
+
+#: The scalar columns of :class:`TrialColumns`, named as in ``TrialRecord``; ``state`` is its string value.
+TRIAL_POINT_COLUMNS = (
+    "id",
+    "number",
+    "state",
+    "accuracy",
+    "latency_ms",
+    "params_count",
+    "macs",
+    "reward",
+    "on_front",
+    "epochs_run",
+)
+
+
+@dataclass(frozen=True, slots=True)
 class LatencyRecord:
     """A cached latency measurement of one architecture on one device with one runtime setting."""
 

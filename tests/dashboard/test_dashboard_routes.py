@@ -8,7 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
+from api.routes.dashboard import POINT_COLUMNS
 from nas_service.client.testing import LiveServer, seed_job
+from nas_service.jobspec import JobSpec
+from nas_service.storage.testing import make_arch
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +100,19 @@ def test_scaling_table_is_rebuilt_from_the_saved_strategy_state(http: httpx.Clie
     rows = http.get(f"/dashboard/api/jobs/{job.id}/scaling").json()["rows"]
     assert [r["phi"] for r in rows][-2:] == [1, 2]
     assert rows == strategy.scaling_table()  # type: ignore[attr-defined]
+
+
+def test_points_pass_block_strings_through_and_null_without_an_architecture(
+    http: httpx.Client, live: LiveServer
+) -> None:
+    space_id = live.storage.list_spaces(limit=1).items[0].id
+    job = live.storage.create_job("admin", space_id, JobSpec(name="bare"))
+    bare = live.storage.create_trial(job.id, {"k": 1})
+    built = live.storage.create_trial(job.id, {"k": 2}, make_arch())
+    body = http.get(f"/dashboard/api/jobs/{job.id}/points").json()
+    assert body["total"] == 2 and body["offset"] == 0
+    assert body["columns"]["id"] == [bare.id, built.id]
+    assert body["columns"]["block_strings"] == [None, make_arch().block_strings()]
+    assert set(body["columns"]) == set(POINT_COLUMNS)
+    empty = http.get(f"/dashboard/api/jobs/{job.id}/points", params={"offset": 5}).json()
+    assert empty["total"] == 2 and all(v == [] for v in empty["columns"].values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ import pytest
 from nas_service.jobspec import EpochReport, JobSpec, JobState, LatencyMeasurement, RewardConfig, TrialState
 from nas_service.reward import mnasnet_reward
 from nas_service.storage import (
+    TRIAL_POINT_COLUMNS,
     BaseStorage,
     ConflictError,
     JobRecord,
@@ -259,3 +261,33 @@ def test_epoch_reports_are_live_progress_and_duplicates_change_nothing(storage: 
     # the final report keeps the larger count
     done = storage.report_trial(trial.id, claimed.attempts, make_result(0.9, 3.0), "final")
     assert done.epochs_run == 2 and done.state == TrialState.COMPLETED
+
+
+def test_trial_points_are_plain_columns_in_number_order(storage: BaseStorage, make_job: MakeJob) -> None:
+    empty = make_job()
+    nothing = storage.list_trial_points(empty.id)
+    assert nothing.total == 0 and nothing.block_strings_json == []
+    assert set(nothing.columns) == set(TRIAL_POINT_COLUMNS) and all(v == [] for v in nothing.columns.values())
+
+    job = make_job()
+    storage.transition_job(job.id, JobState.RUNNING)
+    arch = make_arch()
+    done = run_trial(storage, job.id, 0.7, 2.0)
+    with_arch = storage.create_trial(job.id, {"k": 1}, arch, params_count=10, macs=20)
+    bare = storage.create_trial(job.id, {"k": 2})
+    page = storage.list_trial_points(job.id)
+    records = storage.list_trials(job.id, sort="number").items
+    assert page.total == 3 and len(records) == 3
+    for name in TRIAL_POINT_COLUMNS:
+        expected = [getattr(t, name) for t in records]
+        assert page.columns[name] == [getattr(v, "value", v) for v in expected], name
+    assert page.columns["id"] == [done, with_arch.id, bare.id]
+    assert page.columns["state"] == ["completed", "queued", "queued"]
+    assert page.columns["on_front"] == [True, False, False]
+    blocks = page.block_strings_json
+    assert blocks[1] is not None and json.loads(blocks[1]) == arch.block_strings()
+    assert blocks[0] is None and blocks[2] is None
+
+    tail = storage.list_trial_points(job.id, limit=1, offset=2)
+    assert tail.total == 3 and tail.columns["id"] == [bare.id] and tail.block_strings_json == [None]
+    assert storage.list_trial_points(job.id, offset=10).columns["id"] == []
