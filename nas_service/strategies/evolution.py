@@ -61,7 +61,9 @@ class EvolutionStrategy(BaseStrategy):
         return out
 
     def _tournament(self) -> dict[str, Any]:
-        contestants = self.rng.sample(self.population, self.sample_size)
+        # Pending suggestions count towards the population quota, so fewer members than ``sample_size`` may
+        # have been told yet (high concurrency, failed or rejected candidates): sample what there is.
+        contestants = self.rng.sample(self.population, min(self.sample_size, len(self.population)))
         if self.multi_objective:
             points = [
                 (m["accuracy"], m["latency_ms"] if m["latency_ms"] is not None else float("inf"))
