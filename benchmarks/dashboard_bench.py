@@ -6,12 +6,14 @@ Seeds a job through the storage API (cached in a temp directory between runs: se
 minutes on a small machine), serves it with the real controller app on 127.0.0.1, loads the job page and
 reads ``window.__nasFrontDrawnAt`` (the scatter and the front are on the canvas) and
 ``window.__nasTrialsLoadedAt`` (every trial's row is loaded: the table and all tooltips work).
-Prints time-to-front per run and the payload sizes of the page's requests.
+Prints time-to-front per run, the payload sizes of the page's requests and the machine's load average before
+and after (timings on a shared machine are only comparable at a similar load).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -87,6 +89,7 @@ def main() -> None:
     from nas_service.client.testing import LiveServer
 
     cache = _seeded_dir(args.trials, args.seed)
+    load_before = os.getloadavg()
     job_id = int((cache / "job-id").read_text())
     work = Path(tempfile.mkdtemp(prefix="nas-bench-"))
     shutil.copy(cache / "nas.db", work / "nas.db")
@@ -112,6 +115,8 @@ def main() -> None:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
+    load = " / ".join(f"{a:.2f} {b:.2f} {c:.2f}" for a, b, c in (load_before, os.getloadavg()))
+    print(f"load average (1, 5, 15 min) before / after: {load} on {os.cpu_count()} CPUs")
     print(f"time to drawn Pareto front: median {statistics.median(times):.0f} ms over {len(times)} runs")
     print(f"time to every trial loaded (table, tooltips): median {statistics.median(all_loaded):.0f} ms")
     total = sum(sizes.values())

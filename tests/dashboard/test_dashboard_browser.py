@@ -18,7 +18,7 @@ import pytest
 
 from nas_service.client import Client
 from nas_service.client.testing import LiveServer, seed_job, synthetic_result
-from nas_service.jobspec import JobState, LatencyMeasurement
+from nas_service.jobspec import EpochReport, JobState, LatencyMeasurement
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -197,3 +197,21 @@ def test_live_updates_arrive_over_the_authenticated_stream(page, server: LiveSer
 
     # The stream is read with fetch() and the token travels in the header, never in the URL.
     assert stream_headers and stream_headers[0].get("authorization") == f"Bearer {server.token}"
+
+
+def test_live_epoch_progress_shows_in_the_table(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    storage = server.storage
+    job = seed_job(storage, 5, seed=11, name="epochs-job", finish=False, epochs=False)
+    trial = storage.create_trial(job.id, {})
+    assert storage.claim_trial(job.id, "w") is not None
+    page.goto(f"{server.url}/dashboard/jobs/{job.id}")
+    page.wait_for_function(LOADED, timeout=30_000)
+    page.locator("#live-legend").filter(has_text="live").wait_for()
+    page.select_option("#trial-state-filter", "running")
+    row = page.locator("#trials-table tbody tr").first
+    storage.report_epoch(trial.id, EpochReport(epoch=1, val_accuracy=0.5))
+    row.filter(has_text="epoch 1/3").wait_for(timeout=20_000)
+    storage.report_epoch(trial.id, EpochReport(epoch=2, val_accuracy=0.91))
+    row.filter(has_text="epoch 2/3 · val 91.00%").wait_for(timeout=20_000)
+    storage.transition_job(job.id, JobState.CANCELLED)
+    page.locator("#job-meta").filter(has_text="cancelled").wait_for(timeout=20_000)

@@ -1,7 +1,9 @@
 /* Job page: live Pareto front (canvas), client-side re-scoring, trial panel, trial table, scaling table.
  *
- * Data flow: GET /jobs/{id}, then every trial in pages of PAGE_SIZE (fetched a few at a time), then the
- * server's /pareto for the hypervolume; then the event stream of the job applies `job` and `trial` deltas.
+ * Data flow: GET /jobs/{id} and the dashboard's /xy columns together (the first draw needs only them), then
+ * the server's /pareto (front block strings, hypervolume) and every trial's row from the dashboard's /points
+ * columns (the API's trial pages as a fallback); then the event stream of the job applies `job` and `trial`
+ * deltas.
  * Everything that depends on T, alpha, beta (reward, colours, best trial, table order) is recomputed here
  * without a request. The scatter is drawn on one <canvas>: points are batched into one path per colour
  * bucket, so 10,000 trials draw in a few milliseconds. */
@@ -51,6 +53,14 @@
   }
   function rewardOf(t) { return nas.reward(t.accuracy, latencyOf(t), S.T, S.alpha, S.beta); }
   function plottable(t) { return t.accuracy != null && latencyOf(t) != null; }
+  // Live training progress from the event stream's trial events: "epoch 2/3 · val 91.00%".
+  function progressOf(t) {
+    if (t.state !== "running" || !t.epochs_run) return "";
+    const total = S.job && S.job.spec && S.job.spec.proxy ? S.job.spec.proxy.epochs : null;
+    const last = t.last_epoch;
+    return "epoch " + t.epochs_run + (total ? "/" + total : "") +
+      (last && last.val_accuracy != null ? " · val " + nas.fmtPct(last.val_accuracy) : "");
+  }
 
   // Trial ids are integers in the API; a DOM attribute gives them back as strings.
   function parseId(raw) { return /^\d+$/.test(raw) ? Number(raw) : raw; }
@@ -377,6 +387,7 @@
     document.querySelector("#trials-table tbody").innerHTML = rows.slice(start, start + TABLE_PAGE).map((t) =>
       '<tr class="clickable' + (t.id === S.selected ? " selected" : "") + '" data-id="' + nas.escapeHtml(t.id) +
       '"><td class="num">' + nas.escapeHtml(t.number) + "</td><td>" + nas.stateBadge(t.state) +
+      (progressOf(t) ? ' <span class="muted progress">' + nas.escapeHtml(progressOf(t)) + "</span>" : "") +
       '</td><td class="num">' + nas.fmtPct(t.accuracy) + '</td><td class="num">' + nas.fmtNum(latencyOf(t), 3) +
       '</td><td class="num">' + nas.fmtNum(t._reward, 4) + '</td><td class="num">' + nas.fmtCount(paramsOf(t)) +
       '</td><td class="num">' + nas.fmtCount(t.macs) + '</td><td class="blocks" title="' +
@@ -497,7 +508,7 @@
   // ---- loading and live updates --------------------------------------------------------------------
   // Trials come from the dashboard's compact, column-wise endpoint (no architecture documents: ~15x less
   // JSON than the API's trial pages), in chunks fetched a few at a time; the API's pages are the fallback.
-  const POINTS_CHUNK = 5000;
+  const POINTS_CHUNK = 10000;  // 10,000 trials in one request (the server reads them in one narrow query)
   function pointsUrl(offset, limit) {
     return "/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/points?offset=" + offset + "&limit=" + limit;
   }
@@ -578,43 +589,61 @@
     });
   }
 
-  // Two phases: (1) the narrow x/y columns of the completed trials and the server's front (with its block
-  // strings) draw the scatter and the front at once; (2) every trial's full row arrives in the background for
-  // the table and the tooltips of the other points. window.__nasFrontDrawnAt / __nasTrialsLoadedAt time them.
-  async function loadFrontFirst() {
-    const xyUrl = "/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/xy";
-    const [xy, front] = await Promise.all([
-      nas.api(xyUrl, null, true).catch(() => null),
-      nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto").catch(() => null),
-    ]);
-    if (xy) {
-      const cols = xy.columns;
-      for (let i = 0; i < cols.id.length; i++) {
-        upsertTrial({ id: cols.id[i], state: "completed", accuracy: cols.accuracy[i], latency_ms: cols.latency_ms[i] });
-      }
+  // Two phases. (1) The first draw waits only for the two smallest requests, sent together: the job (reward
+  // settings, hence colours) and the narrow x/y columns of the completed trials, from which the page computes
+  // the front itself. Nothing else is in flight meanwhile (the server shares its CPU among requests). (2) Then,
+  // deferred: the server's /pareto (block strings of the front, hypervolume), every trial's row (table, tooltips
+  // of the other points), the table itself and the event stream. window.__nasFrontDrawnAt /
+  // __nasTrialsLoadedAt time the two phases.
+  function applyXy(xy) {
+    const cols = xy.columns;
+    for (let i = 0; i < cols.id.length; i++) {
+      upsertTrial({ id: cols.id[i], state: "completed", accuracy: cols.accuracy[i], latency_ms: cols.latency_ms[i] });
     }
-    if (front) {
-      for (const p of front.points) {
-        upsertTrial({ id: p.trial_id, number: p.number, state: "completed", accuracy: p.accuracy,
-          latency_ms: p.latency_ms, params_count: p.params, macs: p.macs, block_strings: p.block_strings });
-      }
-      showHypervolume(front);
+  }
+
+  function applyFront(front) {
+    for (const p of front.points) {
+      upsertTrial({ id: p.trial_id, number: p.number, state: "completed", accuracy: p.accuracy,
+        latency_ms: p.latency_ms, params_count: p.params, macs: p.macs, block_strings: p.block_strings });
     }
-    return xy !== null;
+    showHypervolume(front);
+  }
+
+  function startJob(job) {
+    S.job = job;
+    Object.assign(S, rewardSettings(S.job));
+    setInputs();
+    renderJob();
+  }
+
+  // Resolves after the next frame has been drawn (deferred work must not delay the first paint).
+  function afterPaint() {
+    return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
   }
 
   async function load() {
     const err = document.getElementById("job-error");
     try {
-      S.job = await nas.api("/jobs/" + encodeURIComponent(jobId));
-      Object.assign(S, rewardSettings(S.job));
-      setInputs();
-      renderJob();
-      if (await loadFrontFirst()) {
+      const jobReq = nas.api("/jobs/" + encodeURIComponent(jobId));
+      const xyReq = nas.api("/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/xy", null, true)
+        .catch(() => null);
+      startJob(await jobReq);
+      const xy = await xyReq;
+      let frontReq;
+      if (xy) {
+        applyXy(xy);
         S.loaded = true;
-        refresh();
+        recompute();
+        scheduleDraw();  // the first draw: scatter and front, nothing else
+        await afterPaint();
+        frontReq = nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto").then(applyFront, () => null);
+        renderTable();
+      } else {  // a server without the dashboard's data endpoints: the front comes with the trials
+        frontReq = nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto").then(applyFront, () => null);
       }
       await loadTrials();
+      await frontReq;
       S.loaded = true;
       refresh();
       window.__nasTrialsLoadedAt = performance.now();
