@@ -28,12 +28,14 @@ Every missing or malformed input raises :class:`DatasetError` naming the path an
 from __future__ import annotations
 
 import functools
+import importlib
 import io
 import pickle
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,11 +43,18 @@ import torch.nn.functional as F
 
 from nas_service.jobspec import ProxyConfig
 
-__all__ = ["DatasetError", "ProxyData", "clear_dataset_cache", "load_dataset"]
+__all__ = ["DatasetError", "ProxyData", "clear_dataset_cache", "dataset_signature", "load_dataset"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 _SYNTHETIC_SAMPLES = 2000
 _SYNTHETIC_CLASSES = 10
+_SYNTHETIC_CHANNELS = 3
+#: ``(classes, channels)`` of the sources whose shape never depends on the files.
+_FIXED_SIGNATURES: dict[str, tuple[int, int]] = {
+    "digits": (10, 1),
+    "synthetic": (_SYNTHETIC_CLASSES, _SYNTHETIC_CHANNELS),
+    "cifar10": (10, 3),
+}
 
 
 class DatasetError(ValueError):
@@ -96,6 +105,22 @@ def load_dataset(cfg: ProxyConfig) -> ProxyData:
     if cfg.dataset in ("cifar10", "imagefolder", "npz") and path is None:
         raise DatasetError(f"dataset {cfg.dataset!r} needs 'data_path'")
     return _load_cached(cfg.dataset, path, cfg.resolution, cfg.val_fraction, cfg.max_train_samples, cfg.seed)
+
+
+def dataset_signature(cfg: ProxyConfig) -> tuple[int, int]:
+    """``(num_classes, in_channels)`` of the data ``cfg`` describes: what a network trained on it ends in.
+
+    Cheap for the built-in sources (constants); ``npz`` and ``imagefolder`` are loaded once through the same
+    per-process cache :func:`load_dataset` uses, so the answer is exactly what a worker will see.
+
+    Raises:
+        DatasetError: The data is missing or malformed.
+    """
+    fixed = _FIXED_SIGNATURES.get(cfg.dataset)
+    if fixed is not None:
+        return fixed
+    data = load_dataset(cfg)
+    return data.num_classes, data.in_channels
 
 
 def clear_dataset_cache() -> None:
@@ -198,11 +223,11 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 def _synthetic(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Class prototypes are smooth 4x4 patterns upsampled to 16x16; samples add noise and a random gain."""
     rng = np.random.default_rng(10_007 + seed)
-    coarse = torch.from_numpy(rng.normal(size=(_SYNTHETIC_CLASSES, 3, 4, 4)).astype(np.float32))
+    coarse = torch.from_numpy(rng.normal(size=(_SYNTHETIC_CLASSES, _SYNTHETIC_CHANNELS, 4, 4)).astype(np.float32))
     protos = F.interpolate(coarse, size=(16, 16), mode="bilinear", align_corners=False).numpy()
     y = rng.integers(0, _SYNTHETIC_CLASSES, size=_SYNTHETIC_SAMPLES)
     gain = rng.uniform(0.6, 1.4, size=(_SYNTHETIC_SAMPLES, 1, 1, 1)).astype(np.float32)
-    noise = rng.normal(scale=0.8, size=(_SYNTHETIC_SAMPLES, 3, 16, 16)).astype(np.float32)
+    noise = rng.normal(scale=0.8, size=(_SYNTHETIC_SAMPLES, _SYNTHETIC_CHANNELS, 16, 16)).astype(np.float32)
     return protos[y] * gain + noise, y.astype(np.int64)
 
 
@@ -340,14 +365,15 @@ def _image_folder(root: Path, resolution: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_image(path: Path) -> np.ndarray:
     """An image as uint8 ``(H, W, C)`` with C in 1..4 (alpha is dropped later)."""
+    pil: Any  # Pillow is optional (loosely typed, so the fallback path type-checks with or without it)
     try:
-        from PIL import Image
+        pil = importlib.import_module("PIL.Image")
     except ImportError:
-        Image = None  # noqa: N806 - the optional module's own name
+        pil = None
     try:
-        if Image is not None:
-            with Image.open(path) as im:
-                im = im.convert("RGB") if im.mode not in ("L", "RGB") else im
+        if pil is not None:
+            with pil.open(path) as opened:
+                im = opened.convert("RGB") if opened.mode not in ("L", "RGB") else opened
                 arr = np.asarray(im, dtype=np.uint8)
             return arr[:, :, None] if arr.ndim == 2 else arr
         data = path.read_bytes()

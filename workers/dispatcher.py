@@ -7,7 +7,11 @@ One loop (:meth:`Dispatcher.step`) per tick, single-threaded, so no lock guards 
    their saved state and recovers trials a dead dispatcher left ``running``/``stale`` (retried, or failed
    after ``max_attempts``).
 2. **Fill** free slots (``budget.max_concurrent``): requeued trials first, then new candidates from
-   ``strategy.ask``. A candidate over the job's caps is stored ``rejected`` and told so; one whose network
+   ``strategy.ask``. Each candidate is first turned into the network *as trained*: the proxy data's classes
+   and channels, and the proxy resolution unless the job searches resolution (its space has several
+   ``resolutions`` or ``phis``, or it is a compound-scaling job), in which case the candidate keeps its own.
+   Caps, de-duplication, the stored architecture and its params/MACs and the worker's payload all use that
+   network. A candidate over the job's caps is stored ``rejected`` and told so; one whose network
    already completed in this job is stored ``duplicate`` with the earlier result (or, while the first copy
    still trains, without values). Every other candidate becomes a trial, is claimed (attempt ``n``) and
    submitted, with a latency from the cross-job cache when this network was measured on this device before.
@@ -45,6 +49,7 @@ from nas_service.jobspec import (
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord, TrialRecord
 from nas_service.storage.errors import ConflictError, NotFoundError, StorageError
+from workers.data import DatasetError, dataset_signature
 from workers.executor import (
     CrashedEvent,
     EpochEvent,
@@ -53,7 +58,7 @@ from workers.executor import (
     HeartbeatEvent,
     LatencyEvent,
 )
-from workers.jobrun import KNOWN_SHAPES, JobRun, cached_latency, outcome_state
+from workers.jobrun import JobRun, cached_latency, outcome_state
 from workers.trial import TrialPayload
 
 __all__ = ["Dispatcher", "EmbeddedDispatcher", "start_embedded"]
@@ -183,6 +188,9 @@ class Dispatcher:
         from nas_service.strategies import make_scheduler, make_strategy
 
         spec = job.spec
+        # Whether the candidates' own resolution is trained: compound scaling searches it (scaled from the
+        # proxy's resolution); a space does when it has several resolution or phi choices.
+        searches_resolution = True
         if job.kind == "scaling":
             strategy = make_strategy(
                 spec.strategy.model_copy(update={"name": "compound-scaling"}),
@@ -197,10 +205,15 @@ class Dispatcher:
                 raise ValueError("a search job needs a search space")
             space = SearchSpace.from_dict(self.storage.get_space(job.space_id).body)
             strategy = make_strategy(spec.strategy, space, spec.reward)
+            searches_resolution = len(space.resolutions) > 1 or len(space.phis) > 1
         scheduler = make_scheduler(
             spec.strategy, spec.proxy.epochs, strategy.objectives, multi_objective=strategy.multi_objective
         )
-        run = JobRun(job=job, strategy=strategy, scheduler=scheduler)
+        run = JobRun(job=job, strategy=strategy, scheduler=scheduler, searches_resolution=searches_resolution)
+        try:
+            run.data_signature = dataset_signature(spec.proxy)
+        except DatasetError as exc:  # the data may live on the workers only: learn it from the first result
+            log.warning("job %s: cannot read the proxy data here (%s); its shape is learned from results", job.id, exc)
         run.trained = self.storage.list_trials(job.id, states=_TRAINED_STATES, limit=1).total
         run.restore_state(self.storage)
         self.jobs[job.id] = run
@@ -324,12 +337,33 @@ class Dispatcher:
                 self._place(run, suggestion)
             run.dirty = True
 
+    def _signature(self, run: JobRun) -> tuple[int, int] | None:
+        """``(classes, channels)`` of the job's proxy data: read here, else learned from a result, else unknown."""
+        if run.data_signature is not None:
+            return run.data_signature
+        proxy = run.job.spec.proxy
+        return self._data_shapes.get((proxy.dataset, proxy.data_path))
+
+    def _as_trained(self, run: JobRun, arch: Architecture) -> Architecture:
+        """The network a worker trains for ``arch``: the proxy's data shape, and its resolution unless searched.
+
+        Idempotent, so a stored (already as-trained) architecture maps to itself.
+        """
+        update: dict[str, Any] = {}
+        if not run.searches_resolution:
+            update["resolution"] = run.job.spec.proxy.resolution
+        signature = self._signature(run)
+        if signature is not None:
+            update["num_classes"], update["in_channels"] = signature
+        return arch.model_copy(update=update) if update else arch
+
     def _place(self, run: JobRun, suggestion: Any) -> None:
-        """Reject, de-duplicate or create, claim and submit one candidate."""
+        """Reject, de-duplicate or create, claim and submit one candidate (judged as it will be trained)."""
         from nas_service.arch.profile import count_macs, count_params
         from nas_service.strategies import Outcome
 
-        job, arch = run.job, suggestion.architecture
+        job = run.job
+        arch = self._as_trained(run, suggestion.architecture)
         caps = job.spec.constraints
         params_count, macs = count_params(arch), count_macs(arch, arch.resolution)
         over = []
@@ -382,10 +416,9 @@ class Dispatcher:
         spec = run.job.spec
         if trial.architecture is None:
             raise ValueError(f"trial {trial.id} has no architecture")
-        arch = Architecture.model_validate(trial.architecture)
-        proxy = spec.proxy
-        if run.job.kind == "scaling":  # the resolution is what compound scaling searches
-            proxy = proxy.model_copy(update={"resolution": arch.resolution})
+        # Stored as trained already; mapped again for trials stored before that (or before the shape was known).
+        arch = self._as_trained(run, Architecture.model_validate(trial.architecture))
+        proxy = spec.proxy.model_copy(update={"resolution": arch.resolution})
         payload = TrialPayload(
             trial_id=trial.id,
             job_id=run.job.id,
@@ -394,15 +427,16 @@ class Dispatcher:
             proxy=proxy,
             latency=spec.latency,
             reward=spec.reward,
-            cached_latency=self._cached_latency(arch, proxy, spec),
+            cached_latency=self._cached_latency(run, arch, proxy),
         )
         handle = self.executor.submit(payload, resources=spec.resources)
         run.running[trial.id] = handle
         run.inflight[arch.arch_hash()] = trial.id
         self._by_key[handle.key] = (run.job.id, trial.id)
 
-    def _cached_latency(self, arch: Architecture, proxy: ProxyConfig, spec: Any) -> LatencyMeasurement | None:
-        shape = KNOWN_SHAPES.get(proxy.dataset) or self._data_shapes.get((proxy.dataset, proxy.data_path))
+    def _cached_latency(self, run: JobRun, arch: Architecture, proxy: ProxyConfig) -> LatencyMeasurement | None:
+        spec = run.job.spec
+        shape = self._signature(run)
         device = self._latency_device.get(_resources_key(spec.resources))
         if shape is None or device is None:
             return None

@@ -67,6 +67,8 @@ class JobRun:
         running: Trial id -> the attempt in flight.
         latency_ms: Latency of the attempts in flight (reported before training; the scheduler ranks by it).
         inflight: Architecture hash -> trial id of the attempts in flight (duplicates of these are not trained).
+        searches_resolution: The candidates' own resolution is trained (else the proxy's).
+        data_signature: ``(classes, channels)`` of the proxy data, when the dispatcher could read it.
         trained: Trials created to be trained; the trial budget counts these.
         skips: Rejected or duplicate candidates in a row.
         exhausted: The strategy has nothing new to propose (requeued retries still run).
@@ -83,6 +85,8 @@ class JobRun:
     running: dict[int, TrialHandle] = field(default_factory=dict)
     latency_ms: dict[int, float] = field(default_factory=dict)
     inflight: dict[str, int] = field(default_factory=dict)
+    searches_resolution: bool = False
+    data_signature: tuple[int, int] | None = None
     trained: int = 0
     skips: int = 0
     exhausted: bool = False
@@ -155,8 +159,8 @@ def cached_latency(
 
     Args:
         storage: Where the cross-job cache lives.
-        arch: The candidate as sampled.
-        proxy: The proxy settings (resolution).
+        arch: The candidate (the dispatcher passes it as trained).
+        proxy: The proxy settings (resolution: the one trained, for the dispatcher ``arch.resolution``).
         latency: The latency settings (batch size, threads).
         shape: ``(classes, channels)`` of the proxy data.
         device: :func:`workers.latency.describe_device` of the workers that would measure it.

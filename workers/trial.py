@@ -8,6 +8,9 @@ goes through a :class:`TrialReporter`: epoch reports, heartbeats and the stop fl
 :func:`run_trial_detailed` returns the same result plus what the controller's caches and the benchmarks need:
 the reward, per-phase timings (``data``, ``build``, ``train``, ``latency``, ``report``, ``other``), training
 throughput and the latency cache key.
+
+The payload's architecture is the network *as trained* (the dispatcher fixes its resolution, classes and
+channels before it checks caps and de-duplicates): the worker trains and measures latency at its resolution.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ class TrialPayload(BaseModel):
         trial_id: The controller's trial id.
         job_id: The job the trial belongs to.
         attempt: Attempt number (1-based); retries of a lost worker get the next number.
-        architecture: The candidate as sampled (its resolution/classes/channels are replaced by the proxy's).
+        architecture: The network as trained: the worker trains and measures latency at its resolution. Its
+            classes and channels come from the dispatcher too; the data's own replace them only as a safety net.
         proxy: The proxy training task.
         latency: How to measure latency.
         reward: The reward's target and exponents.
@@ -85,7 +89,7 @@ class TrialRun(BaseModel):
         phases: Seconds per phase: ``data``, ``build``, ``train``, ``latency``, ``report``, ``other``.
         images_per_second: Training throughput.
         latency_key: :func:`workers.latency.latency_cache_key` of a freshly measured latency, for the cache.
-        measured_arch_hash: Hash of the network as trained (proxy resolution, classes, channels).
+        measured_arch_hash: Hash of the network as trained (its resolution, the data's classes and channels).
         input_shape: Per-sample input shape ``(C, H, W)`` of the proxy data.
         num_classes: Classes of the proxy data.
     """
@@ -237,7 +241,8 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
     phase = _Phases()
     timed = _TimedReporter(reporter)
     node, worker = worker_identity()
-    proxy = payload.proxy
+    # The data at the resolution of the network as trained (the dataset cache keys on it).
+    proxy = payload.proxy.model_copy(update={"resolution": payload.architecture.resolution})
     fields: dict[str, Any] = {"node": node, "worker": worker}
     run = TrialRun(result=TrialResult(state=TrialState.FAILED))
     train_report_s = 0.0
@@ -249,16 +254,14 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
         with phase("data"):
             data = load_dataset(proxy)
         with phase("build"):
+            # The dispatcher already set classes and channels from the data's signature; this only guards
+            # against a mismatch (the result then reports what was really trained).
             arch = payload.architecture.model_copy(
-                update={
-                    "num_classes": data.num_classes,
-                    "resolution": proxy.resolution,
-                    "in_channels": data.in_channels,
-                }
+                update={"num_classes": data.num_classes, "in_channels": data.in_channels}
             )
             run.measured_arch_hash = arch.arch_hash()
             fields["params"] = int(count_params(arch))
-            fields["macs"] = int(count_macs(arch, proxy.resolution))
+            fields["macs"] = int(count_macs(arch, arch.resolution))
             torch.manual_seed(proxy.seed)
             model = build_model(arch)
         run.input_shape = list(data.input_shape)

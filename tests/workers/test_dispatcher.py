@@ -149,10 +149,11 @@ def test_job_runs_to_completion(store: SQLAlchemyStorage) -> None:
     assert max(sum(1 for _ in group) for group in [ex.submitted]) == 4
     state = store.load_strategy_state(job_id)
     assert state and state["format"] == "nas-dispatcher/1" and len(state["strategy"]["history"]) == 4
-    # the job's latencies went into the cross-job cache
+    # the job's latencies went into the cross-job cache, under the network as trained
     payload = ex.submitted[0][1]
-    measured = payload.architecture.model_copy(update={"num_classes": 10, "in_channels": 1, "resolution": 16})
-    key = latency_cache_key(measured.arch_hash(), [1, 16, 16], "cpu:fake", payload.latency)
+    measured, res = payload.architecture, payload.architecture.resolution
+    assert (measured.num_classes, measured.in_channels, payload.proxy.resolution) == (10, 1, res)
+    key = latency_cache_key(measured.arch_hash(), [1, res, res], "cpu:fake", payload.latency)
     assert store.get_cached_latency(key) is not None
 
 
@@ -183,7 +184,8 @@ def test_a_repeated_network_is_a_duplicate_with_the_earlier_result(store: SQLAlc
     job_id = _job(store, spec)
     # Train the first candidate the dispatcher's strategy (same seed) will propose, before it runs.
     first = make_strategy(spec.strategy, tiny_space(), spec.reward).ask(1)[0]
-    trial = store.create_trial(job_id, first.params, first.architecture)
+    trained = first.architecture.model_copy(update={"num_classes": 10, "in_channels": 1})  # digits' shape
+    trial = store.create_trial(job_id, first.params, trained)
     claimed = store.claim_trial(job_id, "earlier")
     assert claimed is not None
     latency = LatencyMeasurement(device="cpu:fake", median_ms=1.0, p90_ms=1.0, mean_ms=1.0, samples=1)
@@ -193,7 +195,7 @@ def test_a_repeated_network_is_a_duplicate_with_the_earlier_result(store: SQLAlc
     _drive(Dispatcher(store, ex, "d1"), store, job_id)
     dups = [t for t in _trials(store, job_id) if t.state == TrialState.DUPLICATE]
     assert dups and dups[0].accuracy == 0.77 and dups[0].error == f"duplicate of trial #{trial.number}"
-    assert all(p.architecture.arch_hash() != first.architecture.arch_hash() for _, p in ex.submitted)
+    assert all(p.architecture.arch_hash() != trained.arch_hash() for _, p in ex.submitted)
 
 
 def test_crashed_attempts_are_retried_then_failed(store: SQLAlchemyStorage) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement, ProxyConfig, TrialState
 from nas_service.reward import mnasnet_reward
-from workers.trial import NullReporter, TrialPayload, TrialReporter, run_trial, run_trial_detailed
+from workers.trial import (
+    NullReporter,
+    TrialPayload,
+    TrialReporter,
+    run_trial,
+    run_trial_detailed,
+)
 
 
 def _payload(arch: Architecture, proxy: ProxyConfig, latency: LatencyConfig, **kw: object) -> TrialPayload:
@@ -32,6 +38,20 @@ def test_completed_trial_reports_everything(
     assert set(run.phases) == {"data", "build", "train", "latency", "report", "other"}
     assert abs(sum(run.phases.values()) - r.wall_seconds) < 1e-3
     assert run.latency_key and run.measured_arch_hash and run.images_per_second
+    assert run.measured_arch_hash == tiny_arch.arch_hash()  # the payload's network is the one trained
+
+
+def test_trains_and_measures_at_the_architecture_resolution(
+    tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
+) -> None:
+    from nas_service.arch.profile import count_macs
+
+    arch = tiny_arch.model_copy(update={"resolution": 24})  # the job searches resolution; the proxy says 16
+    reporter = NullReporter()
+    run = run_trial_detailed(_payload(arch, tiny_proxy, quick_latency), reporter)
+    assert run.result.state == TrialState.COMPLETED, run.result.error
+    assert run.input_shape == [1, 24, 24] and run.measured_arch_hash == arch.arch_hash()
+    assert run.result.macs == count_macs(arch, 24) > count_macs(tiny_arch, 16)
 
 
 def test_cached_latency_skips_measuring(
@@ -68,6 +88,8 @@ def test_stop_flag_prunes_the_trial(tiny_arch: Architecture, quick_latency: Late
             return bool(self.epochs)
 
     proxy = ProxyConfig(dataset="digits", resolution=8, epochs=4, max_train_samples=200)
-    result = run_trial(_payload(tiny_arch, proxy, quick_latency), PruneAfterFirstEpoch())
+    arch = tiny_arch.model_copy(update={"resolution": 8})
+    run = run_trial_detailed(_payload(arch, proxy, quick_latency), PruneAfterFirstEpoch())
+    result = run.result
     assert result.state == TrialState.PRUNED and result.epochs_run == 1 and result.accuracy is not None
     assert result.latency is not None  # measured before training: pruned trials keep it
