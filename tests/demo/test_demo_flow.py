@@ -76,6 +76,56 @@ def test_progress_counts_finished_trials_and_tracks_the_best() -> None:
     assert display.done() == 1
 
 
+def test_progress_takes_live_epochs_from_trial_events() -> None:
+    display = DemoProgress(total=2, epochs=3, console=None)
+    display.trial_event({"id": 1, "number": 1, "state": "running", "epochs_run": 0, "last_epoch": None})
+    assert not display.live_epochs  # nothing says yet that events carry epochs: running trials are polled
+    display.trial_event(
+        {
+            "id": 1,
+            "number": 1,
+            "state": "running",
+            "epochs_run": 2,
+            "accuracy": None,
+            "last_epoch": {"epoch": 2, "val_accuracy": 0.75},
+        }
+    )
+    view = display.trials[1]
+    assert display.live_epochs and view.epochs == 2 and view.accuracy == 0.75
+    display.trial_event({"id": 1, "number": 1, "state": "running", "epochs_run": 2, "accuracy": None})
+    assert view.accuracy == 0.75  # a training trial's null final accuracy keeps its latest val accuracy
+    display.epochs_seen(1, [object()])  # a late poll never moves a bar back
+    assert view.epochs == 2
+
+
+def test_live_epochs_replace_polling(demo_env: Path, fake_dispatcher: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nas_service.cli.demo import command
+    from nas_service.client import Client
+
+    displays: list[DemoProgress] = []
+    polls_while_live: list[int] = []
+
+    class RecordedProgress(DemoProgress):
+        def __enter__(self) -> DemoProgress:
+            displays.append(self)
+            return super().__enter__()
+
+    get_trial = Client.get_trial
+
+    def counted_get_trial(self: Client, trial_id: int, *args: Any, **kwargs: Any) -> Any:
+        if displays and displays[0].live_epochs:
+            polls_while_live.append(trial_id)
+        return get_trial(self, trial_id, *args, **kwargs)
+
+    monkeypatch.setattr(command, "DemoProgress", RecordedProgress)
+    monkeypatch.setattr(Client, "get_trial", counted_get_trial)
+    result = runner.invoke(app, ["demo", "--trials", "3", "--epochs", "2", "--strategy", "random"])
+    assert result.exit_code == 0, result.output
+    (display,) = displays
+    assert display.live_epochs, "the event stream carries the fake trials' epoch reports"
+    assert polls_while_live == []  # once events carry epochs, running trials are no longer polled
+
+
 def test_demo_runs_a_job_to_the_pareto_table(demo_env: Path, fake_dispatcher: Any) -> None:
     result = runner.invoke(app, ["demo", "--trials", "3", "--epochs", "1", "--strategy", "random"])
     assert result.exit_code == 0, result.output

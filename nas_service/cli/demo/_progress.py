@@ -51,6 +51,8 @@ class DemoProgress:
         overall: The overall bar's task.
         trials: What is known of each trial, by id.
         best: The job's best reward so far.
+        live_epochs: Whether ``trial`` events carry live epoch progress (a ``last_epoch``); until one does (an
+            API that sends a trial only when its state changes), :func:`follow_job` polls running trials.
     """
 
     total: int
@@ -60,6 +62,7 @@ class DemoProgress:
     overall: TaskID | None = None
     trials: dict[int, _TrialView] = field(default_factory=dict)
     best: float | None = None
+    live_epochs: bool = False
 
     def __enter__(self) -> DemoProgress:
         """Start drawing (when there is a console)."""
@@ -86,12 +89,23 @@ class DemoProgress:
             self.progress.stop()
 
     def trial_event(self, data: dict[str, Any]) -> None:
-        """Fold a ``trial`` event (a ``TrialPublic``) into the display."""
+        """Fold a ``trial`` event (a ``TrialPublic``) into the display.
+
+        A training trial's event may carry its latest epoch report (``last_epoch``): its bar then follows the
+        event stream, and no trial needs polling any more (see :attr:`live_epochs`).
+        """
         trial_id = int(data["id"])
         view = self.trials.setdefault(trial_id, _TrialView(int(data.get("number", trial_id))))
         state = str(data.get("state", view.state))
         view.epochs = max(view.epochs, int(data.get("epochs_run") or 0))
-        view.accuracy = data.get("accuracy", view.accuracy)
+        last = data.get("last_epoch")
+        if isinstance(last, dict):
+            self.live_epochs = True
+            view.epochs = max(view.epochs, int(last.get("epoch") or 0))
+            if last.get("val_accuracy") is not None:
+                view.accuracy = float(last["val_accuracy"])
+        if data.get("accuracy") is not None:  # a training trial has none yet: keep its latest val accuracy
+            view.accuracy = float(data["accuracy"])
         if state == view.state:
             self._draw(view)
             return
@@ -104,7 +118,7 @@ class DemoProgress:
             self._draw(view)
 
     def epochs_seen(self, trial_id: int, epochs: list[Any]) -> None:
-        """Show a running trial's epoch reports (from ``GET /trials/{id}``)."""
+        """Show a running trial's epoch reports (from ``GET /trials/{id}``: the fallback to live events)."""
         view = self.trials.get(trial_id)
         if view is None or view.state != "running" or not epochs:
             return
@@ -190,7 +204,11 @@ def _event_data(event: Any) -> Any:
 
 
 def follow_job(client: Client, stack: EmbeddedStack, job_id: int, display: DemoProgress, deadline: float) -> Any:
-    """Follow the job until it ends: events drive the display; running trials are polled for their epochs.
+    """Follow the job until it ends: events drive the display, the job is polled every few seconds.
+
+    A running trial's epochs come from its ``trial`` events when they carry them; while they do not (an API
+    that sends trials on state changes only, or a stream that ended early), running trials are polled once a
+    second instead.
 
     Args:
         client: The SDK client of the demo's API.
@@ -233,7 +251,7 @@ def follow_job(client: Client, stack: EmbeddedStack, job_id: int, display: DemoP
                     if str(data.get("state")) in _TERMINAL_JOBS:
                         streaming = False
             now = time.monotonic()
-            for trial_id in display.running():
+            for trial_id in () if streaming and display.live_epochs else display.running():
                 view = display.trials[trial_id]
                 if now - view.polled_at >= 1.0:
                     view.polled_at = now
