@@ -142,7 +142,9 @@ class JobRun:
             if trial.state in TRIAL_TERMINAL:  # finished before the state was saved: tell it now
                 self.strategy.tell(sid, outcome_of_record(trial))
                 del mapped[trial_id]
-        for sid in set(pending) - set(mapped.values()):  # asked, never became a trial
+        # Asked, never became a trial. ``pending`` is re-read: the ones told just above are no longer pending
+        # (the copy taken before would tell them a second time, as failed: a KeyError that failed the job).
+        for sid in set(self.strategy.pending) - set(mapped.values()):
             self.strategy.tell(sid, Outcome(state="failed"))
         self.suggestion_of = mapped
 
