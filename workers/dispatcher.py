@@ -18,7 +18,8 @@ One loop (:meth:`Dispatcher.step`) per tick, single-threaded, so no lock guards 
 3. **Events** from :class:`~workers.executor.RayExecutor`: heartbeats (first one records node and worker;
    a ``cancelled`` trial state read back cancels the attempt), the latency (for the pruner), epochs (stored,
    and fed to the scheduler: ``stop`` prunes), results (stored idempotently by the submission's key; latency
-   cached; the strategy told) and crashes (retried until ``max_attempts``, then ``failed``).
+   cached; trained weights saved under ``<data_dir>/artifacts/trials/<id>/weights.pt`` for ``nas export``;
+   the strategy told) and crashes (retried until ``max_attempts``, then ``failed``).
 4. **Sweep**: trials whose heartbeat is older than ``stale_after_s`` become ``stale`` and are retried.
 5. **Finish** a job when its budget (trials or wall time) is spent, or the strategy has nothing more, and
    nothing of it runs: ``completed`` (``failed`` if every trained trial failed).
@@ -32,9 +33,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from nas_service.arch.spec import Architecture
@@ -82,6 +85,8 @@ class Dispatcher:
         poll_s: How long one :meth:`step` waits for executor events.
         max_skips: Rejected/duplicate candidates in a row after which a job is considered exhausted.
         job_check_s: How often a held job's state is re-read (a cancel through the API shows up then).
+        data_dir: The controller's data directory; trained weights go under its ``artifacts/trials``
+            (default: ``get_settings().data_dir``).
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class Dispatcher:
         poll_s: float = 0.5,
         max_skips: int = 200,
         job_check_s: float = 1.0,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -106,6 +112,11 @@ class Dispatcher:
         self.poll_s = poll_s
         self.max_skips = max_skips
         self.job_check_s = job_check_s
+        if data_dir is None:
+            from nas_service.settings import get_settings
+
+            data_dir = get_settings().data_dir
+        self.data_dir = Path(data_dir)
         self.jobs: dict[int, JobRun] = {}
         self._by_key: dict[str, tuple[int, int]] = {}  # handle key -> (job id, trial id)
         self._started: set[str] = set()  # handle keys whose first heartbeat was stored
@@ -487,6 +498,8 @@ class Dispatcher:
         handle, result, detail = event.handle, event.result, event.run
         self._release_key(handle.key)
         stored = self.storage.report_trial(trial_id, handle.attempt, result, report_key=handle.key)
+        if detail is not None and detail.weights and result.state in (TrialState.COMPLETED, TrialState.PRUNED):
+            self._save_weights(trial_id, detail.weights)
         if detail is not None and detail.num_classes and detail.input_shape:
             payload_proxy = run.job.spec.proxy if run is not None else None
             if payload_proxy is not None:
@@ -515,6 +528,24 @@ class Dispatcher:
             epochs=result.epochs_run,
         )
         run.tell(trial_id, outcome)
+
+    def _save_weights(self, trial_id: int, weights: bytes) -> None:
+        """Write a trial's trained weights where the artifacts route serves them (atomically: temp + replace)."""
+        from nas_service.export import trial_weights_path
+
+        path = trial_weights_path(self.data_dir, str(trial_id))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(weights)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:  # the trial's result is stored; only its export loses the trained weights
+            log.warning("trial %s: cannot save its weights to %s: %s", trial_id, path, exc)
 
     def _forget(self, run: JobRun, trial_id: int) -> None:
         handle = run.forget(trial_id)
@@ -615,12 +646,14 @@ def start_embedded(settings: Any, storage: BaseStorage, **kwargs: Any) -> Embedd
     Args:
         settings: :class:`nas_service.settings.Settings`.
         storage: The open storage the API uses too.
-        **kwargs: Passed to :class:`Dispatcher` (``max_jobs``, ``lease_s``, ...).
+        **kwargs: Passed to :class:`Dispatcher` (``max_jobs``, ``lease_s``, ...); ``data_dir`` defaults to
+            ``settings.data_dir``.
 
     Returns:
         The running handle; ``stop()`` it on shutdown.
     """
     from workers.executor import RayExecutor
 
+    kwargs.setdefault("data_dir", getattr(settings, "data_dir", None))  # where trained weights are saved
     executor = RayExecutor(address=getattr(settings, "ray_address", None))  # created here: Ray wants this thread
     return EmbeddedDispatcher(Dispatcher(storage, executor, **kwargs))

@@ -112,8 +112,8 @@ class FinishedEvent:
     Attributes:
         handle: The attempt.
         result: What to store.
-        run: The result's details (reward, phase timings, latency cache key); ``None`` for a
-            force-cancelled one.
+        run: The result's details (reward, phase timings, latency cache key, trained weights); ``None`` for
+            a force-cancelled one.
     """
 
     handle: TrialHandle
@@ -211,14 +211,17 @@ class ChannelReporter:
         ray.get(self._channel.stop_reason.remote(self._key))
 
 
-def _run_task(payload_json: str, key: str, channel: Any, runner: str, heartbeat_interval_s: float) -> str:
+def _run_task(
+    payload_json: str, key: str, channel: Any, runner: str, heartbeat_interval_s: float
+) -> tuple[str, bytes | None]:
+    """Run one attempt; answer the run as JSON and its trained weights as raw bytes (no base64 detour)."""
     reporter = ChannelReporter(channel, key, heartbeat_interval_s)
     reporter.heartbeat()  # the first heartbeat says where (node, pid) the attempt runs
     run = RUNNERS[runner](TrialPayload.model_validate_json(payload_json), reporter)
     t0 = time.perf_counter()
     reporter.flush()
     run.phases["report"] = run.phases.get("report", 0.0) + time.perf_counter() - t0
-    return run.model_dump_json()
+    return run.model_dump_json(), run.weights
 
 
 _trial_task = ray.remote(max_retries=0, retry_exceptions=False)(_run_task)
@@ -425,7 +428,9 @@ class RayExecutor:
     def _collect(self, rec: _Running) -> ExecutorEvent:
         self._channel.forget.remote(rec.handle.key)
         try:
-            run = TrialRun.model_validate_json(ray.get(rec.ref))
+            run_json, weights = ray.get(rec.ref)
+            run = TrialRun.model_validate_json(run_json)
+            run.weights = weights
             return FinishedEvent(rec.handle, run.result, run)
         except ray.exceptions.RayError as exc:
             if rec.cancel_requested_at is not None:

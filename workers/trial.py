@@ -7,14 +7,18 @@ goes through a :class:`TrialReporter`: epoch reports, heartbeats and the stop fl
 
 :func:`run_trial_detailed` returns the same result plus what the controller's caches and the benchmarks need:
 the reward, per-phase timings (``data``, ``build``, ``train``, ``latency``, ``report``, ``other``), training
-throughput and the latency cache key.
+throughput, the latency cache key and the trained weights.
 
 The payload's architecture is the network *as trained* (the dispatcher fixes its resolution, classes and
 channels before it checks caps and de-duplicates): the worker trains and measures latency at its resolution.
+A completed or pruned trial returns its ``state_dict`` as ``torch.save`` bytes (up to
+:data:`MAX_WEIGHTS_BYTES`), which the dispatcher stores for ``nas export``.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import socket
 import sys
@@ -39,6 +43,7 @@ from nas_service.jobspec import (
 )
 
 __all__ = [
+    "MAX_WEIGHTS_BYTES",
     "NullReporter",
     "TrialPayload",
     "TrialReporter",
@@ -46,11 +51,16 @@ __all__ = [
     "noop_trial",
     "run_trial",
     "run_trial_detailed",
+    "serialize_weights",
     "worker_identity",
 ]
 
 _ERROR_TAIL_LINES = 12
 _ERROR_MAX_CHARS = 8000
+#: Trained weights larger than this are not sent back (a proxy network is far smaller; this guards the channel).
+MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class TrialPayload(BaseModel):
@@ -92,6 +102,8 @@ class TrialRun(BaseModel):
         measured_arch_hash: Hash of the network as trained (its resolution, the data's classes and channels).
         input_shape: Per-sample input shape ``(C, H, W)`` of the proxy data.
         num_classes: Classes of the proxy data.
+        weights: ``torch.save`` bytes of the trained ``state_dict`` (CPU tensors) of a completed or pruned
+            trial; ``None`` otherwise or above :data:`MAX_WEIGHTS_BYTES`. Kept out of the JSON form.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -104,6 +116,7 @@ class TrialRun(BaseModel):
     measured_arch_hash: str | None = None
     input_shape: list[int] | None = None
     num_classes: int | None = None
+    weights: bytes | None = Field(None, exclude=True)
 
 
 @runtime_checkable
@@ -214,6 +227,22 @@ class _Phases:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
 
 
+def serialize_weights(model: torch.nn.Module, limit: int = MAX_WEIGHTS_BYTES) -> bytes | None:
+    """``torch.save`` bytes of ``model``'s ``state_dict`` as contiguous CPU tensors; ``None`` above ``limit``."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    size = sum(t.numel() * t.element_size() for t in state.values())
+    if size > limit:
+        log.info("trained weights not kept: %d bytes is over the %d byte limit", size, limit)
+        return None
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    if len(data) > limit:
+        log.info("trained weights not kept: %d bytes is over the %d byte limit", len(data), limit)
+        return None
+    return data
+
+
 def run_trial(payload: TrialPayload, reporter: TrialReporter) -> TrialResult:
     """Run one trial attempt and return its result (see :func:`run_trial_detailed`)."""
     return run_trial_detailed(payload, reporter).result
@@ -291,6 +320,8 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
             train_report_s = timed.seconds - before
         run.images_per_second = outcome.images_per_second
         fields.update(accuracy=outcome.val_accuracy, epochs_run=outcome.epochs_run, train_seconds=outcome.train_seconds)
+        if outcome.status in ("completed", "pruned"):
+            run.weights = serialize_weights(model)
         if outcome.status != "completed":
             fields["state"] = TrialState(outcome.status)
         else:

@@ -13,8 +13,18 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 from nas_service.arch.spec import Architecture  # noqa: E402
 from nas_service.jobspec import LatencyConfig, ProxyConfig  # noqa: E402
+from nas_service.settings import get_settings  # noqa: E402
 
 TINY_BLOCKS = [["ds_r1_k3_s1_c8"], ["ir_r1_k3_s2_e3_c16_se0.25"]]
+
+
+@pytest.fixture(autouse=True)
+def _own_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Dispatchers default to ``get_settings().data_dir``: never the user's real one in a test."""
+    monkeypatch.setenv("NAS_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture

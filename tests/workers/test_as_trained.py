@@ -1,4 +1,4 @@
-"""The dispatcher judges, de-duplicates and stores the network as trained.
+"""The dispatcher judges, de-duplicates and stores the network as trained, and keeps its trained weights.
 
 The network as trained has the proxy data's classes and channels, and the candidate's own resolution when the
 job searches resolution (else the proxy's). :class:`LocalExecutor` runs the real trial in this process, so
@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from nas_service.arch.builder import build_model
 from nas_service.arch.profile import count_macs
 from nas_service.arch.spec import Architecture
+from nas_service.export import load_state_dict, trial_weights_path
 from nas_service.jobspec import JobSpec, JobState, TrialState
 from nas_service.space import SearchSpace, tiny_space
 from nas_service.storage import SQLAlchemyStorage
@@ -107,11 +109,11 @@ def _as_trained(space: SearchSpace, resolution: int) -> Architecture:
     return space.decode(params).model_copy(update={"num_classes": 10, "in_channels": 1})
 
 
-def test_a_job_over_two_resolutions_trains_each_candidate_at_its_own(store: SQLAlchemyStorage) -> None:
+def test_a_job_over_two_resolutions_trains_each_candidate_at_its_own(store: SQLAlchemyStorage, tmp_path: Path) -> None:
     space = _tiny_space([16, 32])
     job_id = _job(store, space)
     ex = LocalExecutor()
-    dispatcher = Dispatcher(store, ex, "d1")
+    dispatcher = Dispatcher(store, ex, "d1", data_dir=tmp_path / "data")
     assert _drive(dispatcher, store, job_id) == JobState.COMPLETED
     trials = store.list_trials(job_id, limit=10).items
     assert sorted(t.state for t in trials) == [TrialState.COMPLETED] * 2
@@ -122,6 +124,9 @@ def test_a_job_over_two_resolutions_trains_each_candidate_at_its_own(store: SQLA
         assert (arch.num_classes, arch.in_channels) == (10, 1)  # digits, not the space's 3 channels
         assert arch == _as_trained(space, res)
         assert trial.macs == count_macs(arch, res)  # stored at creation; the worker's result agrees
+        # The trained weights were saved where the artifacts route serves them, for this very network.
+        state = load_state_dict(trial_weights_path(tmp_path / "data", str(trial.id)))
+        build_model(arch).load_state_dict(state, strict=True)
     assert by_res[32].macs and by_res[16].macs and by_res[32].macs > 2 * by_res[16].macs
     for payload, run in ex.runs:
         res = payload.architecture.resolution
@@ -129,6 +134,18 @@ def test_a_job_over_two_resolutions_trains_each_candidate_at_its_own(store: SQLA
         assert run.result.latency is not None and run.result.macs == count_macs(payload.architecture, res)
         assert run.measured_arch_hash == payload.architecture.arch_hash()
     assert sorted(p.architecture.resolution for p, _ in ex.runs) == [16, 32]
+    # The artifacts route of the real app serves the saved file to the trial's owner.
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from nas_service.settings import Settings
+
+    token = store.create_token("alice").token
+    with TestClient(create_app(Settings(data_dir=tmp_path / "data"), store)) as client:
+        trial = by_res[32]
+        reply = client.get(f"/api/v1/trials/{trial.id}/weights", headers={"Authorization": f"Bearer {token}"})
+    assert reply.status_code == 200, reply.text
+    assert reply.content == trial_weights_path(tmp_path / "data", str(trial.id)).read_bytes()
 
 
 @pytest.mark.parametrize("first_attempt", ["complete", "hang"])

@@ -267,14 +267,19 @@ def test_close_requeues_running_trials_and_releases_the_job(store: SQLAlchemySto
 
 
 @pytest.mark.ray
-def test_end_to_end_on_a_local_ray(store: SQLAlchemyStorage, ray_local: None) -> None:
+def test_end_to_end_on_a_local_ray(store: SQLAlchemyStorage, ray_local: None, tmp_path: Path) -> None:
+    import torch
+
+    from nas_service.arch.builder import build_model
+    from nas_service.arch.spec import Architecture
+    from nas_service.export import load_state_dict, trial_weights_path
     from workers.executor import RayExecutor
 
     spec = _spec(budget={"max_trials": 2, "max_concurrent": 2}, proxy={"epochs": 1})
     job_id = _job(store, spec)
     ex = RayExecutor(heartbeat_interval_s=0.5)
     try:
-        d = Dispatcher(store, ex, "ray-d", poll_s=0.5)
+        d = Dispatcher(store, ex, "ray-d", poll_s=0.5, data_dir=tmp_path / "data")
         deadline = time.monotonic() + 150
         while store.get_job(job_id).state == JobState.RUNNING or store.get_job(job_id).state == JobState.QUEUED:
             assert time.monotonic() < deadline, _trials(store, job_id)
@@ -287,6 +292,11 @@ def test_end_to_end_on_a_local_ray(store: SQLAlchemyStorage, ray_local: None) ->
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 2
     assert all(t.accuracy is not None and t.latency_ms and t.reward is not None and t.node for t in trials)
     assert all(store.list_metrics(t.id) for t in trials)
+    # The trained weights came back through Ray and were saved where the artifacts route serves them.
+    for t in trials:
+        state = load_state_dict(trial_weights_path(tmp_path / "data", str(t.id)))
+        assert all(isinstance(v, torch.Tensor) for v in state.values())
+        build_model(Architecture.model_validate(t.architecture)).load_state_dict(state, strict=True)
 
 
 def test_wall_time_budget_cancels_and_completes(store: SQLAlchemyStorage) -> None:

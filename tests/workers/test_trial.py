@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
+import torch
+
+from nas_service.arch.builder import build_model
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement, ProxyConfig, TrialState
 from nas_service.reward import mnasnet_reward
@@ -11,6 +16,7 @@ from workers.trial import (
     TrialReporter,
     run_trial,
     run_trial_detailed,
+    serialize_weights,
 )
 
 
@@ -39,6 +45,10 @@ def test_completed_trial_reports_everything(
     assert abs(sum(run.phases.values()) - r.wall_seconds) < 1e-3
     assert run.latency_key and run.measured_arch_hash and run.images_per_second
     assert run.measured_arch_hash == tiny_arch.arch_hash()  # the payload's network is the one trained
+    # The trained weights come back as bytes that load strictly into the network as trained.
+    assert run.weights is not None and "weights" not in run.model_dump_json()
+    state = torch.load(io.BytesIO(run.weights), map_location="cpu", weights_only=True)
+    build_model(tiny_arch).load_state_dict(state, strict=True)
 
 
 def test_trains_and_measures_at_the_architecture_resolution(
@@ -52,6 +62,12 @@ def test_trains_and_measures_at_the_architecture_resolution(
     assert run.result.state == TrialState.COMPLETED, run.result.error
     assert run.input_shape == [1, 24, 24] and run.measured_arch_hash == arch.arch_hash()
     assert run.result.macs == count_macs(arch, 24) > count_macs(tiny_arch, 16)
+
+
+def test_weights_over_the_limit_are_not_kept(tiny_arch: Architecture) -> None:
+    model = build_model(tiny_arch)
+    assert serialize_weights(model, limit=100) is None
+    assert serialize_weights(model) is not None
 
 
 def test_cached_latency_skips_measuring(
@@ -93,3 +109,4 @@ def test_stop_flag_prunes_the_trial(tiny_arch: Architecture, quick_latency: Late
     result = run.result
     assert result.state == TrialState.PRUNED and result.epochs_run == 1 and result.accuracy is not None
     assert result.latency is not None  # measured before training: pruned trials keep it
+    assert run.weights is not None  # a pruned trial's partly trained weights are kept too
