@@ -626,8 +626,11 @@ class EmbeddedDispatcher:
         try:
             self.dispatcher.run(self._stop)
         except Exception as exc:  # noqa: BLE001 - reported through is_alive()/error
-            log.exception("the embedded dispatcher stopped")
+            # One line at ERROR; the traceback only at DEBUG (a process without logging config would
+            # otherwise print it raw to stderr).
             self.error = f"{type(exc).__name__}: {exc}"
+            log.error("the embedded dispatcher stopped: %s", self.error)
+            log.debug("the embedded dispatcher's traceback", exc_info=True)
 
     def is_alive(self) -> bool:
         """Whether the loop still runs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -309,3 +310,22 @@ def test_wall_time_budget_cancels_and_completes(store: SQLAlchemyStorage) -> Non
     assert _drive(d, store, job_id, steps=5) == JobState.COMPLETED
     assert {h.key for h in ex.cancelled} == {h.key for h, _ in ex.submitted}
     assert {t.state for t in _trials(store, job_id)} == {TrialState.CANCELLED}
+
+
+def test_embedded_dispatcher_logs_one_line_and_the_traceback_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    from workers.dispatcher import EmbeddedDispatcher
+
+    class Broken:
+        executor = ScriptedExecutor()
+
+        def run(self, stop: object) -> None:
+            raise RuntimeError("database went away")
+
+    with caplog.at_level(logging.DEBUG, logger="workers.dispatcher"):
+        handle = EmbeddedDispatcher(Broken())  # type: ignore[arg-type]
+        handle.stop(timeout=10)
+    assert handle.error == "RuntimeError: database went away" and not handle.is_alive()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None and "database went away" in errors[0].getMessage()
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
+    assert len(debug) == 1
