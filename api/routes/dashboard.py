@@ -98,14 +98,16 @@ def job_xy(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> Resp
 def job_scaling(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> dict[str, Any]:
     """The scaling table of a compound-scaling job (``rows`` empty when there is none yet)."""
     job = visible_job(storage, principal, job_id)
-    if job.spec.strategy.name != "compound-scaling" or job.spec.scaling is None:
+    if (job.spec.kind != "scaling" and job.spec.strategy.name != "compound-scaling") or job.spec.scaling is None:
         return {"rows": [], "note": None}
     state = storage.load_strategy_state(job_id)
     if not state or not isinstance(state.get("strategy"), dict):
         return {"rows": [], "note": "no strategy state saved yet"}
     from nas_service.strategies.registry import make_strategy  # lazy: only scaling jobs need it
 
-    strategy = make_strategy(job.spec.strategy, None, scaling=job.spec.scaling)
+    # a scaling job runs compound scaling whatever ``strategy.name`` says (the dispatcher renames it too)
+    config = job.spec.strategy.model_copy(update={"name": "compound-scaling"})
+    strategy = make_strategy(config, None, scaling=job.spec.scaling)
     strategy.load_state_dict(state["strategy"])
     rows = strategy.scaling_table()  # type: ignore[attr-defined]
     return {"rows": rows, "note": getattr(strategy, "chosen_note", None) or None}

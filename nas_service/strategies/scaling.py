@@ -320,7 +320,9 @@ def scaling_report(spec: JobSpec, saved_state: Mapping[str, Any] | None) -> dict
         return {**empty, "note": "not a compound-scaling job"}
     if not saved_state or not isinstance(saved_state.get("strategy"), Mapping):
         return {**empty, "note": "no strategy state saved yet"}
-    strategy = make_strategy(spec.strategy, None, scaling=spec.scaling)
+    # The dispatcher runs every scaling job with compound scaling, whatever ``strategy.name`` says (its default
+    # is "random"); rebuild the same planner.
+    strategy = make_strategy(spec.strategy.model_copy(update={"name": "compound-scaling"}), None, scaling=spec.scaling)
     assert isinstance(strategy, CompoundScalingStrategy)
     strategy.load_state_dict(saved_state["strategy"])
     chosen = strategy.chosen
