@@ -104,9 +104,12 @@ def test_strategy_runs_end_to_end_and_resumes_after_a_restart(
     assert len(trained_told) == 4
 
 
+@pytest.mark.parametrize("strategy_name", ["compound-scaling", None], ids=["named", "kind-only"])
 def test_compound_scaling_job_end_to_end_with_its_scaling_table(
-    sqlite_store: Any, ray_session: None, e2e: Any, tmp_path: Path
+    strategy_name: str | None, sqlite_store: Any, ray_session: None, e2e: Any, tmp_path: Path
 ) -> None:
+    """``kind-only``: a scaling job that leaves ``strategy.name`` at its default; the dispatcher runs compound
+    scaling all the same, so the tables must show it too."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -117,7 +120,8 @@ def test_compound_scaling_job_end_to_end_with_its_scaling_table(
     spec = e2e.tiny_spec(
         name="scaling-e2e",
         kind="scaling",
-        strategy={"name": "compound-scaling", "settings": {"max_grid_points": 2, "include_base": True}},
+        strategy={"settings": {"max_grid_points": 2, "include_base": True}}
+        | ({"name": strategy_name} if strategy_name else {}),
         scaling={"base": [["ds_r1_k3_s1_c8"], ["ir_r1_k3_s2_e3_c16"]], "max_phi": 2, "tolerance": 0.1,
                  "grid_step": 0.2},
         budget={"max_trials": 10, "max_concurrent": 2},
@@ -140,7 +144,13 @@ def test_compound_scaling_job_end_to_end_with_its_scaling_table(
     token = store.create_token("alice", TokenScope.USER, name="e2e").token
     app = create_app(Settings(data_dir=tmp_path / "data"), store)
     with TestClient(app) as client:
-        body = client.get(f"/dashboard/api/jobs/{job_id}/scaling", headers={"Authorization": f"Bearer {token}"}).json()
+        auth = {"Authorization": f"Bearer {token}"}
+        body = client.get(f"/dashboard/api/jobs/{job_id}/scaling", headers=auth).json()
+        api_response = client.get(f"/api/v1/jobs/{job_id}/scaling", headers=auth)
+    assert api_response.status_code == 200, api_response.text
+    report = api_response.json()
+    assert report["family"] == body["rows"] and len(report["grid"]) == 3, report
+    assert report["chosen"] is not None
     table = body["rows"]
     assert [r["phi"] for r in table] == [0, 1, 2], body
     assert all(r["state"] == "completed" and r["accuracy"] is not None and r["latency_ms"] for r in table), table
