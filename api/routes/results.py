@@ -20,9 +20,10 @@ from api.convert import job_public, trial_point, trial_public
 from api.deps import CurrentOwner, StorageDep
 from api.routes._common import PathId, visible_job
 from nas_service.jobspec import JobState, RewardConfig, TrialState
+from nas_service.pareto import hypervolume_2d
+from nas_service.reward import mnasnet_reward
 from nas_service.schemas import BestPublic, EpochPublic, ParetoPublic, ReferencePoint
 from nas_service.storage import BaseStorage, JobRecord, TrialRecord
-from nas_service.storage._scoring import hypervolume_2d, mnasnet_reward
 
 router = APIRouter(tags=["results"])
 

@@ -19,9 +19,9 @@ from nas_service.jobspec import (
     TrialResult,
     TrialState,
 )
+from nas_service.reward import mnasnet_reward
 from nas_service.storage import _convert as conv
 from nas_service.storage._core import JOB_TERMINAL, SQLCore, clean_text, rowcount
-from nas_service.storage._scoring import mnasnet_reward
 from nas_service.storage.base import SortOrder, TrialSort
 from nas_service.storage.domain import (
     TRIAL_POINT_COLUMNS,
