@@ -141,6 +141,9 @@ class TrialRow(Base):
         Index("ix_trials_job_seq", "job_id", "updated_seq"),
         Index("ix_trials_job_hash", "job_id", "arch_hash"),
         Index("ix_trials_state_heartbeat", "state", "heartbeat_at"),
+        # covers completed_points (the dashboard's first Pareto draw): an index-only scan, never the wide rows;
+        # SQLite's index entries carry the rowid (``id``) already, Postgres gets it as an INCLUDE column
+        Index("ix_trials_job_state_points", "job_id", "state", "accuracy", "latency_ms", postgresql_include=["id"]),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
