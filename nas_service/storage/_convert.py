@@ -126,6 +126,7 @@ def metric(row: TrialMetricRow) -> TrialMetric:
         val_accuracy=row.val_accuracy,
         train_loss=row.train_loss,
         elapsed_s=row.elapsed_s,
+        attempt=row.attempt,
     )
 
 

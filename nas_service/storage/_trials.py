@@ -44,6 +44,8 @@ _SORT_COLUMNS = {
     "latency": TrialRow.latency_ms,
     "updated": TrialRow.updated_seq,
 }
+#: A trial's current attempt: ``attempts`` once claimed (a trial never claimed reports as attempt 1).
+_CURRENT_ATTEMPT = case((TrialRow.attempts > 1, TrialRow.attempts), else_=literal(1))
 _COUNTERS = {
     TrialState.COMPLETED: "trials_completed",
     TrialState.PRUNED: "trials_pruned",
@@ -161,10 +163,19 @@ class TrialOps(SQLCore):
         blocks_json = [None if v is None or v == "null" else str(v) for v in values[n]]  # JSON null: none
         return TrialColumns(total=int(total), columns=columns, block_strings_json=blocks_json)
 
-    def list_metrics(self, trial_id: int) -> list[TrialMetric]:
+    def list_metrics(self, trial_id: int, attempt: int | None = None, all_attempts: bool = False) -> list[TrialMetric]:
         """See :meth:`BaseStorage.list_metrics`."""
+        q = (
+            select(TrialMetricRow)
+            .where(TrialMetricRow.trial_id == trial_id)
+            .order_by(TrialMetricRow.attempt, TrialMetricRow.epoch)
+        )
+        if attempt is not None:
+            q = q.where(TrialMetricRow.attempt == attempt)
+        elif not all_attempts:
+            current = select(_CURRENT_ATTEMPT).where(TrialRow.id == trial_id).scalar_subquery()
+            q = q.where(TrialMetricRow.attempt == current)
         with self._session(write=False) as s:
-            q = select(TrialMetricRow).where(TrialMetricRow.trial_id == trial_id).order_by(TrialMetricRow.epoch)
             return [conv.metric(r) for r in s.execute(q).scalars()]
 
     def find_completed_trial(self, job_id: int, arch_hash: str) -> TrialRecord | None:
@@ -263,23 +274,30 @@ class TrialOps(SQLCore):
                 row.updated_seq = self._bump(s, job_id)
             return TrialState(row.state)
 
-    def report_epoch(self, trial_id: int, report: EpochReport) -> bool:
+    def report_epoch(self, trial_id: int, report: EpochReport, attempt: int | None = None) -> bool:
         """See :meth:`BaseStorage.report_epoch`."""
         with self._session() as s:
             # lock order job -> trial, as everywhere: the metric insert below takes a key-share lock on the
             # trial row (its foreign key), so the job lock must come first
             job_id = self._trial_job_id(s, trial_id)
             self._lock_job(s, job_id)
+            # claims and requeues change these only under the job lock: they hold for this transaction
+            attempts, state = s.execute(select(TrialRow.attempts, TrialRow.state).where(TrialRow.id == trial_id)).one()
+            current = max(attempts, 1)
+            between_attempts = state == TrialState.QUEUED.value and attempts >= 1  # requeued, not yet re-claimed
+            if between_attempts or (attempt is not None and attempt != current):
+                return False  # a late report of an earlier attempt: that curve is over
             stmt = (
                 self._insert(TrialMetricRow)
                 .values(
                     trial_id=trial_id,
+                    attempt=current,
                     epoch=report.epoch,
                     val_accuracy=report.val_accuracy,
                     train_loss=report.train_loss,
                     elapsed_s=report.elapsed_s,
                 )
-                .on_conflict_do_nothing(index_elements=["trial_id", "epoch"])
+                .on_conflict_do_nothing(index_elements=["trial_id", "attempt", "epoch"])
                 .returning(TrialMetricRow.id)
             )
             inserted = s.execute(stmt).first() is not None
@@ -303,13 +321,19 @@ class TrialOps(SQLCore):
         if not trial_ids:
             return {}
         last = (
-            select(TrialMetricRow.trial_id, func.max(TrialMetricRow.epoch).label("epoch"))
-            .where(TrialMetricRow.trial_id.in_(trial_ids))
-            .group_by(TrialMetricRow.trial_id)
+            select(TrialMetricRow.trial_id, TrialMetricRow.attempt, func.max(TrialMetricRow.epoch).label("epoch"))
+            .join(TrialRow, TrialRow.id == TrialMetricRow.trial_id)
+            .where(TrialMetricRow.trial_id.in_(trial_ids), TrialMetricRow.attempt == _CURRENT_ATTEMPT)
+            .group_by(TrialMetricRow.trial_id, TrialMetricRow.attempt)
             .subquery()
         )
         q = select(TrialMetricRow).join(
-            last, and_(TrialMetricRow.trial_id == last.c.trial_id, TrialMetricRow.epoch == last.c.epoch)
+            last,
+            and_(
+                TrialMetricRow.trial_id == last.c.trial_id,
+                TrialMetricRow.attempt == last.c.attempt,
+                TrialMetricRow.epoch == last.c.epoch,
+            ),
         )
         with self._session(write=False) as s:
             return {r.trial_id: conv.metric(r) for r in s.execute(q).scalars()}
@@ -452,6 +476,7 @@ class TrialOps(SQLCore):
                 job.trials_failed -= 1
                 row.report_key = None  # the next attempt reports with a new key
             row.state = TrialState.QUEUED.value
+            row.epochs_run = 0  # the next attempt trains from epoch 1; this one's metrics stay as history
             row.updated_seq = self._bump(s, job.id)
             return conv.trial(row)
 

@@ -240,17 +240,19 @@ class BaseStorage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def report_epoch(self, trial_id: int, report: EpochReport) -> bool:
-        """Store one epoch result; ``False`` (no-op) when that epoch was already stored.
+    def report_epoch(self, trial_id: int, report: EpochReport, attempt: int | None = None) -> bool:
+        """Store one epoch result of the trial's current attempt; ``False`` (no-op) when it was not stored.
 
         ``report.epoch`` counts the epochs completed (workers report from 1). A newly stored epoch is live
         progress: the trial's ``epochs_run`` becomes at least ``report.epoch`` and the trial gets the job's
-        next event sequence (the event stream sends it). A duplicate changes nothing but the heartbeat.
+        next event sequence (the event stream sends it). A duplicate (same attempt and epoch) changes nothing
+        but the heartbeat. A late report of an earlier attempt is ignored: ``attempt`` given and not the
+        trial's current one, or any report while a requeued trial waits for its next attempt.
         """
 
     @abc.abstractmethod
     def latest_metrics(self, trial_ids: list[int]) -> dict[int, TrialMetric]:
-        """The highest-epoch report of each given trial that has one (for live progress)."""
+        """The highest-epoch report of each given trial's current attempt, where it has one (live progress)."""
 
     @abc.abstractmethod
     def report_trial(self, trial_id: int, attempt: int, result: TrialResult, report_key: str) -> TrialRecord:
@@ -267,11 +269,18 @@ class BaseStorage(abc.ABC):
 
     @abc.abstractmethod
     def requeue_trial(self, trial_id: int) -> TrialRecord:
-        """A stale or failed trial goes back to ``queued`` (attempts kept) to be retried."""
+        """A stale or failed trial goes back to ``queued`` (attempts kept) to be retried.
+
+        ``epochs_run`` restarts at 0: the next attempt reports its epochs from 1 again, while the earlier
+        attempts' epoch reports stay stored as history (:meth:`list_metrics` with ``all_attempts``).
+        """
 
     @abc.abstractmethod
-    def list_metrics(self, trial_id: int) -> list[TrialMetric]:
-        """A trial's epoch reports in epoch order."""
+    def list_metrics(self, trial_id: int, attempt: int | None = None, all_attempts: bool = False) -> list[TrialMetric]:
+        """A trial's epoch reports of one attempt in epoch order: the current attempt unless ``attempt`` is given.
+
+        ``all_attempts`` returns every attempt's reports instead, by attempt and then epoch.
+        """
 
     @abc.abstractmethod
     def find_completed_trial(self, job_id: int, arch_hash: str) -> TrialRecord | None:

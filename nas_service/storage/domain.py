@@ -131,13 +131,14 @@ class TrialRecord:
 
 @dataclass(frozen=True, slots=True)
 class TrialMetric:
-    """One per-epoch report of a trial."""
+    """One per-epoch report of a trial; ``attempt`` is the trial's attempt that trained it (from 1)."""
 
     trial_id: int
     epoch: int
     val_accuracy: float
     train_loss: float | None
     elapsed_s: float | None
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -179,10 +180,12 @@ class TrialRow(Base):
 
 class TrialMetricRow(Base):
     __tablename__ = "trial_metrics"
-    __table_args__ = (UniqueConstraint("trial_id", "epoch", name="uq_trial_metrics_trial_epoch"),)
+    __table_args__ = (UniqueConstraint("trial_id", "attempt", "epoch", name="uq_trial_metrics_trial_attempt_epoch"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    #: The trial's attempt that trained this epoch (a retry reports its epochs again from 1).
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     epoch: Mapped[int] = mapped_column(Integer)
     val_accuracy: Mapped[float] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -291,3 +291,45 @@ def test_trial_points_are_plain_columns_in_number_order(storage: BaseStorage, ma
     tail = storage.list_trial_points(job.id, limit=1, offset=2)
     assert tail.total == 3 and tail.columns["id"] == [bare.id] and tail.block_strings_json == [None]
     assert storage.list_trial_points(job.id, offset=10).columns["id"] == []
+
+
+def test_a_retry_reports_its_own_epochs_and_late_reports_are_ignored(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job()
+    storage.transition_job(job.id, JobState.RUNNING)
+    trial = storage.create_trial(job.id, {"k": 1})
+    first = storage.claim_trial(job.id, "w1")
+    assert first is not None and first.attempts == 1
+    for epoch, acc in [(1, 0.3), (2, 0.4), (3, 0.5)]:
+        assert storage.report_epoch(trial.id, EpochReport(epoch=epoch, val_accuracy=acc)) is True
+    assert storage.report_epoch(trial.id, EpochReport(epoch=3, val_accuracy=0.5), attempt=1) is False  # duplicate
+
+    storage.mark_stale_trials(older_than_s=-1)
+    requeued = storage.requeue_trial(trial.id)
+    assert requeued.epochs_run == 0 and requeued.attempts == 1
+    # the lost worker's epoch arriving between the attempts is not the retry's progress
+    assert storage.report_epoch(trial.id, EpochReport(epoch=4, val_accuracy=0.6)) is False
+    assert storage.get_trial(trial.id).epochs_run == 0
+
+    second = storage.claim_trial(job.id, "w2")
+    assert second is not None and second.attempts == 2 and second.epochs_run == 0
+    assert storage.report_epoch(trial.id, EpochReport(epoch=1, val_accuracy=0.35)) is True  # not a duplicate
+    assert storage.get_trial(trial.id).epochs_run == 1
+    seq = storage.get_job(job.id).event_seq
+    # the first attempt's late epoch is ignored: nothing stored, no event, no progress
+    assert storage.report_epoch(trial.id, EpochReport(epoch=5, val_accuracy=0.7), attempt=1) is False
+    assert storage.get_job(job.id).event_seq == seq and storage.get_trial(trial.id).epochs_run == 1
+    assert storage.report_epoch(trial.id, EpochReport(epoch=2, val_accuracy=0.45), attempt=2) is True
+    assert storage.report_epoch(trial.id, EpochReport(epoch=2, val_accuracy=0.45), attempt=2) is False
+    assert storage.report_epoch(trial.id, EpochReport(epoch=2, val_accuracy=0.45)) is False
+    assert storage.get_trial(trial.id).epochs_run == 2
+
+    current = storage.list_metrics(trial.id)
+    assert [(m.attempt, m.epoch, m.val_accuracy) for m in current] == [(2, 1, 0.35), (2, 2, 0.45)]
+    assert [m.epoch for m in storage.list_metrics(trial.id, attempt=1)] == [1, 2, 3]
+    history = storage.list_metrics(trial.id, all_attempts=True)
+    assert [(m.attempt, m.epoch) for m in history] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2)]
+    last = storage.latest_metrics([trial.id])[trial.id]
+    assert (last.attempt, last.epoch, last.val_accuracy) == (2, 2, 0.45)  # not attempt 1's epoch 3
+
+    done = storage.report_trial(trial.id, 2, make_result(0.5, 2.0), "final")
+    assert done.epochs_run == 2 and done.state == TrialState.COMPLETED

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, pool
+from sqlalchemy import create_engine, inspect, pool, text
 
 from nas_service.storage import SchemaOutOfDate
 from nas_service.storage.orm import Base
@@ -63,3 +63,40 @@ def test_migrations_dir_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("NAS_MIGRATIONS_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="NAS_MIGRATIONS_DIR"):
         migrations_dir()
+
+
+def test_0002_gives_existing_epochs_their_trials_attempt_and_downgrades(db_url: str) -> None:
+    upgrade(db_url, "0001_initial")
+    engine = create_engine(db_url, poolclass=pool.NullPool)
+    now = "2026-01-01 00:00:00"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO owners (id, name, created_at) VALUES (1, 'o', :t)"), {"t": now})
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, owner_id, name, kind, spec, state, trials_total, trials_completed, "
+                "trials_pruned, trials_failed, event_seq, created_at) "
+                "VALUES (1, 1, 'j', 'search', '{}', 'running', 2, 0, 0, 0, 0, :t)"
+            ),
+            {"t": now},
+        )
+        for trial_id, attempts in [(1, 2), (2, 0)]:
+            conn.execute(
+                text(
+                    "INSERT INTO trials (id, job_id, number, state, params, attempts, epochs_run, on_front, "
+                    "updated_seq, created_at) VALUES (:i, 1, :i, 'running', '{}', :a, 1, false, 0, :t)"
+                ),
+                {"i": trial_id, "a": attempts, "t": now},
+            )
+            conn.execute(
+                text("INSERT INTO trial_metrics (trial_id, epoch, val_accuracy) VALUES (:i, 1, 0.5)"), {"i": trial_id}
+            )
+    upgrade(db_url)
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT trial_id, attempt FROM trial_metrics ORDER BY trial_id")).all()
+        assert [tuple(r) for r in rows] == [(1, 2), (2, 1)]  # the only curve a trial had is its current one
+        conn.execute(text("INSERT INTO trial_metrics (trial_id, attempt, epoch, val_accuracy) VALUES (1, 1, 1, 0.4)"))
+    downgrade(db_url, "0001_initial")  # one row per (trial, epoch) again: the latest attempt's
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT trial_id, epoch, val_accuracy FROM trial_metrics ORDER BY trial_id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, 1, 0.5), (2, 1, 0.5)]
