@@ -13,11 +13,19 @@ import os
 import secrets
 import shutil
 import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# No test may read or write the user's real data dir (~/.nas-service: database, admin token, trial weights):
+# every process of the session, Ray workers included (they inherit the environment), gets a throwaway one.
+# Tests that need their own still set NAS_DATA_DIR themselves. Ray must never try to reach the internet.
+os.environ["NAS_DATA_DIR"] = tempfile.mkdtemp(prefix="nas-test-data-")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 PG_DSN = os.environ.get("NAS_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3")
 
