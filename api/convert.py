@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nas_service.jobspec import LatencyMeasurement
+from nas_service.jobspec import LatencyMeasurement, TrialState
 from nas_service.schemas import (
     EpochPublic,
     JobCounters,
@@ -14,6 +14,9 @@ from nas_service.schemas import (
     TrialPublic,
 )
 from nas_service.storage import JobRecord, SpaceRecord, TokenRecord, TrialMetric, TrialRecord
+
+#: States whose trials carry their latest epoch report (``last_epoch``: live training progress).
+TRAINING = (TrialState.RUNNING, TrialState.STALE)
 
 
 def space_public(rec: SpaceRecord) -> SpacePublic:
@@ -84,18 +87,33 @@ def _trial_fields(rec: TrialRecord) -> dict[str, object]:
     }
 
 
-def trial_public(rec: TrialRecord) -> TrialPublic:
-    """A trial for listings."""
-    return TrialPublic.model_validate(_trial_fields(rec))
+def epoch_public(metric: TrialMetric) -> EpochPublic:
+    """One epoch report."""
+    return EpochPublic(
+        epoch=metric.epoch,
+        val_accuracy=metric.val_accuracy,
+        train_loss=metric.train_loss,
+        elapsed_s=metric.elapsed_s,
+        attempt=metric.attempt,
+    )
+
+
+def _last_epoch(rec: TrialRecord, last: TrialMetric | None) -> EpochPublic | None:
+    return epoch_public(last) if last is not None and rec.state in TRAINING else None
+
+
+def trial_public(rec: TrialRecord, last: TrialMetric | None = None) -> TrialPublic:
+    """A trial for listings; ``last`` (its latest epoch report) becomes ``last_epoch`` while it trains."""
+    public = TrialPublic.model_validate(_trial_fields(rec))
+    public.last_epoch = _last_epoch(rec, last)
+    return public
 
 
 def trial_detail(rec: TrialRecord, metrics: list[TrialMetric]) -> TrialDetail:
-    """A trial with its epochs and latency measurement."""
+    """A trial with its current attempt's epochs (``metrics``, in epoch order) and latency measurement."""
     fields = _trial_fields(rec)
-    fields["epochs"] = [
-        EpochPublic(epoch=m.epoch, val_accuracy=m.val_accuracy, train_loss=m.train_loss, elapsed_s=m.elapsed_s)
-        for m in metrics
-    ]
+    fields["epochs"] = [epoch_public(m) for m in metrics]
+    fields["last_epoch"] = _last_epoch(rec, max(metrics, key=lambda m: m.epoch) if metrics else None)
     fields["latency"] = LatencyMeasurement.model_validate(rec.latency) if rec.latency else None
     return TrialDetail.model_validate(fields)
 

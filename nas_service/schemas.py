@@ -190,6 +190,8 @@ class EpochPublic(_Out):
     val_accuracy: float
     train_loss: float | None = None
     elapsed_s: float | None = None
+    #: The trial's attempt that trained it (a retried trial reports its epochs again from 1).
+    attempt: int | None = None
 
 
 class TrialPublic(_Out):
@@ -216,8 +218,9 @@ class TrialPublic(_Out):
     epochs_run: int = 0
     on_front: bool = False
     epochs: list[EpochPublic] | None = None
-    #: The latest epoch report of a trial that is still training (set in the event stream's ``trial`` events):
-    #: with the job's ``spec.proxy.epochs`` a client shows "epoch 2/3, val acc 0.91".
+    #: The latest epoch report of a trial that is still training (running or stale; its current attempt), in
+    #: ``GET /trials/{id}``, trial listings and the event stream's ``trial`` events: with the job's
+    #: ``spec.proxy.epochs`` a client shows "epoch 2/3, val acc 0.91".
     last_epoch: EpochPublic | None = None
     error: str | None = None
     created_at: datetime | None = None

@@ -16,13 +16,13 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from api.convert import job_public, trial_point, trial_public
+from api.convert import TRAINING, job_public, trial_point, trial_public
 from api.deps import CurrentOwner, StorageDep
 from api.routes._common import PathId, visible_job
-from nas_service.jobspec import JobState, RewardConfig, TrialState
+from nas_service.jobspec import JobState, RewardConfig
 from nas_service.pareto import hypervolume_2d
 from nas_service.reward import mnasnet_reward
-from nas_service.schemas import BestPublic, EpochPublic, ParetoPublic, ReferencePoint
+from nas_service.schemas import BestPublic, ParetoPublic, ReferencePoint
 from nas_service.storage import BaseStorage, JobRecord, TrialRecord
 
 router = APIRouter(tags=["results"])
@@ -34,8 +34,6 @@ JOB_DONE = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 #: Trials sent per SSE page (a burst of changes is sent in several pages).
 _SSE_PAGE = 200
 _KEEPALIVE_S = 15.0
-#: States whose trials are sent with their latest epoch report (live training progress).
-_TRAINING = (TrialState.RUNNING, TrialState.STALE)
 
 
 def _reward_settings(job: JobRecord, target_ms: float | None, alpha: float | None, beta: float | None) -> RewardConfig:
@@ -122,21 +120,9 @@ def _sse(event: str, data: str, event_id: int | None = None) -> str:
 def _trial_events(storage: BaseStorage, trials: list[TrialRecord], upto: int) -> list[str]:
     """The ``trial`` event bodies of ``trials`` changed up to seq ``upto``; training ones carry their last epoch."""
     trials = [t for t in trials if t.updated_seq <= upto]
-    training = [t.id for t in trials if t.state in _TRAINING]
+    training = [t.id for t in trials if t.state in TRAINING]
     last = storage.latest_metrics(training) if training else {}
-    bodies = []
-    for trial in trials:
-        public = trial_public(trial)
-        metric = last.get(trial.id)
-        if metric is not None:
-            public.last_epoch = EpochPublic(
-                epoch=metric.epoch,
-                val_accuracy=metric.val_accuracy,
-                train_loss=metric.train_loss,
-                elapsed_s=metric.elapsed_s,
-            )
-        bodies.append(public.model_dump_json(exclude={"architecture"}))
-    return bodies
+    return [trial_public(t, last.get(t.id)).model_dump_json(exclude={"architecture"}) for t in trials]
 
 
 async def _events(
