@@ -31,15 +31,6 @@ JOB_TERMINAL = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 TRAINED_STATES = [s for s in TrialState if s not in (TrialState.REJECTED, TrialState.DUPLICATE)]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test in this directory is slow and starts (or uses) a real Ray runtime."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.ray)
-
-
 def tiny_spec(**overrides: Any) -> JobSpec:
     """A job on the tiny space sized for a few seconds per trial; ``overrides`` merge into each section."""
     base: dict[str, Any] = {
@@ -161,7 +152,8 @@ def ray_session() -> Iterator[None]:
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # "local": a fresh runtime even where another `ray start` cluster on this machine would be joined
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     if started:
         ray.shutdown()

@@ -15,6 +15,8 @@ from api.app import create_app
 from nas_service.settings import Settings
 from nas_service.storage import TokenScope
 
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
 
 def test_a_job_posted_to_the_api_is_run_by_the_embedded_dispatcher(
     sqlite_store: Any, ray_session: None, e2e: Any, tmp_path: Path

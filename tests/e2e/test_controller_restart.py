@@ -31,6 +31,8 @@ import pytest
 from nas_service.jobspec import JobState, TrialState
 from nas_service.storage import SQLAlchemyStorage
 
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
 REPO = Path(__file__).resolve().parents[2]
 LEASE_S = 5
 

@@ -25,6 +25,8 @@ from nas_service.jobspec import TRIAL_TERMINAL, JobState, TrialState
 from workers.dispatcher import Dispatcher
 from workers.executor import RayExecutor
 
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
 
 def _dispatcher(store: Any, name: str) -> tuple[Dispatcher, RayExecutor]:
     executor = RayExecutor(heartbeat_interval_s=0.5, cancel_grace_s=2.0)

@@ -21,6 +21,8 @@ from nas_service.jobspec import JobState, TrialState
 from workers.dispatcher import Dispatcher
 from workers.executor import RayExecutor
 
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
 # Small populations / startup counts, so that B's asks are shaped by A's tells (not only random sampling).
 STRATEGIES: dict[str, dict[str, Any]] = {
     "random": {},
