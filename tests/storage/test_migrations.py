@@ -100,3 +100,14 @@ def test_0002_gives_existing_epochs_their_trials_attempt_and_downgrades(db_url: 
         rows = conn.execute(text("SELECT trial_id, epoch, val_accuracy FROM trial_metrics ORDER BY trial_id")).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(1, 1, 0.5), (2, 1, 0.5)]
+
+
+def test_schema_check_of_a_database_one_revision_behind(db_url: str) -> None:
+    upgrade(db_url, "0001_initial")
+    expected = f"revision 0001_initial but this nas-service needs {head_revision()}; run `nas db upgrade`"
+    with pytest.raises(SchemaOutOfDate) as caught:
+        ensure_schema_current(db_url)
+    assert expected in str(caught.value)
+    if db_url.startswith("sqlite"):
+        ensure_schema_current(db_url, auto_upgrade=True)
+        assert current_revision(db_url) == head_revision() != "0001_initial"
