@@ -327,6 +327,7 @@ class EpochCreate(EpochReport):
     epoch: int = Field(..., ge=0, le=100_000)
     train_loss: float | None = Field(None, ge=-1e12, le=1e12)
     elapsed_s: float | None = Field(None, ge=0, le=1e9)
+    attempt: int | None = Field(None, ge=1, le=1000, description="The reporting attempt; others are ignored.")
 
 
 class EpochStored(BaseModel):

@@ -476,7 +476,8 @@ class Dispatcher:
             if run is not None:
                 run.latency_ms[trial_id] = event.latency.median_ms
         elif isinstance(event, EpochEvent):
-            self.storage.report_epoch(trial_id, event.report)
+            # The attempt makes a late epoch from a lost earlier attempt harmless (storage ignores it).
+            self.storage.report_epoch(trial_id, event.report, attempt=handle.attempt)
             if run is not None and run.scheduler is not None:
                 decision = run.scheduler.on_epoch(
                     str(trial_id), event.report.epoch, event.report.val_accuracy, run.latency_ms.get(trial_id)

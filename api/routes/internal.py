@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from api.convert import trial_public
 from api.deps import StorageDep, WorkerAuth
 from api.routes._common import PathId
+from nas_service.jobspec import EpochReport
 from nas_service.schemas import (
     EpochCreate,
     EpochStored,
@@ -44,7 +45,8 @@ def heartbeat_trial(
 @router.post("/trials/{trial_id}/epochs", operation_id="report_epoch", response_model=EpochStored)
 def report_epoch(trial_id: PathId, payload: EpochCreate, storage: StorageDep, _: WorkerAuth) -> EpochStored:
     """Store one epoch's validation accuracy (a repeated epoch is a no-op: ``stored: false``)."""
-    return EpochStored(stored=storage.report_epoch(trial_id, payload))
+    report = EpochReport.model_validate(payload.model_dump(exclude={"attempt"}))
+    return EpochStored(stored=storage.report_epoch(trial_id, report, attempt=payload.attempt))
 
 
 @router.post("/trials/{trial_id}/report", operation_id="report_trial", response_model=TrialPublic)

@@ -126,3 +126,20 @@ def test_trial_listing_and_detail(api: Api) -> None:
         4.0,
         4.0,
     ]
+
+
+def test_worker_epoch_from_an_older_attempt_is_ignored(api: Api) -> None:
+    job = api.job()
+    t = api.storage.create_trial(job["id"], {"i": 0})
+    api.storage.claim_trial(job["id"], "w")  # attempt 1
+    url = f"/api/v1/internal/trials/{t.id}/epochs"
+    assert api.client.post(url, json={"epoch": 1, "val_accuracy": 0.3, "attempt": 1}, headers=api.worker).json()
+    api.storage.mark_stale_trials(older_than_s=0.0)
+    api.storage.requeue_trial(t.id)
+    api.storage.claim_trial(job["id"], "w")  # attempt 2
+    late = api.client.post(url, json={"epoch": 2, "val_accuracy": 0.4, "attempt": 1}, headers=api.worker)
+    assert late.status_code == 200 and late.json() == {"stored": False}
+    fresh = api.client.post(url, json={"epoch": 1, "val_accuracy": 0.6, "attempt": 2}, headers=api.worker)
+    assert fresh.json() == {"stored": True}
+    detail = api.client.get(f"/api/v1/trials/{t.id}", headers=api.alice).json()
+    assert [(e["epoch"], e["val_accuracy"]) for e in detail["epochs"]] == [(1, 0.6)]
