@@ -113,11 +113,14 @@ class JobRun:
 
     def save_state(self, storage: BaseStorage) -> None:
         """Store the strategy state, the suggestion map and the scheduler state."""
+        latest = storage.list_trials(self.job.id, sort="number", order="desc", limit=1).items
         blob = {
             "format": STATE_FORMAT,
             "strategy": self.strategy.state_dict(),
             "suggestions": {str(k): v for k, v in self.suggestion_of.items()},
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            # Trials numbered above this were created after this save: restore_state adopts them.
+            "last_number": latest[0].number if latest else 0,
         }
         storage.save_strategy_state(self.job.id, blob)
         self.dirty = False
@@ -142,11 +145,40 @@ class JobRun:
             if trial.state in TRIAL_TERMINAL:  # finished before the state was saved: tell it now
                 self.strategy.tell(sid, outcome_of_record(trial))
                 del mapped[trial_id]
+        self._adopt_orphans(storage, blob.get("last_number"), mapped)
         # Asked, never became a trial. ``pending`` is re-read: the ones told just above are no longer pending
         # (the copy taken before would tell them a second time, as failed: a KeyError that failed the job).
         for sid in set(self.strategy.pending) - set(mapped.values()):
             self.strategy.tell(sid, Outcome(state="failed"))
         self.suggestion_of = mapped
+
+    def _adopt_orphans(self, storage: BaseStorage, last_number: int | None, mapped: dict[int, str]) -> None:
+        """Link trials created after the last save to the pending suggestions they came from.
+
+        The dispatcher saves right after ``ask`` (so a suggestion is durable before its trial exists) and again
+        after placing; a crash between the two leaves trials the saved map does not know. Each such trial is
+        matched to a pending suggestion with the same (canonical) parameters: a finished one is told now, an
+        unfinished one is mapped and so retried like any other. Without this, its outcome never reached the
+        strategy and the re-asked suggestion could train the same network twice.
+        """
+        if last_number is None:
+            return
+        waiting = {sid: self.strategy.key(p) for sid, p in self.strategy.pending.items() if sid not in mapped.values()}
+        if not waiting:
+            return
+        newest = storage.list_trials(self.job.id, sort="number", order="desc", limit=len(waiting) + 50).items
+        for trial in sorted(
+            (t for t in newest if t.number > last_number and t.id not in mapped), key=lambda t: t.number
+        ):
+            key = self.strategy.key(trial.params)
+            sid = next((s for s, k in waiting.items() if k == key), None)
+            if sid is None:
+                continue
+            del waiting[sid]
+            if trial.state in TRIAL_TERMINAL:
+                self.strategy.tell(sid, outcome_of_record(trial))
+            else:
+                mapped[trial.id] = sid
 
 
 def cached_latency(

@@ -10,8 +10,9 @@ is what a kill before the end of that step leaves). Dispatcher B must then finis
 suggestion told exactly once.
 
 The first window (a result stored, not saved) failed the job with a KeyError until ``JobRun.restore_state``
-stopped telling such a suggestion twice; the second (a trial created, not saved) is a known bug in
-``Dispatcher.step``, so its test is a strict xfail (a fix makes it XPASS, which fails: drop the mark then).
+stopped telling such a suggestion twice. The second (a trial created, not saved) lost the trial's outcome until
+the dispatcher saved right after ``ask`` and ``restore_state`` learned to adopt such trials by their parameters;
+its test rolls back to exactly that post-``ask`` save, the latest state a crash in that window can leave.
 """
 
 from __future__ import annotations
@@ -75,13 +76,6 @@ def test_a_crash_after_a_result_was_stored_but_before_the_state_was_saved(
     _finish_with_b(store, job_id, e2e)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="workers/dispatcher.py Dispatcher.step saves the strategy state only after the executor poll: a "
-    "trial created in the step is unknown to the saved state after a crash; it is retried and trained but its "
-    "outcome never reaches the strategy (and the re-asked suggestion can duplicate it)",
-)
 def test_a_crash_after_a_trial_was_created_but_before_the_state_was_saved(
     sqlite_store: Any, ray_session: None, e2e: Any
 ) -> None:
@@ -97,10 +91,24 @@ def test_a_crash_after_a_trial_was_created_but_before_the_state_was_saved(
             240,
             "the first trial's result",
         )
-        saved = copy.deepcopy(store.load_strategy_state(job_id))
-        first.step()  # asks the second candidate and creates its trial
+        # Record the saves of the next step (the real method still runs): the first is the one made right after
+        # ask, before the new trial exists; a crash before the step's second save leaves exactly that.
+        saves: list[dict[str, Any]] = []
+        real_save = store.save_strategy_state
+
+        def recording_save(jid: int, blob: dict[str, Any]) -> None:
+            saves.append(copy.deepcopy(blob))
+            real_save(jid, blob)
+
+        store.save_strategy_state = recording_save
+        try:
+            first.step(timeout=0.0)  # asks the second candidate and creates its trial; no wait for its result
+        finally:
+            del store.save_strategy_state
     finally:
         executor.shutdown()  # A dies here
-    assert len(e2e.trials_of(store, job_id)) == 2
-    store.save_strategy_state(job_id, saved)  # ... before this step's save: the new trial is not in it
+    rows = e2e.trials_of(store, job_id)
+    assert len(rows) == 2 and saves and rows[1].state not in TRIAL_TERMINAL
+    assert str(rows[1].id) not in saves[0]["suggestions"]  # the new trial is unknown to that save
+    store.save_strategy_state(job_id, saves[0])
     _finish_with_b(store, job_id, e2e)
