@@ -139,6 +139,8 @@ class Dispatcher:
                 self._on_event(event)
             except StorageError as exc:  # a conflict on one trial must not stop the others
                 log.warning("storage refused %s: %s", type(event).__name__, exc)
+            except Exception as exc:  # noqa: BLE001 - one bad event fails its job, never the whole dispatcher
+                self._on_event_error(event, exc)
         self._sweep()
         for run in list(self.jobs.values()):
             self._guard(run, self._maybe_finish, run)
@@ -344,9 +346,12 @@ class Dispatcher:
                 # nothing more will come.
                 run.exhausted = not run.running
                 return
+            # Durable before any trial row exists, then again once placed (not after the executor poll): a crash
+            # in between leaves at most trials that restore_state can adopt by their parameters.
+            run.save_state(self.storage)
             for suggestion in suggestions:
                 self._place(run, suggestion)
-            run.dirty = True
+            run.save_state(self.storage)
 
     def _signature(self, run: JobRun) -> tuple[int, int] | None:
         """``(classes, channels)`` of the job's proxy data: read here, else learned from a result, else unknown."""
@@ -454,6 +459,15 @@ class Dispatcher:
         return cached_latency(self.storage, arch, proxy, spec.latency, shape, device)
 
     # ------------------------------------------------------------------ events
+    def _on_event_error(self, event: ExecutorEvent, exc: Exception) -> None:
+        """An unexpected error while handling ``event``: fail that event's job with the reason, keep the rest."""
+        log.error("handling %s failed: %s: %s", type(event).__name__, type(exc).__name__, exc)
+        log.debug("traceback", exc_info=exc)
+        where = self._by_key.get(event.handle.key)
+        run = self.jobs.get(where[0]) if where else None
+        if run is not None:
+            self._fail_job(run, f"{type(exc).__name__} while handling {type(event).__name__}: {exc}")
+
     def _on_event(self, event: ExecutorEvent) -> None:
         where = self._by_key.get(event.handle.key)
         if where is None:

@@ -281,9 +281,11 @@ class RayExecutor:
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             kwargs: dict[str, Any] = {"log_to_driver": log_to_driver, "include_dashboard": False}
-            if address:
-                kwargs["address"] = address
-            elif num_cpus is not None:
+            # Without an address, a new in-process Ray ("local"): a bare ray.init() would silently join whatever
+            # cluster the last `ray start` on this machine recorded (or RAY_ADDRESS); clusters are chosen only by
+            # NAS_RAY_ADDRESS.
+            kwargs["address"] = address or "local"
+            if not address and num_cpus is not None:
                 kwargs["num_cpus"] = num_cpus
             if node_ip_address:
                 kwargs["_node_ip_address"] = node_ip_address
