@@ -145,7 +145,8 @@ def test_cifar10_refuses_pickled_code(tmp_path: Path) -> None:
             return (print, ("pwned",))
 
     (root / "data_batch_1").write_bytes(pickle.dumps({b"data": Evil()}))
-    with pytest.raises(DatasetError, match="builtins.print is not allowed"):
+    # Only the refusal is asserted: the pickled callable's recorded module depends on whether a test patched print.
+    with pytest.raises(DatasetError, match="is not allowed"):
         load_dataset(ProxyConfig(dataset="cifar10", data_path=str(root)))
 
 
