@@ -28,14 +28,9 @@ Every missing or malformed input raises :class:`DatasetError` naming the path an
 from __future__ import annotations
 
 import functools
-import importlib
-import io
 import pickle
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -364,106 +359,13 @@ def _image_folder(root: Path, resolution: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    """An image as uint8 ``(H, W, C)`` with C in 1..4 (alpha is dropped later)."""
-    pil: Any  # Pillow is optional (loosely typed, so the fallback path type-checks with or without it)
+    """An image as uint8 ``(H, W, C)`` with C in 1..3, decoded by Pillow (PNG, JPEG, BMP, ...)."""
+    from PIL import Image
+
     try:
-        pil = importlib.import_module("PIL.Image")
-    except ImportError:
-        pil = None
-    try:
-        if pil is not None:
-            with pil.open(path) as opened:
-                im = opened.convert("RGB") if opened.mode not in ("L", "RGB") else opened
-                arr = np.asarray(im, dtype=np.uint8)
-            return arr[:, :, None] if arr.ndim == 2 else arr
-        data = path.read_bytes()
-        if data.startswith(b"\x89PNG\r\n\x1a\n"):
-            return _decode_png(data)
-        if data.startswith(b"BM"):
-            return _decode_bmp(data)
-    except DatasetError:
-        raise
+        with Image.open(path) as opened:
+            im = opened.convert("RGB") if opened.mode not in ("L", "RGB") else opened
+            arr = np.asarray(im, dtype=np.uint8)
     except Exception as exc:  # noqa: BLE001 - any decoding problem is a malformed image
         raise DatasetError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
-    raise DatasetError(f"{path}: only PNG and BMP can be read without Pillow (pip install pillow)")
-
-
-def _decode_png(data: bytes) -> np.ndarray:
-    """A minimal PNG decoder: bit depth 8, colour types 0/2/3/4/6, no interlace."""
-    stream = io.BytesIO(data[8:])
-    width = height = color_type = 0
-    palette: np.ndarray | None = None
-    idat = bytearray()
-    while True:
-        head = stream.read(8)
-        if len(head) < 8:
-            raise ValueError("truncated PNG (no IEND chunk)")
-        length, kind = struct.unpack(">I4s", head)
-        body = stream.read(length)
-        stream.read(4)  # CRC; zlib's own checksum covers the pixel data
-        if kind == b"IHDR":
-            width, height, depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            if depth != 8 or interlace != 0 or color_type not in (0, 2, 3, 4, 6):
-                raise ValueError(
-                    f"unsupported PNG (bit depth {depth}, colour type {color_type}, interlace "
-                    f"{interlace}); install pillow"
-                )
-        elif kind == b"PLTE":
-            palette = np.frombuffer(body, dtype=np.uint8).reshape(-1, 3)
-        elif kind == b"IDAT":
-            idat += body
-        elif kind == b"IEND":
-            break
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
-    stride = width * channels
-    raw = np.frombuffer(zlib.decompress(bytes(idat)), dtype=np.uint8)
-    if raw.size != height * (stride + 1):
-        raise ValueError("PNG pixel data has the wrong size")
-    rows = raw.reshape(height, stride + 1)
-    out = np.zeros((height, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.int32)
-    for r in range(height):
-        ftype, line = int(rows[r, 0]), rows[r, 1:].astype(np.int32)
-        if ftype == 0:
-            cur = line
-        elif ftype == 2:
-            cur = (line + prev) % 256
-        else:  # Sub, Average and Paeth depend on the reconstructed left neighbour: byte by byte
-            cur = np.zeros(stride, dtype=np.int32)
-            for i in range(stride):
-                a = int(cur[i - channels]) if i >= channels else 0
-                b = int(prev[i])
-                c = int(prev[i - channels]) if i >= channels else 0
-                if ftype == 1:
-                    pred = a
-                elif ftype == 3:
-                    pred = (a + b) // 2
-                elif ftype == 4:
-                    p = a + b - c
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                else:
-                    raise ValueError(f"bad PNG filter type {ftype}")
-                cur[i] = (int(line[i]) + pred) % 256
-        out[r] = cur
-        prev = cur
-    img = out.reshape(height, width, channels)
-    if color_type == 3:
-        if palette is None:
-            raise ValueError("palette PNG without a PLTE chunk")
-        img = palette[img[:, :, 0]]
-    return img
-
-
-def _decode_bmp(data: bytes) -> np.ndarray:
-    """A minimal BMP decoder: uncompressed 24- or 32-bit."""
-    offset = struct.unpack_from("<I", data, 10)[0]
-    width, height, _, bpp, compression = struct.unpack_from("<iiHHI", data, 18)
-    if bpp not in (24, 32) or compression not in (0, 3):
-        raise ValueError(f"unsupported BMP ({bpp} bits, compression {compression}); install pillow")
-    bytes_pp = bpp // 8
-    row = (width * bytes_pp + 3) & ~3
-    h = abs(height)
-    px = np.frombuffer(data, dtype=np.uint8, count=row * h, offset=offset).reshape(h, row)
-    img = px[:, : width * bytes_pp].reshape(h, width, bytes_pp)[:, :, 2::-1]  # BGR(A) -> RGB
-    return np.ascontiguousarray(img[::-1] if height > 0 else img)
+    return arr[:, :, None] if arr.ndim == 2 else arr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,45 +19,11 @@ def _fresh_cache() -> None:
     clear_dataset_cache()
 
 
-def _write_png(path: Path, img: np.ndarray, filters: tuple[int, ...] = (0,)) -> None:
-    """Write an 8-bit gray (H,W) or RGB (H,W,3) PNG, cycling through the given row filter types."""
-    h, w = img.shape[:2]
-    ch = 1 if img.ndim == 2 else img.shape[2]
-    flat = img.reshape(h, w * ch).astype(np.int32)
-    rows = []
-    prev = np.zeros(w * ch, dtype=np.int32)
-    for r in range(h):
-        ftype = filters[r % len(filters)]
-        cur = flat[r]
-        left = np.concatenate([np.zeros(ch, dtype=np.int32), cur[:-ch]])
-        upleft = np.concatenate([np.zeros(ch, dtype=np.int32), prev[:-ch]])
-        if ftype == 0:
-            enc = cur
-        elif ftype == 1:
-            enc = cur - left
-        elif ftype == 2:
-            enc = cur - prev
-        elif ftype == 3:
-            enc = cur - (left + prev) // 2
-        else:
-            p = left + prev - upleft
-            pa, pb, pc = np.abs(p - left), np.abs(p - prev), np.abs(p - upleft)
-            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, upleft))
-            enc = cur - pred
-        rows.append(bytes([ftype]) + (enc % 256).astype(np.uint8).tobytes())
-        prev = cur
+def _write_png(path: Path, img: np.ndarray) -> None:
+    """Write an 8-bit gray (H,W) or RGB (H,W,3) PNG."""
+    from PIL import Image
 
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    color = 0 if ch == 1 else 2
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
-        + chunk(b"IEND", b"")
-    )
+    Image.fromarray(img).save(path)
 
 
 def test_digits_shapes_normalisation_and_split() -> None:
@@ -150,17 +114,9 @@ def test_cifar10_refuses_pickled_code(tmp_path: Path) -> None:
         load_dataset(ProxyConfig(dataset="cifar10", data_path=str(root)))
 
 
-def test_imagefolder_png_builtin_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
+def test_imagefolder_png_and_jpeg(tmp_path: Path) -> None:
+    from PIL import Image
 
-    real_import = builtins.__import__
-
-    def no_pil(name: str, *args: object, **kwargs: object) -> object:
-        if name == "PIL" or name.startswith("PIL."):
-            raise ImportError("no PIL in this test")
-        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builtins, "__import__", no_pil)
     rng = np.random.default_rng(0)
     originals = {}
     for cls in ("cat", "dog"):
@@ -168,14 +124,17 @@ def test_imagefolder_png_builtin_decoder(tmp_path: Path, monkeypatch: pytest.Mon
         for i in range(3):
             img = rng.integers(0, 256, size=(6, 5, 3), dtype=np.uint8)
             path = tmp_path / cls / f"{i}.png"
-            _write_png(path, img, filters=(0, 1, 2, 3, 4))
+            _write_png(path, img)
             originals[path] = img
+        Image.fromarray(np.full((6, 5, 3), 200, dtype=np.uint8)).save(tmp_path / cls / "photo.jpg", quality=95)
     (tmp_path / "dog" / "notes.txt").write_text("ignored")
-    for path, img in originals.items():  # every filter type round-trips exactly
+    for path, img in originals.items():  # PNG is lossless
         assert np.array_equal(data_mod._read_image(path), img)
-    d = load_dataset(ProxyConfig(dataset="imagefolder", data_path=str(tmp_path), resolution=8, val_fraction=0.34))
+    jpeg = data_mod._read_image(tmp_path / "cat" / "photo.jpg")
+    assert jpeg.shape == (6, 5, 3) and abs(int(jpeg.mean()) - 200) <= 3  # JPEG is lossy
+    d = load_dataset(ProxyConfig(dataset="imagefolder", data_path=str(tmp_path), resolution=8, val_fraction=0.25))
     assert d.in_channels == 3 and d.num_classes == 2
-    assert len(d.train_y) + len(d.val_y) == 6 and d.train_x.shape[1:] == (3, 8, 8)
+    assert len(d.train_y) + len(d.val_y) == 8 and d.train_x.shape[1:] == (3, 8, 8)
 
 
 def test_imagefolder_grayscale_and_errors(tmp_path: Path) -> None:
