@@ -15,9 +15,7 @@ Sources:
   never selects on the test set. These pickles are trusted data files on the worker's disk that the operator
   points at; they are never uploaded through the API. They are still read with an unpickler that only admits
   the numpy types CIFAR batches contain, so a tampered file fails instead of running code.
-* ``imagefolder``: ``root/<class>/*.png|jpg|jpeg|bmp``, classes in sorted order. Pillow is used where
-  installed; without it PNG (8-bit, non-interlaced) and uncompressed 24/32-bit BMP are read by a small
-  built-in decoder.
+* ``imagefolder``: ``root/<class>/*.png|jpg|jpeg|bmp``, classes in sorted order, decoded by Pillow.
 * ``npz``: arrays ``x`` (``N,H,W`` or ``N,H,W,C``; ``N,C,H,W`` is accepted when unambiguous) and ``y``
   (``N``), optional ``x_val``/``y_val`` used as the validation split instead of a random one. Loaded with
   ``allow_pickle=False``.
