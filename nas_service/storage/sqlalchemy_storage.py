@@ -139,9 +139,13 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
     ) -> SpaceRecord:
         """See :meth:`BaseStorage.create_space`."""
         owner_rec = self.get_or_create_owner(owner)
-        for _ in range(5):  # a concurrent create of the same (owner, name) takes the version: retry
+        for _ in range(5):  # safety net: the owner lock below already serializes version allocation
             try:
                 with self._session() as s:
+                    # Concurrent creates by one owner queue on its row (Postgres; SQLite writes are serialized
+                    # anyway), so max(version) + 1 cannot be taken twice. Optimistic retries alone starved under
+                    # contention (several replicas creating the same name).
+                    s.execute(select(OwnerRow.id).where(OwnerRow.id == owner_rec.id).with_for_update())
                     last = s.execute(
                         select(func.max(SearchSpaceRow.version)).where(
                             SearchSpaceRow.owner_id == owner_rec.id, SearchSpaceRow.name == name
