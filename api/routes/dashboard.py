@@ -96,18 +96,10 @@ def job_xy(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> Resp
 
 @router.get("/dashboard/api/jobs/{job_id}/scaling")
 def job_scaling(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> dict[str, Any]:
-    """The scaling table of a compound-scaling job (``rows`` empty when there is none yet)."""
-    job = visible_job(storage, principal, job_id)
-    if (job.spec.kind != "scaling" and job.spec.strategy.name != "compound-scaling") or job.spec.scaling is None:
-        return {"rows": [], "note": None}
-    state = storage.load_strategy_state(job_id)
-    if not state or not isinstance(state.get("strategy"), dict):
-        return {"rows": [], "note": "no strategy state saved yet"}
-    from nas_service.strategies.registry import make_strategy  # lazy: only scaling jobs need it
+    """The phi family of a compound-scaling job as ``rows`` (empty when there is none yet); the API's
+    ``/jobs/{id}/scaling`` serves the same report with the step-1 grid too."""
+    from nas_service.strategies.scaling import scaling_report  # lazy: only scaling jobs need the strategies
 
-    # a scaling job runs compound scaling whatever ``strategy.name`` says (the dispatcher renames it too)
-    config = job.spec.strategy.model_copy(update={"name": "compound-scaling"})
-    strategy = make_strategy(config, None, scaling=job.spec.scaling)
-    strategy.load_state_dict(state["strategy"])
-    rows = strategy.scaling_table()  # type: ignore[attr-defined]
-    return {"rows": rows, "note": getattr(strategy, "chosen_note", None) or None}
+    job = visible_job(storage, principal, job_id)
+    report = scaling_report(job.spec, storage.load_strategy_state(job_id))
+    return {"rows": report["family"], "note": report["note"]}

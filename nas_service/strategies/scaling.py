@@ -316,7 +316,7 @@ def scaling_report(spec: JobSpec, saved_state: Mapping[str, Any] | None) -> dict
     from nas_service.strategies.registry import make_strategy
 
     empty: dict[str, Any] = {"chosen": None, "note": None, "grid": [], "family": []}
-    if spec.scaling is None:
+    if spec.scaling is None or (spec.kind != "scaling" and spec.strategy.name != "compound-scaling"):
         return {**empty, "note": "not a compound-scaling job"}
     if not saved_state or not isinstance(saved_state.get("strategy"), Mapping):
         return {**empty, "note": "no strategy state saved yet"}

@@ -477,7 +477,7 @@
       " (server T) · created " + nas.fmtTime(job.created_at) +
       (job.error ? '<div class="error">' + nas.escapeHtml(job.error) + "</div>" : "");
     if (job.scaling_table) renderScaling(job.scaling_table);
-    else if (job.spec && job.spec.strategy && job.spec.strategy.name === "compound-scaling") loadScaling();
+    else if (job.kind === "scaling" || (job.spec && job.spec.strategy && job.spec.strategy.name === "compound-scaling")) loadScaling();
   }
 
   let scalingPending = false;
