@@ -21,17 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 def _seeded_dir(trials: int, seed: int) -> Path:
     """A data directory holding a seeded database, built once per (trials, seed) and copied per run."""
@@ -86,7 +75,7 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from nas_service.client.testing import LiveServer
+    from nas_service.client.testing import CHROMIUM, CHROMIUM_FLAGS, LiveServer
 
     cache = _seeded_dir(args.trials, args.seed)
     load_before = os.getloadavg()
@@ -96,7 +85,7 @@ def main() -> None:
     server = LiveServer(work).start()
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             times: list[float] = []
             all_loaded: list[float] = []
             sizes: dict[str, int] = {}

@@ -27,6 +27,18 @@ from nas_service.jobspec import (
     TrialState,
 )
 
+#: Debian's chromium (no browser download works offline) and the flags that keep it off the network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""

@@ -17,19 +17,9 @@ from pathlib import Path
 import pytest
 
 from nas_service.client import Client
-from nas_service.client.testing import LiveServer, seed_job, synthetic_result
+from nas_service.client.testing import CHROMIUM, CHROMIUM_FLAGS, LiveServer, seed_job, synthetic_result
 from nas_service.jobspec import EpochReport, JobState, LatencyMeasurement
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: The page has drawn the front and loaded every trial's row (see job.js).
 LOADED = "window.__nasFrontDrawnAt != null && window.__nasTrialsLoadedAt != null"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -65,7 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def browser() -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield b
         b.close()
 
