@@ -299,6 +299,7 @@ class Dispatcher:
             return
         if not done:
             return
+        run.drop_replays()
         job = self.storage.get_job(run.job.id)
         if job.trials_completed == 0 and job.trials_failed > 0 and job.trials_pruned == 0:
             last = self.storage.list_trials(job.id, states=[TrialState.FAILED], order="desc", limit=1).items
@@ -340,7 +341,11 @@ class Dispatcher:
                 run.exhausted = True
                 return
             want = min(budget.max_concurrent - len(run.running), budget.max_trials - run.trained)
-            suggestions = run.strategy.ask(want)
+            if run.replay:  # asked before a restart, never placed: they go first, unchanged
+                sids, run.replay = run.replay[:want], run.replay[want:]
+                suggestions = [run.strategy.pending_suggestion(sid) for sid in sids]
+            else:
+                suggestions = run.strategy.ask(want)
             if not suggestions:
                 # Compound scaling asks nothing while its first step is in flight; with nothing in flight,
                 # nothing more will come.

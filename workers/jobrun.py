@@ -94,6 +94,7 @@ class JobRun:
     renewed_at: float = field(default_factory=time.monotonic)
     checked_at: float = 0.0
     dirty: bool = False
+    replay: list[str] = field(default_factory=list)
 
     def tell(self, trial_id: int, outcome: Any) -> None:
         """Tell the strategy the outcome of a trial's suggestion (once; later calls are no-ops)."""
@@ -127,7 +128,6 @@ class JobRun:
 
     def restore_state(self, storage: BaseStorage) -> None:
         """Load what :meth:`save_state` stored (if anything) and reconcile it with the stored trials."""
-        from nas_service.strategies import Outcome
 
         blob = storage.load_strategy_state(self.job.id)
         if not blob or blob.get("format") != STATE_FORMAT:
@@ -146,11 +146,18 @@ class JobRun:
                 self.strategy.tell(sid, outcome_of_record(trial))
                 del mapped[trial_id]
         self._adopt_orphans(storage, blob.get("last_number"), mapped)
-        # Asked, never became a trial. ``pending`` is re-read: the ones told just above are no longer pending
-        # (the copy taken before would tell them a second time, as failed: a KeyError that failed the job).
-        for sid in set(self.strategy.pending) - set(mapped.values()):
-            self.strategy.tell(sid, Outcome(state="failed"))
+        # Asked, never became a trial (the dispatcher died between saving the ask and placing it): placed on the
+        # next fill, before anything new is asked. ``pending`` is re-read: the ones told above are no longer in it.
+        self.replay = sorted(set(self.strategy.pending) - set(mapped.values()))
         self.suggestion_of = mapped
+
+    def drop_replays(self) -> None:
+        """Tell suggestions that will never be placed (the budget is spent) as failed, so none stays pending."""
+        from nas_service.strategies import Outcome
+
+        for sid in self.replay:
+            self.strategy.tell(sid, Outcome(state="failed"))
+        self.replay = []
 
     def _adopt_orphans(self, storage: BaseStorage, last_number: int | None, mapped: dict[int, str]) -> None:
         """Link trials created after the last save to the pending suggestions they came from.

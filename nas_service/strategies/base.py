@@ -360,6 +360,15 @@ class BaseStrategy(ABC):
                 return params
         return repeats[-1]
 
+    def pending_suggestion(self, suggestion_id: str) -> Suggestion:
+        """Rebuild a pending (asked, not told) suggestion, e.g. to place it after a restart.
+
+        Raises:
+            KeyError: ``suggestion_id`` is not pending.
+        """
+        params = dict(self._pending[suggestion_id])
+        return Suggestion(suggestion_id, params, self._architecture(params))
+
     def _architecture(self, params: dict[str, Any]) -> Architecture:
         return self.space.decode(params)
 

@@ -112,3 +112,42 @@ def test_a_crash_after_a_trial_was_created_but_before_the_state_was_saved(
     assert str(rows[1].id) not in saves[0]["suggestions"]  # the new trial is unknown to that save
     store.save_strategy_state(job_id, saves[0])
     _finish_with_b(store, job_id, e2e)
+
+
+class _Killed(BaseException):
+    """Stands for the process dying: not an Exception, so no per-job guard of the dispatcher catches it."""
+
+
+def test_a_crash_after_the_ask_was_saved_but_before_its_trial_was_created(
+    sqlite_store: Any, ray_session: None, e2e: Any
+) -> None:
+    store = sqlite_store
+    job_id = e2e.submit(store, e2e.tiny_spec(budget={"max_trials": 2, "max_concurrent": 1}))
+    first, executor = _dispatcher(store, "a")
+    try:
+        e2e.drive(
+            first,
+            store,
+            job_id,
+            lambda: [t.state in TRIAL_TERMINAL for t in e2e.trials_of(store, job_id)] == [True],
+            240,
+            "the first trial's result",
+        )
+
+        def die(*args: Any, **kwargs: Any) -> Any:
+            raise _Killed
+
+        store.create_trial = die  # A dies as it is about to create the second trial (its ask is already saved)
+        try:
+            with pytest.raises(_Killed):
+                first.step(timeout=0.0)
+        finally:
+            del store.create_trial
+    finally:
+        executor.shutdown()
+    assert len(e2e.trials_of(store, job_id)) == 1
+    saved = store.load_strategy_state(job_id)
+    (asked,) = saved["strategy"]["pending"]  # the durable ask, with no trial
+    _finish_with_b(store, job_id, e2e)  # B places it (told once, as trained), nothing told "failed"
+    history = store.load_strategy_state(job_id)["strategy"]["history"]
+    assert [h["outcome"]["state"] for h in history if h["suggestion_id"] == asked] == ["completed"]
