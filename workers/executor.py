@@ -1,5 +1,8 @@
 """The Ray execution layer: run trial attempts as Ray tasks and stream their progress back to the dispatcher.
 
+:class:`RayExecutor` implements :class:`~nas_service.orchestration.executor.BaseExecutor` (the payload, handle
+and event types live there, re-exported here).
+
 Design:
 
 * **One Ray task per attempt, ``max_retries=0``.** Retries are the controller's decision, not Ray's: a lost
@@ -35,7 +38,18 @@ import ray
 import ray.exceptions
 
 from nas_service.jobspec import EpochReport, LatencyMeasurement, TrialResult, TrialState
-from workers.trial import NullReporter, TrialPayload, TrialRun, noop_trial, run_trial_detailed
+from nas_service.orchestration.executor import (
+    CrashedEvent,
+    EpochEvent,
+    ExecutorEvent,
+    FinishedEvent,
+    HeartbeatEvent,
+    LatencyEvent,
+    TrialHandle,
+    TrialPayload,
+    TrialRun,
+)
+from workers.trial import NullReporter, noop_trial, run_trial_detailed
 
 __all__ = [
     "CrashedEvent",
@@ -51,90 +65,6 @@ __all__ = [
 #: Runners a task can execute, by name (a name, not a function, travels to the worker).
 RUNNERS = {"train": run_trial_detailed, "noop": noop_trial}
 _STOP_CHECK_S = 0.5
-
-
-@dataclass(frozen=True)
-class TrialHandle:
-    """A submitted attempt.
-
-    Attributes:
-        trial_id: The controller's trial id.
-        job_id: Its job.
-        attempt: The attempt number.
-        key: Unique key of this submission (the channel's address for it).
-    """
-
-    trial_id: int | str
-    job_id: int | str
-    attempt: int
-    key: str
-
-
-@dataclass(frozen=True)
-class EpochEvent:
-    """An epoch finished. ``report.epoch`` counts completed epochs (1-based)."""
-
-    handle: TrialHandle
-    report: EpochReport
-
-
-@dataclass(frozen=True)
-class LatencyEvent:
-    """The attempt measured (or reused) its latency, before training: a multi-fidelity pruner ranks by it."""
-
-    handle: TrialHandle
-    latency: LatencyMeasurement
-
-
-@dataclass(frozen=True)
-class HeartbeatEvent:
-    """The attempt is alive (the first one also says where it runs).
-
-    Attributes:
-        handle: The attempt.
-        pid: Worker process id.
-        node_ip: IP of the Ray node running it.
-        node_id: Ray node id.
-        at: Unix time the worker sent it.
-    """
-
-    handle: TrialHandle
-    pid: int
-    node_ip: str
-    node_id: str
-    at: float
-
-
-@dataclass(frozen=True)
-class FinishedEvent:
-    """The attempt returned: ``result.state`` is completed, pruned, cancelled or failed.
-
-    Attributes:
-        handle: The attempt.
-        result: What to store.
-        run: The result's details (reward, phase timings, latency cache key, trained weights); ``None`` for
-            a force-cancelled one.
-    """
-
-    handle: TrialHandle
-    result: TrialResult
-    run: TrialRun | None = None
-
-
-@dataclass(frozen=True)
-class CrashedEvent:
-    """The attempt was lost (worker or node died, or it went silent): the controller decides about a retry.
-
-    Attributes:
-        handle: The attempt.
-        error: ``"<Ray error type>: <message>"``.
-    """
-
-    handle: TrialHandle
-    error: str
-
-
-ExecutorEvent = EpochEvent | LatencyEvent | HeartbeatEvent | FinishedEvent | CrashedEvent
 
 
 class TrialChannel:

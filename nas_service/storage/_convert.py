@@ -115,6 +115,8 @@ def trial(row: TrialRow) -> TrialRecord:
         finished_at=row.finished_at,
         heartbeat_at=row.heartbeat_at,
         updated_seq=row.updated_seq,
+        suggestion_id=row.suggestion_id,
+        suggestion_memo=row.suggestion_memo,
     )
 
 

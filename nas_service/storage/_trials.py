@@ -53,12 +53,30 @@ _COUNTERS = {
 }
 
 
-def _reward_config(job: JobRow) -> RewardConfig:
-    return JobSpec.model_validate(job.spec).reward
+_REWARD_CACHE_SIZE = 1024
+
+
+def _claimed(claimer: str | None, now: Any, state: TrialState) -> dict[str, Any]:
+    """Columns of a trial created already claimed (attempt 1 running), as :meth:`claim_trial` sets them."""
+    if claimer is None or state != TrialState.QUEUED:
+        return {"attempts": 0}
+    return {"attempts": 1, "worker": claimer, "started_at": now, "heartbeat_at": now}
 
 
 class TrialOps(SQLCore):
     """Trials, epoch metrics, results, the incremental Pareto front and the latency cache."""
+
+    def _reward_config(self, s: Session, job_id: int) -> RewardConfig:
+        """A job's reward settings, decoded once per job (a job's spec never changes after it is created)."""
+        cache: dict[int, RewardConfig] = self.__dict__.setdefault("_rewards", {})
+        reward = cache.get(job_id)
+        if reward is None:
+            spec = s.execute(select(JobRow.spec).where(JobRow.id == job_id)).scalar_one()
+            reward = JobSpec.model_validate(spec).reward
+            if len(cache) >= _REWARD_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[job_id] = reward
+        return reward
 
     # ------------------------------------------------------------------ create / read
     def create_trial(
@@ -71,6 +89,9 @@ class TrialOps(SQLCore):
         params_count: int | None = None,
         macs: int | None = None,
         error: str | None = None,
+        suggestion_id: str | None = None,
+        suggestion_memo: dict[str, Any] | None = None,
+        claimer: str | None = None,
     ) -> TrialRecord:
         """See :meth:`BaseStorage.create_trial`."""
         state = TrialState(state)
@@ -89,12 +110,14 @@ class TrialOps(SQLCore):
                 number=number,
                 state=state.value,
                 params=params,
+                suggestion_id=suggestion_id,
+                suggestion_memo=suggestion_memo or None,
+                **_claimed(claimer, now, state),
                 architecture=architecture.model_dump(mode="json") if architecture else None,
                 block_strings=architecture.block_strings() if architecture else None,
                 arch_hash=architecture.arch_hash() if architecture else None,
                 params_count=params_count,
                 macs=macs,
-                attempts=0,
                 epochs_run=0,
                 on_front=False,
                 error=clean_text(error),
@@ -102,6 +125,8 @@ class TrialOps(SQLCore):
                 created_at=now,
                 finished_at=now if state in TRIAL_TERMINAL else None,
             )
+            if claimer is not None and state == TrialState.QUEUED:
+                row.state = TrialState.RUNNING.value
             s.add(row)
             s.flush()
             return conv.trial(row)
@@ -358,7 +383,7 @@ class TrialOps(SQLCore):
                     raise ConflictError(
                         f"report for attempt {attempt} of trial {trial_id}, which is at attempt {row.attempts}"
                     )
-            self._store_result(row, result, report_key, now, _reward_config(job))
+            self._store_result(row, result, report_key, now, self._reward_config(s, job.id))
             seq = self._bump(s, job.id)
             row.updated_seq = seq
             if late:  # stored for the record; counters, states and the front stay as they are

@@ -167,7 +167,11 @@ class BaseStorage(abc.ABC):
 
     @abc.abstractmethod
     def save_strategy_state(self, job_id: int, state: dict[str, Any]) -> None:
-        """Persist the strategy's resumable state (a JSON-able dict)."""
+        """Persist the strategy's small resumable state (a JSON-able dict) in its own table, not the job row.
+
+        The history is never part of it: strategies rebuild that from the job's trials (each carries its
+        ``suggestion_id``), so the state stays the same size however many trials the job has.
+        """
 
     @abc.abstractmethod
     def load_strategy_state(self, job_id: int) -> dict[str, Any] | None:
@@ -189,8 +193,18 @@ class BaseStorage(abc.ABC):
         params_count: int | None = None,
         macs: int | None = None,
         error: str | None = None,
+        suggestion_id: str | None = None,
+        suggestion_memo: dict[str, Any] | None = None,
+        claimer: str | None = None,
     ) -> TrialRecord:
-        """Add a trial with the job's next number (atomic); ``state`` may be ``rejected``/``duplicate``."""
+        """Add a trial with the job's next number (atomic); ``state`` may be ``rejected``/``duplicate``.
+
+        ``suggestion_id`` (the strategy's id of the suggestion the trial came from) and ``suggestion_memo``
+        (what else the strategy needs to recognise it) are stored in the same transaction; the id is unique
+        within the job (a second trial for one suggestion is an IntegrityError). With ``claimer`` a queued
+        trial is created already claimed by it (``running``, attempt 1: what :meth:`claim_trial` would do),
+        in the same transaction.
+        """
 
     @abc.abstractmethod
     def get_trial(self, trial_id: int) -> TrialRecord:

@@ -122,7 +122,6 @@ class JobRow(Base):
     trials_failed: Mapped[int] = mapped_column(Integer, default=0)
     best_reward: Mapped[float | None] = mapped_column(Float, nullable=True)
     best_trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    strategy_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -145,6 +144,8 @@ class TrialRow(Base):
         # covers completed_points (the dashboard's first Pareto draw): an index-only scan, never the wide rows;
         # SQLite's index entries carry the rowid (``id``) already, Postgres gets it as an INCLUDE column
         Index("ix_trials_job_state_points", "job_id", "state", "accuracy", "latency_ms", postgresql_include=["id"]),
+        # one trial per suggestion: the strategy recognises its own suggestions by this id (NULLs are distinct)
+        Index("ix_trials_job_suggestion", "job_id", "suggestion_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -152,6 +153,8 @@ class TrialRow(Base):
     number: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    suggestion_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    suggestion_memo: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     architecture: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     block_strings: Mapped[list[list[str]] | None] = mapped_column(JSON, nullable=True)
     arch_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -176,6 +179,16 @@ class TrialRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StrategyStateRow(Base):
+    """A job's small resumable strategy state (RNG state, policy weights, ids); the history is the trials."""
+
+    __tablename__ = "strategy_states"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TrialMetricRow(Base):
