@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from api.convert import TRAINING, job_public, trial_point, trial_public
 from api.deps import CurrentOwner, StorageDep
 from api.routes._common import PathId, visible_job
-from nas_service.jobspec import JobState, RewardConfig
+from nas_service.jobspec import JOB_TERMINAL, RewardConfig
 from nas_service.pareto import hypervolume_2d
 from nas_service.reward import mnasnet_reward
 from nas_service.schemas import BestPublic, ParetoPublic, ReferencePoint
@@ -30,7 +30,7 @@ router = APIRouter(tags=["results"])
 TargetMs = Annotated[float | None, Query(gt=0, le=1e6, description="Latency target T (ms) override.")]
 Alpha = Annotated[float | None, Query(ge=-10, le=10, description="Exponent at or under T, override.")]
 Beta = Annotated[float | None, Query(ge=-10, le=10, description="Exponent over T, override.")]
-JOB_DONE = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+JOB_DONE = JOB_TERMINAL
 #: Trials sent per SSE page (a burst of changes is sent in several pages).
 _SSE_PAGE = 200
 _KEEPALIVE_S = 15.0

@@ -8,12 +8,12 @@ from sqlalchemy import CursorResult, Result, Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
-from nas_service.jobspec import JobState
+from nas_service.jobspec import JOB_TERMINAL
 from nas_service.storage._engine import SessionScope, make_engine
 from nas_service.storage.errors import NotFoundError
 from nas_service.storage.orm import JobRow, OwnerRow, TrialRow
 
-JOB_TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+__all__ = ["JOB_TERMINAL", "SQLCore", "clean_text", "rowcount"]
 
 
 def clean_text(text: str | None) -> str | None:

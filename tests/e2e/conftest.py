@@ -22,12 +22,12 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import pytest  # noqa: E402
 
-from nas_service.jobspec import JobSpec, JobState, TrialState  # noqa: E402
+from nas_service.jobspec import JOB_TERMINAL, JobSpec, TrialState  # noqa: E402
 from nas_service.space import tiny_space  # noqa: E402
 
 T = TypeVar("T")
 
-JOB_TERMINAL = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
 TRAINED_STATES = [s for s in TrialState if s not in (TrialState.REJECTED, TrialState.DUPLICATE)]
 
 
