@@ -7,6 +7,8 @@
   per job, instead of ``jobs.strategy_state`` (which copied the whole trial history into the job row and was
   decoded on every job lock). The old blobs are dropped: their format is not resumable by this version (a job
   a dispatcher resumes after the upgrade starts its strategy afresh from its trials).
+* ``jobs.lease_epoch``: incremented by every claim, the fencing token of the current claim (lease fencing
+  builds on it: a write carrying an older epoch is refused).
 
 Revision ID: 0003
 Revises: 0002_points_index_attempts
@@ -41,10 +43,12 @@ def upgrade() -> None:
         batch_op.create_index("ix_trials_job_suggestion", ["job_id", "suggestion_id"], unique=True)
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_column("strategy_state")
+        batch_op.add_column(sa.Column("lease_epoch", sa.Integer(), server_default=sa.text("0"), nullable=False))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_column("lease_epoch")
         batch_op.add_column(sa.Column("strategy_state", sa.JSON(), nullable=True))
     with op.batch_alter_table("trials", schema=None) as batch_op:
         batch_op.drop_index("ix_trials_job_suggestion")

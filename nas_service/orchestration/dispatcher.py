@@ -250,6 +250,8 @@ class Dispatcher:
         self.jobs.pop(run.job.id, None)
         if release:
             self.leases.release(run.job.id)
+        else:
+            self.leases.forget(run.job.id)
 
     def _maybe_finish(self, run: JobRun) -> None:
         if run.job.id not in self.jobs:

@@ -150,7 +150,8 @@ class BaseStorage(abc.ABC):
     def claim_job(self, dispatcher_id: str, lease_s: float) -> JobRecord | None:
         """Claim the oldest queued job, or a running one whose lease expired; ``None`` when there is none.
 
-        A claimed queued job becomes ``running``. Two concurrent claimers never get the same job.
+        A claimed queued job becomes ``running``. Two concurrent claimers never get the same job. Every claim
+        increments the job's ``lease_epoch`` (the fencing token of this claim).
         """
 
     @abc.abstractmethod

@@ -88,6 +88,7 @@ class JobRecord:
     finished_at: datetime | None
     error: str | None
     event_seq: int
+    lease_epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,8 @@ class JobRow(Base):
     best_trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # bumped by every claim: the fencing token of the current claim (a dispatcher holding an older one lost it)
+    lease_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -341,6 +341,7 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
                         state=JobState.RUNNING.value,
                         claimed_by=dispatcher_id,
                         lease_until=now + timedelta(seconds=lease_s),
+                        lease_epoch=JobRow.lease_epoch + 1,
                         event_seq=JobRow.event_seq + 1,
                     )
                     .returning(JobRow.id)

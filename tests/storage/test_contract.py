@@ -152,6 +152,15 @@ def test_a_trial_created_claimed_runs_attempt_one(storage: BaseStorage, make_job
     assert (rejected.state, rejected.attempts) == (TrialState.REJECTED, 0)  # only queued trials are claimed
 
 
+def test_every_claim_bumps_the_lease_epoch(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job()
+    first = storage.claim_job("d1", lease_s=-1)  # expires at once: the next claimer takes it over
+    assert first is not None and first.id == job.id and first.lease_epoch == 1
+    second = storage.claim_job("d2", lease_s=60)
+    assert second is not None and second.id == job.id and second.lease_epoch == 2
+    assert storage.renew_lease(job.id, "d2", 60).lease_epoch == 2  # a renewal keeps the claim's epoch
+
+
 def test_strategy_state_lives_in_its_own_row(storage: BaseStorage, make_job: MakeJob) -> None:
     job = make_job()
     assert storage.load_strategy_state(job.id) is None
