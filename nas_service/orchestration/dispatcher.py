@@ -58,7 +58,7 @@ from nas_service.orchestration.weights import save_trial_weights
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord, TrialRecord
 from nas_service.storage.errors import ConflictError, NotFoundError, StorageError
-from nas_service.strategies.base import Outcome
+from nas_service.strategies.base import Outcome, Suggestion
 
 __all__ = ["Dispatcher"]
 
@@ -310,10 +310,14 @@ class Dispatcher:
                 # suggestion with no trial, which the next dispatcher places unchanged.
                 run.save_state(self.storage)
             for suggestion in suggestions:
-                arch = as_trained(suggestion.architecture, run, self._signature(run))
-                trial = place(self.storage, run, suggestion, arch, self.id)
-                if trial is not None:
-                    self._submit(run, trial, arch)
+                self._place(run, suggestion)
+
+    def _place(self, run: JobRun, suggestion: Suggestion) -> None:
+        """One suggestion, judged as it will be trained: its one trial row, submitted when it is to train."""
+        arch = as_trained(suggestion.architecture, run, self._signature(run))
+        trial = place(self.storage, run, suggestion, arch, self.id)
+        if trial is not None:
+            self._submit(run, trial, arch)
 
     def _signature(self, run: JobRun) -> tuple[int, int] | None:
         """``(classes, channels)`` of the job's proxy data: read here, else learned from a result, else unknown."""

@@ -63,7 +63,7 @@ class InProcessReporter:
 
     def should_stop(self) -> bool | str:
         """Falsy to go on; ``"cancelled"`` for a cancel; ``"pruned"`` to stop early."""
-        return self.reason if self._stop.is_set() else False
+        return (self.reason or "cancelled") if self._stop.is_set() else False
 
 
 Runner = Callable[[TrialPayload, InProcessReporter], TrialRun]
