@@ -1,7 +1,7 @@
 """The controller's cost per trial as a job grows: the real dispatcher and storage, trials that train nothing.
 
     .venv/bin/python -m benchmarks.controller_scale_bench [--trials 10000] [--strategies random,tpe,...]
-        [--no-postgres] [--json]
+        [--backends sqlite,postgres] [--no-postgres] [--json]
 
 One job per (backend, strategy) is driven to ``--trials`` trials through :class:`nas_service.orchestration.
 Dispatcher` on SQLite (a temp file) and, when the server at 127.0.0.1:5432 answers, a throwaway Postgres
@@ -260,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated subset")
     parser.add_argument("--epochs", type=int, default=3, help="epoch reports per trial")
     parser.add_argument("--concurrent", type=int, default=4, help="budget.max_concurrent")
-    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--no-postgres", action="store_true", help="same as --backends sqlite")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of the table")
     args = parser.parse_args(argv)
     if args.trials < 100:
@@ -283,8 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return None
         return pg[1], lambda: _drop_postgres(pg[0])
 
-    backends.append(("sqlite", sqlite))
-    if not args.no_postgres:
+    wanted = {b for b in args.backends.split(",") if b} - ({"postgres"} if args.no_postgres else set())
+    if wanted - {"sqlite", "postgres"}:
+        parser.error(f"unknown backends {sorted(wanted - {'sqlite', 'postgres'})}; choose from sqlite, postgres")
+    if "sqlite" in wanted:
+        backends.append(("sqlite", sqlite))
+    if "postgres" in wanted:
         backends.append(("postgres", postgres))
     for backend, make in backends:
         for name in names:
