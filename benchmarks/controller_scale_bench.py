@@ -174,7 +174,7 @@ def run_one(
                 real_save(storage_)
                 per_step_save.append((done[0], (time.perf_counter() - t0) * 1000))
 
-            run.save_state = timed_save  # type: ignore[method-assign]
+            run.save_state = timed_save  # type: ignore[method-assign,assignment]
             real_epoch = d.storage.report_epoch
             d.storage.report_epoch = _timed(epoch, lambda: done[0] + 1, real_epoch)  # type: ignore[method-assign]
             t_start = time.perf_counter()
