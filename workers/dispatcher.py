@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -550,22 +549,10 @@ class Dispatcher:
         run.tell(trial_id, outcome)
 
     def _save_weights(self, trial_id: int, weights: bytes) -> None:
-        """Write a trial's trained weights where the artifacts route serves them (atomically: temp + replace)."""
-        from nas_service.export import trial_weights_path
+        """Store a trial's trained weights in the artifact store the API serves them from (a failure is logged)."""
+        from nas_service.artifacts import save_trial_weights
 
-        path = trial_weights_path(self.data_dir, str(trial_id))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(weights)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:  # the trial's result is stored; only its export loses the trained weights
-            log.warning("trial %s: cannot save its weights to %s: %s", trial_id, path, exc)
+        save_trial_weights(self.storage, self.data_dir, trial_id, weights)
 
     def _forget(self, run: JobRun, trial_id: int) -> None:
         handle = run.forget(trial_id)

@@ -68,7 +68,7 @@ class BaseStorage(abc.ABC):
     ) -> CreatedToken:
         """Create a token for ``owner`` (created if new); the plaintext is returned once and never stored.
 
-        ``token`` registers a given secret (e.g. ``NAS_WORKER_TOKEN``) instead of generating one.
+        ``token`` registers a given secret instead of generating one.
         """
 
     @abc.abstractmethod

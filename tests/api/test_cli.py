@@ -20,16 +20,16 @@ def test_db_upgrade_current_and_token_create(db_url: str) -> None:
     assert runner.invoke(app, ["db", "upgrade", "--url", db_url]).exit_code == 0
     current = runner.invoke(app, ["db", "current", "--url", db_url])
     assert current.exit_code == 0 and head_revision() in current.output
-    created = runner.invoke(app, ["token", "create", "--owner", "ci", "--scope", "worker", "--url", db_url])
+    created = runner.invoke(app, ["token", "create", "--owner", "ci", "--scope", "admin", "--url", db_url])
     assert created.exit_code == 0, created.output
     token = created.stdout.strip().splitlines()[-1]
     store = SQLAlchemyStorage(db_url)
     try:
         record = store.verify_token(token)
-        assert record is not None and record.scope == TokenScope.WORKER and record.owner == "ci"
+        assert record is not None and record.scope == TokenScope.ADMIN and record.owner == "ci"
     finally:
         store.close()
-    bad = runner.invoke(app, ["token", "create", "--owner", "ci", "--scope", "root", "--url", db_url])
+    bad = runner.invoke(app, ["token", "create", "--owner", "ci", "--scope", "worker", "--url", db_url])
     assert bad.exit_code != 0
 
 

@@ -19,7 +19,10 @@ from nas_service.storage.schema import (
     upgrade,
 )
 
-TABLES = {"owners", "api_tokens", "search_spaces", "jobs", "trials", "trial_metrics", "latency_measurements"}
+TABLES = {
+    "owners", "api_tokens", "search_spaces", "jobs", "trials", "trial_metrics", "latency_measurements",
+    "artifacts", "artifact_chunks", "trial_counters",
+}  # fmt: skip
 
 
 def _tables(url: str) -> set[str]:
