@@ -141,6 +141,22 @@ class TrialOps(SQLCore):
             rows, total = self._page(s, q, limit, offset)
             return RecordPage([conv.trial(r) for r in rows], total)
 
+    def list_changed_trials(
+        self, job_id: int, after_seq: int, upto_seq: int, limit: int = 200, after_id: int | None = None
+    ) -> list[TrialRecord]:
+        """See :meth:`BaseStorage.list_changed_trials`."""
+        later = TrialRow.updated_seq > after_seq
+        if after_id is not None:
+            later = or_(later, and_(TrialRow.updated_seq == after_seq, TrialRow.id > after_id))
+        q = (
+            select(TrialRow)
+            .where(TrialRow.job_id == job_id, TrialRow.updated_seq <= upto_seq, later)
+            .order_by(TrialRow.updated_seq, TrialRow.id)
+            .limit(limit)
+        )
+        with self._session(write=False) as s:
+            return [conv.trial(r) for r in s.execute(q).scalars()]
+
     def list_trial_points(self, job_id: int, limit: int = 20_000, offset: int = 0) -> TrialColumns:
         """See :meth:`BaseStorage.list_trial_points`."""
         # one narrow SELECT of plain columns: no ORM objects, no JSON decoding (block strings stay text)
