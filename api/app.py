@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.metrics import Metrics
+from api.metrics import make_registry
 from api.routes import artifacts, dashboard, jobs, ops, results, scaling, spaces, trials
 from nas_service import __version__
 from nas_service.schemas import ErrorResponse
@@ -137,7 +137,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.metrics = Metrics()
+    app.state.metrics = make_registry(lambda: app.state.storage)
     app.state.sse_poll_s = 1.0
     if storage is not None:
         app.state.storage = storage  # usable before the lifespan runs (plain TestClient without `with`)

@@ -2,8 +2,8 @@
 
 * ``artifacts`` + ``artifact_chunks``: the database artifact store (trained weights, later checkpoints) keeps
   each artifact's bytes in chunks of at most 1 MiB, so every host that reaches the database can serve them.
-* ``trial_counters``: per-job counts of trial transitions (``completed``, ``pruned``, ``failed``,
-  ``requeued``, ``stale``) that only ever grow. Existing databases start from the trials' current states.
+* ``trial_counters``: per-job counts of trial transitions (``created``, ``completed``, ``pruned``, ``failed``,
+  ``cancelled``, ``requeued``, ``stale``) that only ever grow. Existing databases start from the trials' current states.
 * ``worker``-scoped API tokens are deleted: the ``/internal`` worker API they were for is gone (workers report
   through a Ray actor), and no route accepts them.
 
@@ -58,7 +58,11 @@ def upgrade() -> None:
     )
     op.execute(
         "INSERT INTO trial_counters (job_id, name, value) SELECT job_id, state, count(*) FROM trials "
-        "WHERE state IN ('completed', 'pruned', 'failed') GROUP BY job_id, state"
+        "WHERE state IN ('completed', 'pruned', 'failed', 'cancelled') GROUP BY job_id, state"
+    )
+    op.execute(
+        "INSERT INTO trial_counters (job_id, name, value) SELECT job_id, 'created', count(*) FROM trials "
+        "GROUP BY job_id"
     )
     op.execute("DELETE FROM api_tokens WHERE scope = 'worker'")
 

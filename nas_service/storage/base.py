@@ -327,6 +327,15 @@ class BaseStorage(abc.ABC):
     def count_trials_by_state(self) -> dict[TrialState, int]:
         """How many trials are in each state, over all jobs (for metrics)."""
 
+    @abc.abstractmethod
+    def count_trial_transitions(self) -> dict[str, int]:
+        """Monotonic counts over all jobs of what happened to trials (Prometheus counters).
+
+        Keys: ``created``, ``requeued``, ``stale`` and each terminal state a final report set (``completed``,
+        ``pruned``, ``failed``, ``cancelled``). Each is counted in the transaction that made the change and never
+        decreases: a requeued failed trial stays counted as a failure (and once as a requeue).
+        """
+
     # ---------------------------------------------------------------- latency cache
     @abc.abstractmethod
     def get_cached_latency(self, cache_key: str) -> LatencyRecord | None:
