@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Where artifacts are stored: rows of the service's database, or files under ``<data_dir>/artifacts``.
@@ -46,6 +46,19 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.data_dir / 'nas.db'}"
+
+
+def settings_error_message(exc: ValidationError) -> str | None:
+    """One line naming each bad ``NAS_*`` variable of a failed :class:`Settings` load; ``None`` for other models.
+
+    The CLI prints it instead of a traceback (exit code 2).
+    """
+    if exc.title != Settings.__name__:
+        return None
+    parts = [
+        f"NAS_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors(include_url=False)
+    ]
+    return "invalid setting " + "; ".join(parts)
 
 
 @lru_cache(maxsize=1)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from nas_service.cli.main import app
@@ -37,3 +40,19 @@ def test_api_import_does_not_load_torch_or_ray() -> None:
     code = "import sys, api.app; api.app.create_app(); print(sorted({'torch', 'ray'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("NAS_METRICS_TOKEN", "short", "NAS_METRICS_TOKEN: String should have at least 16 characters"),
+        ("NAS_ARTIFACT_STORE", "s3", "NAS_ARTIFACT_STORE: Input should be 'database' or 'filesystem'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: Path, variable: str, value: str, message: str) -> None:
+    env = {**os.environ, "NAS_DATA_DIR": str(tmp_path), variable: value}
+    done = subprocess.run(
+        [sys.executable, "-m", "nas_service.cli.main", "serve", "--port", "1"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stderr.strip() == f"error: invalid setting {message}", done.stderr
