@@ -54,7 +54,6 @@ from nas_service.orchestration.lease import JobLeases
 from nas_service.orchestration.opening import DataProbe, open_job
 from nas_service.orchestration.placement import as_trained, place
 from nas_service.orchestration.retries import retry_or_fail
-from nas_service.orchestration.weights import save_trial_weights
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord, TrialRecord
 from nas_service.storage.errors import ConflictError, NotFoundError, StorageError
@@ -85,7 +84,7 @@ class Dispatcher:
         poll_s: How long one :meth:`step` waits for executor events.
         max_skips: Rejected/duplicate candidates in a row after which a job is considered exhausted.
         job_check_s: How often a held job's state is re-read (a cancel through the API shows up then).
-        data_dir: The controller's data directory; trained weights go under its ``artifacts/trials``
+        data_dir: The controller's data directory (the filesystem artifact store keeps trained weights under it)
             (default: ``get_settings().data_dir``).
         probe_data: Reads a job's proxy data shape ``(classes, channels)`` here (``None``: learned from results).
     """
@@ -440,8 +439,10 @@ class Dispatcher:
         run.tell(trial_id, outcome)
 
     def _save_weights(self, trial_id: int, weights: bytes) -> None:
-        """The one place trained weights are written (an artifact store can take over here)."""
-        save_trial_weights(self.data_dir, trial_id, weights)
+        """The one place trained weights are written: the artifact store the API serves them from."""
+        from nas_service.artifacts import save_trial_weights
+
+        save_trial_weights(self.storage, self.data_dir, trial_id, weights)
 
     def _forget(self, run: JobRun, trial_id: int) -> None:
         handle = run.forget(trial_id)

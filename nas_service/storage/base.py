@@ -68,7 +68,7 @@ class BaseStorage(abc.ABC):
     ) -> CreatedToken:
         """Create a token for ``owner`` (created if new); the plaintext is returned once and never stored.
 
-        ``token`` registers a given secret (e.g. ``NAS_WORKER_TOKEN``) instead of generating one.
+        ``token`` registers a given secret instead of generating one.
         """
 
     @abc.abstractmethod
@@ -229,6 +229,26 @@ class BaseStorage(abc.ABC):
         """A job's trials; NULL rewards/accuracies/latencies sort last; ``updated_after`` filters by seq."""
 
     @abc.abstractmethod
+    def list_changed_trials(
+        self, job_id: int, after_seq: int, upto_seq: int, limit: int = 200, after_id: int | None = None
+    ) -> list[TrialRecord]:
+        """A page of the trials changed after a cursor, for the event stream (keyset paging, never offsets).
+
+        Every change of a trial gives it the job's next ``updated_seq`` (under the job's lock, so a job's seqs
+        commit in order). Trials come ordered by ``(updated_seq, id)``; pass the last one's pair as
+        ``after_seq``/``after_id`` for the next page. A trial that changes while a client pages moves past
+        ``upto_seq`` and is left for the next round (``after_seq=upto_seq``) instead of shifting the pages under
+        the client and being skipped.
+
+        Args:
+            job_id: The job.
+            after_seq: Trials changed after this seq (with ``after_id``: after the pair ``(after_seq, after_id)``).
+            upto_seq: Highest ``updated_seq`` to include (the job's ``event_seq`` read before paging).
+            limit: Page size.
+            after_id: The id of the last trial already sent at ``after_seq`` (``None``: none was).
+        """
+
+    @abc.abstractmethod
     def list_trial_points(self, job_id: int, limit: int = 20_000, offset: int = 0) -> TrialColumns:
         """A page of a job's trials by number, as columns of plain values (``TRIAL_POINT_COLUMNS``).
 
@@ -321,6 +341,15 @@ class BaseStorage(abc.ABC):
     @abc.abstractmethod
     def count_trials_by_state(self) -> dict[TrialState, int]:
         """How many trials are in each state, over all jobs (for metrics)."""
+
+    @abc.abstractmethod
+    def count_trial_transitions(self) -> dict[str, int]:
+        """Monotonic counts over all jobs of what happened to trials (Prometheus counters).
+
+        Keys: ``created``, ``requeued``, ``stale`` and each terminal state a final report set (``completed``,
+        ``pruned``, ``failed``, ``cancelled``). Each is counted in the transaction that made the change and never
+        decreases: a requeued failed trial stays counted as a failure (and once as a requeue).
+        """
 
     # ---------------------------------------------------------------- latency cache
     @abc.abstractmethod

@@ -17,11 +17,10 @@ T = TypeVar("T")
 
 
 class TokenScope(StrEnum):
-    """What a token may do: ``user`` its owner's objects, ``admin`` everything, ``worker`` the worker path."""
+    """What a token may do: ``user`` its owner's objects, ``admin`` everything."""
 
     USER = "user"
     ADMIN = "admin"
-    WORKER = "worker"
 
 
 @dataclass(frozen=True, slots=True)

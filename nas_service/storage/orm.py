@@ -17,7 +17,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -225,3 +227,40 @@ class LatencyMeasurementRow(Base):
     samples: Mapped[int] = mapped_column(Integer)
     samples_ms: Mapped[list[float]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrialCounterRow(Base):
+    """Monotonic per-job counts of trial transitions (``completed``, ``failed``, ``requeued``, ...) for /metrics.
+
+    No foreign key: the counts outlive their job, so a Prometheus counter summed over jobs never goes down.
+    """
+
+    __tablename__ = "trial_counters"
+    __table_args__ = (PrimaryKeyConstraint("job_id", "name"),)
+
+    job_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(32))
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ArtifactRow(Base):
+    """One stored artifact of the database artifact store; its bytes are in :class:`ArtifactChunkRow`."""
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ArtifactChunkRow(Base):
+    """A chunk (at most ``CHUNK_SIZE`` bytes) of an artifact; an overwrite replaces the artifact row and its chunks."""
+
+    __tablename__ = "artifact_chunks"
+    __table_args__ = (PrimaryKeyConstraint("artifact_id", "part"),)
+
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+    part: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -262,9 +262,9 @@ def test_latency_cache_tokens_strategy_state(storage: BaseStorage, make_job: Mak
     assert storage.put_latency(key, "h", [3, 32, 32], "torch2", m2).median_ms == 2.0
     assert storage.get_cached_latency(key) == first
 
-    created = storage.create_token("carol", TokenScope.WORKER, name="w")
+    created = storage.create_token("carol", TokenScope.ADMIN, name="w")
     record = storage.verify_token(created.token)
-    assert record is not None and record.owner == "carol" and record.scope == TokenScope.WORKER
+    assert record is not None and record.owner == "carol" and record.scope == TokenScope.ADMIN
     assert storage.verify_token("nas_wrong") is None
     storage.revoke_token(created.record.id)
     assert storage.verify_token(created.token) is None

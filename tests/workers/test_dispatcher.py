@@ -279,7 +279,8 @@ def test_end_to_end_on_a_local_ray(store: SQLAlchemyStorage, ray_local: None, tm
 
     from nas_service.arch.builder import build_model
     from nas_service.arch.spec import Architecture
-    from nas_service.export import load_state_dict, trial_weights_path
+    from nas_service.artifacts import artifact_store_for, trial_weights_key
+    from nas_service.export import load_state_dict
     from workers.executor import RayExecutor
 
     spec = _spec(budget={"max_trials": 2, "max_concurrent": 2}, proxy={"epochs": 1})
@@ -299,9 +300,9 @@ def test_end_to_end_on_a_local_ray(store: SQLAlchemyStorage, ray_local: None, tm
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 2
     assert all(t.accuracy is not None and t.latency_ms and t.reward is not None and t.node for t in trials)
     assert all(store.list_metrics(t.id) for t in trials)
-    # The trained weights came back through Ray and were saved where the artifacts route serves them.
+    # The trained weights came back through Ray and were stored where the artifacts route serves them.
     for t in trials:
-        state = load_state_dict(trial_weights_path(tmp_path / "data", str(t.id)))
+        state = load_state_dict(artifact_store_for(store, tmp_path / "data", "database").get(trial_weights_key(t.id)))
         assert all(isinstance(v, torch.Tensor) for v in state.values())
         build_model(Architecture.model_validate(t.architecture)).load_state_dict(state, strict=True)
 
