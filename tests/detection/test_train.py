@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from nas_service.arch import Architecture, DetectionArchitecture, build_detector
+from nas_service.arch import DetectionArchitecture, build_detector
 from nas_service.detection.anchors import generate_anchors, match_anchors
 from nas_service.detection.config import DetectionProxyConfig
 from nas_service.detection.data import load_detection_data, synthetic_shapes
@@ -12,28 +14,6 @@ from nas_service.detection.inference import postprocess
 from nas_service.detection.metrics import coco_map
 from nas_service.jobspec import EpochReport
 from workers.detection_train import train_detection_proxy
-
-TINY_BACKBONE = [
-    ["ds_r1_k3_s1_c8"],
-    ["ir_r1_k3_s2_e3_c16"],
-    ["ir_r1_k3_s2_e3_c24"],
-    ["ir_r1_k3_s2_e3_c32"],
-    ["ir_r1_k3_s2_e3_c48"],
-]
-
-
-def tiny_detector(num_classes: int = 3) -> DetectionArchitecture:
-    backbone = Architecture.from_block_strings(TINY_BACKBONE, stem={"out_channels": 8})
-    return DetectionArchitecture(
-        backbone=backbone,
-        max_level=6,
-        fpn_channels=16,
-        fpn_repeats=1,
-        head_repeats=1,
-        num_classes=num_classes,
-        resolution=64,
-        anchor_scale=3.0,
-    )
 
 
 def test_oracle_head_outputs_score_one() -> None:
@@ -61,7 +41,7 @@ def test_oracle_head_outputs_score_one() -> None:
     assert result.map == 1.0 and result.map50 == 1.0
 
 
-def test_trains_and_reports_map() -> None:
+def test_trains_and_reports_map(tiny_detector: Callable[..., DetectionArchitecture]) -> None:
     cfg = DetectionProxyConfig(resolution=64, epochs=2, train_images=24, val_images=8, batch_size=8, device="cpu")
     data = load_detection_data(cfg)
     torch.manual_seed(0)
@@ -78,7 +58,7 @@ def test_trains_and_reports_map() -> None:
     assert outcome.images_per_second > 0
 
 
-def test_stop_request_prunes() -> None:
+def test_stop_request_prunes(tiny_detector: Callable[..., DetectionArchitecture]) -> None:
     cfg = DetectionProxyConfig(resolution=64, epochs=3, train_images=16, val_images=4, batch_size=8, device="cpu")
     data = load_detection_data(cfg)
     outcome = train_detection_proxy(build_detector(tiny_detector()), data, cfg, should_stop=lambda: True)
