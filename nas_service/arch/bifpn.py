@@ -155,6 +155,7 @@ class HeadNet(nn.Module):
         outs = []
         for level, x in enumerate(feats):
             for conv, bns in zip(self.conv_rep, self.bn_rep, strict=True):
+                assert isinstance(bns, nn.ModuleList)
                 x = self.act(bns[level](conv(x)))
             outs.append(self.predict(x))
         return outs

@@ -175,7 +175,7 @@ def load_coco(
             with Image.open(path) as raw:
                 rgb = raw.convert("RGB")
                 width, height = rgb.size
-                pixels[n] = np.asarray(rgb.resize((resolution, resolution), Image.BILINEAR), dtype=np.float32) / 255
+                pixels[n] = np.asarray(rgb.resize((resolution, resolution), Image.Resampling.BILINEAR), dtype=np.float32) / 255
         except (OSError, UnidentifiedImageError) as exc:
             raise DetectionDataError(f"{ann_path}: image id {im['id']}: cannot read {path}: {exc}") from None
         sx, sy = resolution / width, resolution / height

@@ -30,7 +30,7 @@ def coco_map(
     from pycocotools.cocoeval import COCOeval
 
     ids = list(image_ids) if image_ids is not None else list(range(1, len(targets) + 1))
-    annotations = []
+    annotations: list[dict[str, object]] = []
     for img_id, (boxes, labels) in zip(ids, targets, strict=True):
         for box, label in zip(boxes.tolist(), labels.tolist(), strict=True):
             w, h = box[2] - box[0], box[3] - box[1]
@@ -44,7 +44,7 @@ def coco_map(
                     "iscrowd": 0,
                 }
             )
-    results = []
+    results: list[dict[str, object]] = []
     for img_id, det in zip(ids, detections, strict=True):
         for box, score, label in zip(det.boxes.tolist(), det.scores.tolist(), det.labels.tolist(), strict=True):
             results.append(

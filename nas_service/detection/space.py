@@ -45,7 +45,7 @@ class DetectionSearchSpace(BaseModel):
     fpn_channels: list[int] = Field(default_factory=lambda: [32, 64], min_length=1)
     fpn_repeats: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     head_repeats: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
-    fpn_weighting: list[FpnWeighting] = Field(default_factory=lambda: ["fast"], min_length=1)
+    fpn_weighting: list[FpnWeighting] = Field(default_factory=lambda: list[FpnWeighting](["fast"]), min_length=1)
     template: DetectionArchitecture
 
     @model_validator(mode="after")
