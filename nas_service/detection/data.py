@@ -175,7 +175,9 @@ def load_coco(
             with Image.open(path) as raw:
                 rgb = raw.convert("RGB")
                 width, height = rgb.size
-                pixels[n] = np.asarray(rgb.resize((resolution, resolution), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+                pixels[n] = (
+                    np.asarray(rgb.resize((resolution, resolution), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+                )
         except (OSError, UnidentifiedImageError) as exc:
             raise DetectionDataError(f"{ann_path}: image id {im['id']}: cannot read {path}: {exc}") from None
         sx, sy = resolution / width, resolution / height
@@ -197,9 +199,7 @@ def load_coco(
 
 
 def _subset(split: DetectionSplit, idx: list[int]) -> DetectionSplit:
-    return DetectionSplit(
-        split.images[idx], [split.targets[i] for i in idx], [split.image_ids[i] for i in idx]
-    )
+    return DetectionSplit(split.images[idx], [split.targets[i] for i in idx], [split.image_ids[i] for i in idx])
 
 
 def load_detection_data(cfg: DetectionProxyConfig) -> DetectionData:
@@ -219,9 +219,7 @@ def load_detection_data(cfg: DetectionProxyConfig) -> DetectionData:
     if cfg.val_annotations:
         val, val_names = load_coco(cfg.data_path, cfg.val_annotations, res, cfg.val_images)
         if val_names != names:
-            raise DetectionDataError(
-                f"{cfg.val_annotations}: categories differ from those of {cfg.train_annotations}"
-            )
+            raise DetectionDataError(f"{cfg.val_annotations}: categories differ from those of {cfg.train_annotations}")
         return DetectionData(train, val, names, res)
     n_val = int(round(len(train) * cfg.val_fraction))
     if n_val < 1 or n_val >= len(train):
