@@ -6,9 +6,9 @@ a. **Training-loop overhead**: images/s of :func:`workers.detection_train.train_
    cosine schedule, gradient clipping, loss averaging, stop polling, per-epoch mAP evaluation with NMS and
    pycocotools) against a plain loop doing the same work (AdamW, same batches, same loss, the same evaluation
    call) on the same detector from the same initial weights, in one process, interleaved, the order
-   alternating each round; the ratio is the median of per-round ratios (1.0 = no overhead). The evaluation's
-   share of the plain loop's time is printed too.
-b. **A whole detection trial** (:func:`workers.detection_train.run_detection_trial` in-process): wall time per
+   alternating each round; the ratio proxy / plain is the median of per-round ratios (1.0 = no overhead).
+   The evaluation's share of the plain loop's time is printed too.
+b. **A whole detection trial** (:func:`workers.detection_trial.run_detection_trial` in-process): wall time per
    phase (data, build, latency, train, report, other) and the share spent on useful work (train + latency).
 
 Run: ``python -m benchmarks.detection_bench [--rounds 3] [--images 64] [--resolution 64] [--json]``.
@@ -104,7 +104,7 @@ def bench_loop(rounds: int, images: int, resolution: int, epochs: int) -> dict[s
                 eval_shares.append(eval_s / seconds)
         proxy_ips.append(ips["proxy"])
         plain_ips.append(ips["plain"])
-        ratios.append(ips["plain"] / ips["proxy"])
+        ratios.append(ips["proxy"] / ips["plain"])
     return {
         "params": sum(p.numel() for p in base.parameters()),
         "resolution": resolution,
@@ -112,7 +112,7 @@ def bench_loop(rounds: int, images: int, resolution: int, epochs: int) -> dict[s
         "epochs": epochs,
         "proxy_images_per_s": statistics.median(proxy_ips),
         "plain_images_per_s": statistics.median(plain_ips),
-        "overhead_ratio": statistics.median(ratios),
+        "proxy_over_plain": statistics.median(ratios),
         "plain_eval_share": statistics.median(eval_shares),
     }
 
@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"detector: {loop['params']:,} params at {loop['resolution']} px, {loop['train_images']} train images")
     print(f"{'proxy loop':<28}{loop['proxy_images_per_s']:>10.1f} img/s")
     print(f"{'plain PyTorch loop':<28}{loop['plain_images_per_s']:>10.1f} img/s")
-    print(f"{'plain / proxy (median)':<28}{loop['overhead_ratio']:>10.3f}")
+    print(f"{'proxy / plain (median)':<28}{loop['proxy_over_plain']:>10.3f}")
     print(f"{'evaluation share (plain)':<28}{loop['plain_eval_share']:>10.1%}")
     phases = ", ".join(f"{k} {v:.2f}s" for k, v in trial["phases_s"].items())
     print(f"trial: {trial['state']} in {trial['wall_s']:.2f} s ({phases}); useful {trial['useful_share']:.0%}")
