@@ -5,9 +5,9 @@ image's pixels (``x1, y1, x2, y2``) and labels ``0..num_classes-1``. Images are 
 ``(pixel - 0.5) / 0.25`` with pixels in ``[0, 1]``. Nothing is downloaded.
 
 **Synthetic shapes** (:func:`synthetic_shapes`): each image has a smooth two-colour gradient background with
-noise and 1-``max_objects`` filled shapes of random colour, size, aspect and position; the class is the shape
-(rectangle, ellipse, triangle, diamond, cross, ring; ``num_classes`` picks the first ones). Boxes are the tight
-boxes of the drawn masks. The same ``seed`` always gives the same dataset.
+noise and 1-``max_objects`` filled shapes of random colour (contrasting with what they cover), size, aspect and
+position; the class is the shape (rectangle, ellipse, triangle, diamond, cross, ring; ``num_classes`` picks the
+first ones). Boxes are the tight boxes of the drawn masks. The same ``seed`` always gives the same dataset.
 
 **COCO format** (:func:`load_coco`): an instances JSON (``images``, ``annotations`` with ``bbox = [x, y, w, h]``,
 ``categories``) and a directory of the image files. Categories map to contiguous labels in id order; crowd
@@ -87,6 +87,15 @@ def _shape_mask(kind: str, xx: np.ndarray, yy: np.ndarray, box: tuple[float, flo
     return (r2 <= 1) & (r2 >= 0.36)
 
 
+def _contrasting_colour(rng: np.random.Generator, under: np.ndarray) -> np.ndarray:
+    # Shapes stand out from what they cover (Euclidean RGB distance >= 0.5): the task is about finding and
+    # telling shapes apart, not about seeing a shape the colour of its background.
+    while True:
+        colour = rng.uniform(0.0, 1.0, 3)
+        if np.linalg.norm(colour - under) >= 0.5:
+            return colour
+
+
 def synthetic_shapes(
     num_images: int, resolution: int, num_classes: int = 3, max_objects: int = 3, seed: int = 0
 ) -> tuple[DetectionSplit, list[str]]:
@@ -117,7 +126,7 @@ def synthetic_shapes(
             mask = _shape_mask(SHAPES[label], xx, yy, (x1, y1, x1 + w, y1 + h))
             if not mask.any():
                 continue
-            img[mask] = rng.uniform(0.0, 1.0, 3)
+            img[mask] = _contrasting_colour(rng, img[mask].mean(axis=0))
             ys, xs = np.nonzero(mask)
             boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
             labels.append(label)
