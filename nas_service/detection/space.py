@@ -106,6 +106,28 @@ class DetectionSearchSpace(BaseModel):
             params[k] = r.choice(self.parameters()[k])
         return self.canonicalize(params)
 
+    def mutate(
+        self, params: dict[str, Any], rng: random.Random | int | None = None, n_mutations: int = 1
+    ) -> dict[str, Any]:
+        """Change ``n_mutations`` active parameters (backbone or detection) to other values; canonical result.
+
+        Raises:
+            ValueError: ``n_mutations`` is below 1 or more than the space can change at once.
+        """
+        r = rng if isinstance(rng, random.Random) else random.Random(rng)
+        current = self.canonicalize(params)
+        sub = {k[len(PREFIX) :]: v for k, v in current.items() if k.startswith(PREFIX)}
+        sub["resolution"] = self.backbone.resolutions[0]
+        choices = self.parameters()
+        active = [PREFIX + k for k in self.backbone.active(sub) if k != "resolution"]
+        active += ["fpn_channels", "fpn_repeats", "head_repeats", "fpn_weighting"]
+        mutable = [k for k in active if k in choices and len(choices[k]) > 1]
+        if not 1 <= n_mutations <= len(mutable):
+            raise ValueError(f"n_mutations: must be in 1..{len(mutable)}, got {n_mutations}")
+        for name in r.sample(mutable, n_mutations):
+            current[name] = r.choice([c for c in choices[name] if c != current[name]])
+        return self.canonicalize(current)
+
     def cardinality(self) -> int:
         """Number of distinct detectors (backbone networks at one resolution x detection choices)."""
         per_res = self.backbone.cardinality() // max(1, len(self.backbone.resolutions))

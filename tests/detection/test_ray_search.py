@@ -1,5 +1,5 @@
-"""A tiny detection search on a real local Ray: detectors sampled from the detection space, trained on
-synthetic shapes as detection trials through the Ray executor, ranked by the mAP-based reward."""
+"""A tiny detection search on a real local Ray: a strategy asks detectors of the detection space, they train
+on synthetic shapes as detection trials through the Ray executor, and the strategy is told their outcomes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 from nas_service.detection.config import DetectionProxyConfig
 from nas_service.detection.space import shapes_detection_space
-from nas_service.jobspec import LatencyConfig, TrialState
+from nas_service.jobspec import LatencyConfig, StrategyConfig, TrialState
+from nas_service.strategies import Outcome
+from nas_service.strategies.registry import make_strategy
 from workers.detection_trial import DetectionTrialPayload
 from workers.executor import EpochEvent, ExecutorEvent, FinishedEvent, RayExecutor
 from workers.trial import TrialPayload
@@ -36,15 +38,15 @@ def test_tiny_detection_search(executor: RayExecutor) -> None:
     space = shapes_detection_space()
     proxy = DetectionProxyConfig(resolution=64, epochs=2, train_images=16, val_images=4, batch_size=8)
     latency = LatencyConfig(warmup=1, repeats=3)
-    candidates = [space.sample(seed) for seed in range(3)]
+    strategy = make_strategy(StrategyConfig(name="random", seed=0), space)
     handles = {
         executor.submit(
             DetectionTrialPayload(
-                trial_id=f"d{i}", job_id="det", architecture=space.decode(p), proxy=proxy, latency=latency
+                trial_id=s.suggestion_id, job_id="det", architecture=s.architecture, proxy=proxy, latency=latency
             ),
             runner="detection",
-        ): p
-        for i, p in enumerate(candidates)
+        ): s
+        for s in strategy.ask(3)
     }
     events: list[ExecutorEvent] = []
     deadline = time.monotonic() + 300
@@ -58,9 +60,12 @@ def test_tiny_detection_search(executor: RayExecutor) -> None:
         assert done.result.accuracy is not None and 0.0 <= done.result.accuracy <= 1.0  # mAP@[.5:.95]
         assert [e.report.epoch for e in events if isinstance(e, EpochEvent) and e.handle == h] == [1, 2]
         assert done.run is not None and done.run.reward is not None
-        rewards[h] = done.run.reward
-    best = max(rewards, key=lambda h: rewards[h])
-    assert best in handles and done.result.params and done.result.latency
+        assert done.result.params and done.result.latency
+        outcome = Outcome.from_trial_result(done.result, reward=done.run.reward)
+        strategy.tell(handles[h].suggestion_id, outcome)
+        rewards[h] = outcome.reward
+    assert all(r is not None and r >= 0 for r in rewards.values())
+    assert len(strategy.ask(1)) == 1  # the strategy goes on after being told
 
 
 def test_detection_runner_refuses_a_classification_payload(executor: RayExecutor) -> None:
