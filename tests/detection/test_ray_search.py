@@ -17,7 +17,7 @@ from workers.detection_trial import DetectionTrialPayload
 from workers.executor import EpochEvent, ExecutorEvent, FinishedEvent, RayExecutor
 from workers.trial import TrialPayload
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
