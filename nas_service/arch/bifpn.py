@@ -25,7 +25,9 @@ FUSION_EPS = 1e-4
 class SeparableConv(nn.Module):
     """Depthwise 3x3 conv, pointwise 1x1 conv (optional bias), optional BN."""
 
-    def __init__(self, in_ch: int, out_ch: int, bias: bool, bn: bool, eps: float, momentum: float) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, bias: bool, bn: bool, eps: float = 1e-3, momentum: float = 0.01
+    ) -> None:
         super().__init__()
         self.conv_dw = nn.Conv2d(in_ch, in_ch, 3, padding=1, groups=in_ch, bias=False)
         self.conv_pw = nn.Conv2d(in_ch, out_ch, 1, bias=bias)
@@ -149,7 +151,7 @@ class HeadNet(nn.Module):
             for _ in range(spec.head_repeats)
         )
         self.act = create_act(spec.act, inplace=False)
-        self.predict = SeparableConv(c, spec.num_anchors * outputs_per_anchor, True, False, 0.0, 0.0)
+        self.predict = SeparableConv(c, spec.num_anchors * outputs_per_anchor, bias=True, bn=False)
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         outs = []

@@ -205,6 +205,24 @@ def show(
     Console(width=200).print(table)
 
 
+@arch_app.command("scale-detection")
+def scale_detection(
+    rule: str = typer.Option("table", "--rule", help="table (the stored D-table) or formula (the paper's)."),
+    base: str | None = typer.Option(None, "--base", help="Base detector for --rule formula: preset or FILE.json."),
+    phis: str = typer.Option("0-7", "--phis", help="phi values: 'A-B' or a comma list."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show detection compound scaling: backbone, BiFPN width/depth, head depth, resolution, params, MACs."""
+    from nas_service.cli import arch_detection
+
+    if rule not in ("table", "formula"):
+        raise _fail(f"--rule: expected table or formula, got {rule!r}")
+    try:
+        arch_detection.show_detection_scaling(rule, base, arch_detection.parse_phis(phis), as_json)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``arch`` group to ``app``."""
     app.add_typer(arch_app, name="arch")

@@ -120,3 +120,61 @@ def _stages(spec: DetectionArchitecture) -> list[int]:
     from nas_service.arch.detection import backbone_feature_stages
 
     return backbone_feature_stages(spec.backbone, spec.min_level, spec.backbone_max_level)
+
+
+def parse_phis(text: str) -> list[int]:
+    """``"0-7"`` or ``"0,2,4"`` to a list of ``phi`` values.
+
+    Raises:
+        ValueError: Naming ``--phis`` on malformed text.
+    """
+    try:
+        if "-" in text:
+            lo, hi = (int(v) for v in text.split("-", 1))
+            values = list(range(lo, hi + 1))
+        else:
+            values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--phis: expected 'A-B' or a comma list of integers, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise ValueError(f"--phis: expected non-negative values, got {text!r}")
+    return values
+
+
+def show_detection_scaling(rule: str, base: str | None, phis: list[int], as_json: bool) -> None:
+    """Print the detection scaling table (``table`` rule: the D-table; ``formula``: the paper's formulas).
+
+    Raises:
+        ValueError: A one-line message naming the bad option.
+    """
+    import dataclasses
+
+    from nas_service.arch.detection_scaling import detection_scaling_table
+
+    spec = load_detection(base) if base else None
+    if rule == "formula" and spec is None:
+        raise ValueError("--base: the formula rule scales a base detector (a preset or FILE.json)")
+    rows = detection_scaling_table(phis, "formula" if rule == "formula" else "table", spec)
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"detection compound scaling ({rule})")
+    columns = ("phi", "name", "backbone", "BiFPN width", "BiFPN layers", "head layers", "resolution", "params", "MACs")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("name", "backbone") else "right")
+    for r in rows:
+        table.add_row(
+            str(r.phi),
+            r.name or "",
+            r.backbone or "",
+            str(r.fpn_channels),
+            str(r.fpn_repeats),
+            str(r.head_repeats),
+            str(r.resolution),
+            f"{r.params:,}",
+            f"{r.macs:,}",
+        )
+    Console(width=200).print(table)

@@ -78,3 +78,30 @@ def test_bad_backbone_file(app: typer.Typer, tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     code, _, err = run(app, str(path))
     assert code == 2 and "backbone: no stage ends at stride 16" in err and "Traceback" not in err
+
+
+def scale(app: typer.Typer, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["arch", "scale-detection", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_scale_detection_table(app: typer.Typer) -> None:
+    code, out, _ = scale(app, "--phis", "0-7")
+    assert code == 0 and "efficientdet_d7" in out and "3,880,067" in out and "51,871,782" in out
+    code, out, _ = scale(app, "--rule", "formula", "--base", "efficientdet_d0", "--phis", "0,2", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["fpn_channels"] for r in rows] == [64, 120] and rows[1]["resolution"] == 768
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--phis", "9"], "phi: the D-table covers 0..7"),
+        (["--phis", "x"], "--phis"),
+        (["--rule", "formula"], "--base"),
+        (["--rule", "other"], "--rule"),
+    ],
+)
+def test_scale_detection_errors(app: typer.Typer, args: list[str], message: str) -> None:
+    code, _, err = scale(app, *args)
+    assert code == 2 and message in err and err.strip().count("\n") == 0
