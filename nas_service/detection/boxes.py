@@ -69,17 +69,15 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)
     iou = box_iou(boxes[order], boxes[order])
-    n = len(order)
-    suppressed = torch.zeros(n, dtype=torch.bool, device=boxes.device)
-    keep: list[int] = []
-    # Only the kept boxes run a row of the loop; the IoU matrix is computed once.
+    # The IoU matrix is computed once; the loop only ORs in the rows of kept boxes (on the CPU: tiny tensors).
     above = (iou > iou_threshold).cpu()
-    suppressed_cpu = suppressed.cpu()
-    for i in range(n):
-        if suppressed_cpu[i]:
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    keep: list[int] = []
+    for i in range(len(order)):
+        if suppressed[i]:
             continue
         keep.append(i)
-        suppressed_cpu |= above[i]
+        suppressed |= above[i]
     return order[torch.tensor(keep, dtype=torch.long, device=boxes.device)]
 
 
