@@ -30,7 +30,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ from nas_service.orchestration.executor import (
     TrialPayload,
     TrialRun,
 )
+from workers.detection_trial import DetectionTrialPayload, run_detection_trial
 from workers.trial import NullReporter, noop_trial, run_trial_detailed
 
 __all__ = [
@@ -63,7 +64,13 @@ __all__ = [
 ]
 
 #: Runners a task can execute, by name (a name, not a function, travels to the worker).
-RUNNERS = {"train": run_trial_detailed, "noop": noop_trial}
+RUNNERS: dict[str, Callable[[Any, Any], TrialRun]] = {
+    "train": run_trial_detailed,
+    "noop": noop_trial,
+    "detection": run_detection_trial,
+}
+#: The payload type of each runner that does not take a :class:`TrialPayload`.
+PAYLOAD_TYPES: dict[str, type[TrialPayload] | type[DetectionTrialPayload]] = {"detection": DetectionTrialPayload}
 _STOP_CHECK_S = 0.5
 
 
@@ -147,7 +154,7 @@ def _run_task(
     """Run one attempt; answer the run as JSON and its trained weights as raw bytes (no base64 detour)."""
     reporter = ChannelReporter(channel, key, heartbeat_interval_s)
     reporter.heartbeat()  # the first heartbeat says where (node, pid) the attempt runs
-    run = RUNNERS[runner](TrialPayload.model_validate_json(payload_json), reporter)
+    run = RUNNERS[runner](PAYLOAD_TYPES.get(runner, TrialPayload).model_validate_json(payload_json), reporter)
     t0 = time.perf_counter()
     reporter.flush()
     run.phases["report"] = run.phases.get("report", 0.0) + time.perf_counter() - t0
@@ -229,7 +236,10 @@ class RayExecutor:
     # --- submitting and steering ---
 
     def submit(
-        self, payload: TrialPayload, resources: Mapping[str, float] | None = None, runner: str = "train"
+        self,
+        payload: TrialPayload | DetectionTrialPayload,
+        resources: Mapping[str, float] | None = None,
+        runner: str = "train",
     ) -> TrialHandle:
         """Start one attempt.
 
@@ -238,13 +248,16 @@ class RayExecutor:
             resources: ``{"cpu": n, "gpu": m}`` plus optional ``memory`` (bytes) and custom Ray resources; a
                 positive ``gpu`` requests ``num_gpus``. With no GPU requested, ``auto`` devices are pinned to
                 CPU so an attempt never uses a GPU it did not reserve.
-            runner: ``"train"`` (the real trial) or ``"noop"`` (overhead measurements).
+            runner: ``"train"`` (the real trial), ``"detection"`` (a detection trial; ``payload`` is then a
+                :class:`~workers.detection_trial.DetectionTrialPayload`) or ``"noop"`` (overhead measurements).
 
         Returns:
             The handle events refer to.
         """
         if runner not in RUNNERS:
             raise ValueError(f"unknown runner {runner!r}; choose from {sorted(RUNNERS)}")
+        if not isinstance(payload, PAYLOAD_TYPES.get(runner, TrialPayload)):
+            raise TypeError(f"runner {runner!r} takes a {PAYLOAD_TYPES.get(runner, TrialPayload).__name__}")
         opts = _task_options(resources)
         if opts["num_gpus"] <= 0:
             payload = _pin_to_cpu(payload)
@@ -396,7 +409,7 @@ class RayExecutor:
         self.shutdown()
 
 
-def _pin_to_cpu(payload: TrialPayload) -> TrialPayload:
+def _pin_to_cpu(payload: TrialPayload | DetectionTrialPayload) -> TrialPayload | DetectionTrialPayload:
     update: dict[str, Any] = {}
     if payload.proxy.device == "auto":
         update["proxy"] = payload.proxy.model_copy(update={"device": "cpu"})
