@@ -178,6 +178,25 @@ def _load_yaml_file(path: Path) -> Any:
         raise _fail(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}", EXIT_USAGE) from None
 
 
+def load_job_file(path: Path) -> dict[str, Any]:
+    """A job YAML file as a ``JobCreate`` mapping; ``space: <file>`` (relative to the job file) is inlined.
+
+    Raises:
+        typer.Exit: Exit 2 with a one-line message for an unreadable file, bad YAML or an unreadable space file.
+    """
+    data = _load_yaml_file(path)
+    if not isinstance(data, dict):
+        raise _fail(f"{path}: a job file must be a mapping of JobSpec fields plus 'space' or 'space_id'", EXIT_USAGE)
+    space = data.get("space")
+    if isinstance(space, str) and Path(space).suffix.lower() in (".yaml", ".yml", ".json"):
+        space_path = Path(space) if Path(space).is_absolute() else path.parent / space
+        body = _load_yaml_file(space_path)
+        if not isinstance(body, dict):
+            raise _fail(f"{space_path}: a search space must be a mapping", EXIT_USAGE)
+        data = {**data, "space": body}
+    return data
+
+
 def _job_line(job: Any) -> str:
     from nas_service.client._progress import trials_budget, trials_done
 
@@ -203,18 +222,24 @@ def job_submit(
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the job until it ends (exit 1 unless completed).")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Submit even when the space does not fit the proxy task (size, resolution)."),
+    ] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit a search job described by a YAML file."""
-    data = _load_yaml_file(file)
-    if not isinstance(data, dict):
-        raise _fail(f"{file}: a job file must be a mapping of JobSpec fields plus 'space' or 'space_id'", EXIT_USAGE)
+    """Submit a search job described by a YAML file (``space:`` a preset, a space file or an inline space)."""
+    data = load_job_file(file)
+    if force:
+        data["force"] = True
     with _client(url, token) as client:
         job = client.submit_job(data)  # validated locally first: a bad field exits 2 before any request
         if not as_json:
             _stdout().print(f"submitted {_job_line(job.info)}")
+            for note in getattr(job.info, "notes", None) or []:
+                _stdout().print(f"note: {note}")
             _stdout().print(f"dashboard: {client.config.url}/dashboard/jobs/{job.id}")
         if wait:
             final = job.wait(progress=not as_json)
@@ -370,7 +395,7 @@ def _points_table(title: str, points: Iterable[Any]) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for col in ("#", "trial", "accuracy", "latency ms", "reward", "params", "MACs", "blocks"):
+    for col in ("#", "trial", "accuracy", "latency ms", "reward", "px", "params", "MACs", "blocks"):
         table.add_column(col, justify="right" if col not in ("blocks",) else "left", overflow="fold")
     for p in points:
         table.add_row(
@@ -379,6 +404,7 @@ def _points_table(title: str, points: Iterable[Any]) -> Any:
             _fmt(getattr(p, "accuracy", None), "pct"),
             _fmt(getattr(p, "latency_ms", None), "ms"),
             _fmt(getattr(p, "reward", None), "reward"),
+            _fmt(getattr(p, "resolution", None)),
             _fmt(_params_count(p), "count"),
             _fmt(getattr(p, "macs", None), "count"),
             _blocks(getattr(p, "block_strings", None)),
@@ -459,7 +485,7 @@ def trials_cmd(
     if as_json:
         _print_json(rows)
         return
-    table = Table("#", "id", "state", "accuracy", "latency ms", "reward", "params", "MACs", "blocks")
+    table = Table("#", "id", "state", "accuracy", "latency ms", "reward", "px", "params", "MACs", "blocks")
     for t in rows:
         table.add_row(
             _fmt(t.number),
@@ -468,6 +494,7 @@ def trials_cmd(
             _fmt(t.accuracy, "pct"),
             _fmt(t.latency_ms, "ms"),
             _fmt(t.reward, "reward"),
+            _fmt(getattr(t, "resolution", None)),
             _fmt(_params_count(t), "count"),
             _fmt(getattr(t, "macs", None), "count"),
             _blocks(getattr(t, "block_strings", None)),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from api.testing import Api
 from nas_service.jobspec import JobState, TrialState
 from nas_service.storage.testing import make_result
@@ -143,3 +147,70 @@ def test_worker_epoch_from_an_older_attempt_is_ignored(api: Api) -> None:
     assert fresh.json() == {"stored": True}
     detail = api.client.get(f"/api/v1/trials/{t.id}", headers=api.alice).json()
     assert [(e["epoch"], e["val_accuracy"]) for e in detail["epochs"]] == [(1, 0.6)]
+
+
+# ---------------------------------------------------------------------------- fit checks at submit time
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("job_file", sorted(EXAMPLES.glob("job-*.yaml")), ids=lambda p: p.name)
+def test_every_example_job_fits_its_proxy_task(api: Api, job_file: Path) -> None:
+    from nas_service.cli.client_cmd import load_job_file
+
+    r = api.client.post("/api/v1/jobs", json=load_job_file(job_file), headers=api.alice)
+    assert r.status_code == 201, r.text
+    assert not any(note.startswith("forced") for note in r.json()["notes"])
+
+
+@pytest.mark.parametrize(
+    ("space_file", "dataset"), [("digits.yaml", "digits"), ("synthetic.yaml", "synthetic"), ("cifar10.yaml", "cifar10")]
+)
+def test_every_bundled_dataset_has_an_example_space_that_fits(api: Api, space_file: str, dataset: str) -> None:
+    import yaml
+
+    space = yaml.safe_load((EXAMPLES / "spaces" / space_file).read_text())
+    r = api.client.post("/api/v1/jobs", json={"space": space, "proxy": {"dataset": dataset}}, headers=api.alice)
+    assert r.status_code == 201, r.text
+
+
+def test_a_224px_space_on_16px_digits_is_refused_naming_the_field(api: Api) -> None:
+    for preset in ("mixnet", "mnasnet"):
+        body = {"space": preset, "proxy": {"dataset": "digits", "resolution": 16}}
+        r = api.client.post("/api/v1/jobs", json=body, headers=api.alice)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["field"] == "proxy.resolution" and "224 px" in error["message"] and "force" in error["message"]
+    r = api.client.post("/api/v1/jobs", json={"space": "mixnet"}, headers=api.alice)  # default 32 px: still too small
+    assert r.status_code == 422 and r.json()["error"]["field"] == "proxy.resolution"
+
+
+def test_an_ignored_proxy_resolution_is_refused_and_force_overrides(api: Api) -> None:
+    body = {"space": "digits", "proxy": {"dataset": "digits", "resolution": 16}}
+    r = api.client.post("/api/v1/jobs", json=body, headers=api.alice)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "proxy.resolution" and "16/24/32 px" in r.json()["error"]["message"]
+    r = api.client.post("/api/v1/jobs", json={**body, "force": True}, headers=api.alice)
+    assert r.status_code == 201, r.text
+    notes = r.json()["notes"]
+    assert any(n.startswith("forced: proxy.resolution 16 is ignored") for n in notes), notes
+    assert "force" not in r.json()["spec"]
+    # A job read back later carries no notes (they belong to the submission).
+    assert api.client.get(f"/api/v1/jobs/{r.json()['id']}", headers=api.alice).json()["notes"] == []
+
+
+def test_adapted_heads_are_said(api: Api) -> None:
+    r = api.client.post("/api/v1/jobs", json={"space": "mixnet", "force": True}, headers=api.alice)
+    assert r.status_code == 201, r.text
+    notes = r.json()["notes"]
+    assert any("1000-class head" in n and "digits's 10 classes" in n for n in notes), notes
+    assert any("3-channel input" in n for n in notes), notes
+    r = api.client.post("/api/v1/jobs", json={"space": "digits"}, headers=api.alice)
+    assert r.status_code == 201 and any("16/24/32 px" in n for n in r.json()["notes"])
+
+
+def test_scaling_preset_base_at_tiny_resolution_is_refused(api: Api) -> None:
+    body = {"kind": "scaling", "scaling": {"base": "efficientnet_b0"}, "proxy": {"resolution": 16}}
+    r = api.client.post("/api/v1/jobs", json=body, headers=api.alice)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "proxy.resolution", r.text
+    body["scaling"] = {"base": [["ds_r1_k3_s1_c16"], ["ir_r1_k3_s2_e3_c24"]]}
+    assert api.client.post("/api/v1/jobs", json=body, headers=api.alice).status_code == 201

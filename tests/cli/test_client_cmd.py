@@ -166,3 +166,35 @@ def test_job_watch_on_a_finished_job(nas: Any, seeded: Any) -> None:
     assert events[-1]["event"] == "end" and events[-1]["data"]["state"] == "completed"
     human = nas("job", "watch", str(seeded.id))
     assert human.exit_code == 0 and "completed" in human.output
+
+
+def test_trial_tables_show_the_resolution(nas: Any, seeded: Any) -> None:
+    trials = json.loads(nas("trials", str(seeded.id), "--json").output)
+    sizes = {t["resolution"] for t in trials}
+    assert sizes and sizes <= {16, 24, 32}
+    for args in (("trials", str(seeded.id)), ("best", str(seeded.id), "-k", "3")):
+        out = nas(*args).output
+        assert " px " in out.splitlines()[0] + out.splitlines()[1] + out.splitlines()[2], out
+    best = json.loads(nas("best", str(seeded.id), "-k", "3", "--json").output)
+    assert all(p["resolution"] in {16, 24, 32} for p in best["trials"])
+
+
+def test_job_submit_refuses_a_misfit_and_force_submits_with_notes(nas: Any, tmp_path: Path) -> None:
+    spec = tmp_path / "misfit.yaml"
+    spec.write_text("name: misfit\nspace: mixnet\nproxy:\n  dataset: digits\n  resolution: 16\n")
+    refused = nas("job", "submit", str(spec))
+    assert refused.exit_code == 2, refused.output
+    assert "proxy.resolution" in refused.output and "224 px" in refused.output and "Traceback" not in refused.output
+    forced = nas("job", "submit", str(spec), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "note: space 'mixnet' has a 1000-class head" in forced.output
+    assert "note: forced:" in forced.output
+    nas("job", "cancel", forced.output.split()[2])
+
+
+def test_job_submit_with_a_space_file_next_to_the_job(nas: Any) -> None:
+    result = nas("job", "submit", str(EXAMPLES / "job-synthetic.yaml"), "--json")
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.output)
+    assert job["spec"]["proxy"]["dataset"] == "synthetic" and job["notes"] == []  # sized for the data: nothing to adapt
+    nas("job", "cancel", str(job["id"]))
