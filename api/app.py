@@ -157,7 +157,7 @@ def create_app(
         description="Platform-aware neural architecture search as a service.",
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # api.routes.docs serves Swagger UI from the package's own files (offline), /docs redirects
         redoc_url=None,
     )
     app.state.settings = settings
@@ -168,12 +168,13 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
 
-    from api.routes import internal, jobs, ops, results, scaling, spaces, trials
+    from api.routes import docs, internal, jobs, ops, results, scaling, spaces, trials
 
     for module in (spaces, jobs, trials, results, scaling, internal):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)  # type: ignore[arg-type]
     app.include_router(ops.router)
     app.include_router(ops.router, prefix=API_PREFIX, include_in_schema=False)
+    app.include_router(docs.router)
     for module_name, prefix in OPTIONAL_ROUTERS:
         _include_optional(app, module_name, prefix)
     return app
