@@ -295,7 +295,8 @@ class ScalingPublic(BaseModel):
     """A compound-scaling job's result: the step-1 coefficient grid and the phi family (EfficientNet's two steps).
 
     Rows carry phi, alpha, beta, gamma, the depth/width/resolution multipliers, resolution, accuracy, latency_ms,
-    params, macs, reward and state (``planned``/``pending`` until trained).
+    params, macs, flops_planned (what the coefficients promise), macs_ratio and params_ratio (what the network as
+    built costs against the base), reward and state (``planned``/``pending`` until trained).
     """
 
     job_id: int
