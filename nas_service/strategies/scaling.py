@@ -274,8 +274,8 @@ class CompoundScalingStrategy(BaseStrategy):
 
         Row keys: phi, alpha, beta, gamma, depth_multiplier, width_multiplier, resolution_multiplier,
         resolution, accuracy, latency_ms, params, macs, flops_planned (``(alpha*beta^2*gamma^2)**phi``),
-        macs_ratio and params_ratio (the network as built against the base), reward, state, suggestion_id. Empty until the
-        coefficients are chosen.
+        macs_ratio and params_ratio (the network as built against the base), reward, state, suggestion_id.
+        Empty until the coefficients are chosen.
         """
         if self.chosen is None:
             return []
