@@ -163,6 +163,21 @@ def _state(value: Any) -> str:
     return f"[{colour}]{state}[/]" if colour else state
 
 
+def ended_short(job: Any) -> bool:
+    """A completed job that finished fewer trials than its ``max_trials`` (out of candidates, out of wall time,
+    or trials cancelled before a resume)."""
+    from nas_service.client._progress import trials_budget, trials_done
+
+    budget = trials_budget(job)
+    state = str(getattr(job.state, "value", job.state))
+    return state == "completed" and budget is not None and trials_done(job) < budget
+
+
+def _job_state(job: Any) -> str:
+    """The job's state for tables: ``completed short`` (yellow) when it finished below its trial budget."""
+    return "[yellow]completed short[/]" if ended_short(job) else _state(job.state)
+
+
 def _load_yaml_file(path: Path) -> Any:
     import yaml
 
@@ -201,7 +216,7 @@ def _job_line(job: Any) -> str:
     from nas_service.client._progress import trials_budget, trials_done
 
     return (
-        f"job {job.id} [bold]{job.name}[/] {_state(job.state)} · "
+        f"job {job.id} [bold]{job.name}[/] {_job_state(job)} · "
         f"{trials_done(job)}/{trials_budget(job) or '?'} "
         f"trials · best reward {_fmt(getattr(job, 'best_reward', None), 'reward')}"
     )
@@ -277,7 +292,7 @@ def job_list(
         table.add_row(
             str(job.id),
             str(job.name),
-            _state(job.state),
+            _job_state(job),
             _fmt(getattr(job, "kind", None)),
             _fmt(getattr(getattr(spec, "strategy", None), "name", None)),
             f"{trials_done(job)}/{trials_budget(job) or '?'}",
@@ -300,6 +315,13 @@ def job_show(
 
     with _client(url, token) as client:
         job = client.get_job(job_id)
+        short = None
+        if not as_json and ended_short(job.info):
+            from nas_service.client._progress import trials_budget, trials_done
+
+            cancelled = sum(1 for _ in client.trials(job_id, state="cancelled", page_size=500))
+            why = f"{cancelled} trial(s) cancelled" if cancelled else "out of candidates or of wall time"
+            short = f"{trials_done(job.info)} of {trials_budget(job.info)} trials finished ({why})"
     if as_json:
         _print_json(job.info)
         return
@@ -312,7 +334,8 @@ def job_show(
     rows: list[tuple[str, Any]] = [
         ("id", info.id),
         ("name", info.name),
-        ("state", _state(info.state)),
+        ("state", _job_state(info)),
+        ("ended short", short),
         ("kind", getattr(info, "kind", None)),
         ("strategy", getattr(getattr(spec, "strategy", None), "name", None)),
         ("space", getattr(info, "space_id", None)),

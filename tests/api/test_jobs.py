@@ -214,3 +214,25 @@ def test_scaling_preset_base_at_tiny_resolution_is_refused(api: Api) -> None:
     assert r.status_code == 422 and r.json()["error"]["field"] == "proxy.resolution", r.text
     body["scaling"] = {"base": [["ds_r1_k3_s1_c16"], ["ir_r1_k3_s2_e3_c24"]]}
     assert api.client.post("/api/v1/jobs", json=body, headers=api.alice).status_code == 201
+
+
+def test_a_cancelled_trial_is_never_ranked_or_drawn(api: Api) -> None:
+    job = api.job()
+    done = api.storage.create_trial(job["id"], {"i": 0})
+    api.storage.claim_trial(job["id"], "w")
+    _report(api, done.id, "done", acc=0.7, lat=2.0)
+    cut = api.storage.create_trial(job["id"], {"i": 1})
+    api.storage.claim_trial(job["id"], "w")
+    api.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=api.alice)
+    late = _report(api, cut.id, "late", acc=0.99, lat=0.5)  # would dominate and out-score the completed one
+    assert late["state"] == "cancelled" and late["accuracy"] == 0.99 and late["reward"] is None
+    assert api.client.post(f"/api/v1/jobs/{job['id']}/resume", headers=api.alice).status_code == 200
+    base = f"/api/v1/jobs/{job['id']}"
+    by_reward = api.client.get(f"{base}/trials?sort=reward&order=desc", headers=api.alice).json()["items"]
+    assert [t["id"] for t in by_reward] == [done.id, cut.id]
+    for query in ("", "?target_ms=1.0&alpha=-0.5&beta=-0.5"):
+        best = api.client.get(f"{base}/best{query}", headers=api.alice).json()["trials"]
+        assert [t["trial_id"] for t in best] == [done.id], query
+        front = api.client.get(f"{base}/pareto{query}", headers=api.alice).json()["points"]
+        assert [p["trial_id"] for p in front] == [done.id], query
+    assert api.client.get(base, headers=api.alice).json()["best_trial_id"] == done.id

@@ -198,3 +198,33 @@ def test_job_submit_with_a_space_file_next_to_the_job(nas: Any) -> None:
     job = json.loads(result.output)
     assert job["spec"]["proxy"]["dataset"] == "synthetic" and job["notes"] == []  # sized for the data: nothing to adapt
     nas("job", "cancel", str(job["id"]))
+
+
+def test_a_job_that_completed_below_its_budget_says_so(nas: Any, live: LiveServer) -> None:
+    import random
+
+    from nas_service.jobspec import JobSpec
+
+    storage = live.storage
+    space = storage.create_space("admin", "short-space", _digits_body())
+    job = storage.create_job("admin", space.id, JobSpec.model_validate({"name": "short", "budget": {"max_trials": 4}}))
+    storage.transition_job(job.id, JobState.RUNNING)
+    for i in range(3):
+        trial = storage.create_trial(job.id, {"i": i})
+        claimed = storage.claim_trial(job.id, "w")
+        if i < 2:
+            storage.report_trial(trial.id, claimed.attempts, synthetic_result(random.Random(i)), f"k{i}")
+    storage.transition_job(job.id, JobState.CANCELLED)  # the running trial is cancelled with the job
+    storage.transition_job(job.id, JobState.QUEUED)
+    storage.transition_job(job.id, JobState.RUNNING)
+    storage.transition_job(job.id, JobState.COMPLETED)
+    listed = nas("job", "list")
+    assert listed.exit_code == 0 and "completed short" in listed.output
+    shown = nas("job", "show", str(job.id))
+    assert "2 of 4 trials finished (1 trial(s) cancelled)" in shown.output, shown.output
+
+
+def _digits_body() -> dict[str, Any]:
+    from nas_service.space import digits_space
+
+    return digits_space().model_dump(mode="json")
