@@ -14,6 +14,7 @@ from api.space_check import check_space, fit_report, preset_space
 from nas_service.fitcheck import forced
 from nas_service.jobspec import JobState
 from nas_service.schemas import JobCreate, JobPublic, Page
+from nas_service.storage import BaseStorage
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -22,7 +23,8 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner) -> JobPublic:
     """Queue a job on a stored space (``space_id``), an inline space or a preset's name (``space``).
 
-    An inline space is stored first (as a new version of a space named after the job). The space is checked
+    An inline space is stored first (as a new version of a space named after the job); a preset is stored once
+    per owner and preset version, and later jobs reuse that copy. The space is checked
     against the proxy task (:mod:`nas_service.fitcheck`): a mismatch is a 422 naming the field unless ``force``
     is set; what is adapted (heads sized to the data's classes, the resolutions trained) comes back in ``notes``.
     """
@@ -44,10 +46,22 @@ def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner)
         first = fit.problems[0]
         raise ApiError(422, "validation_error", f"{first.message} (or set force: true)", field=first.field)
     if space_id is None and body is not None:
-        space_id = storage.create_space(principal.owner, spec.name, body, log10).id
+        if isinstance(payload.space, str):  # a preset: one stored copy per owner and preset version
+            space_id = _stored_preset(storage, principal.owner, body, log10)
+        else:
+            space_id = storage.create_space(principal.owner, spec.name, body, log10).id
     public = job_public(storage.create_job(principal.owner, space_id, spec))
     public.notes = forced(fit).notes
     return public
+
+
+def _stored_preset(storage: BaseStorage, owner: str, body: dict[str, Any], log10: float) -> int:
+    """The owner's stored copy of a preset space (same name, same document), stored now if there is none."""
+    name = str(body["name"])
+    for stored in storage.list_spaces(owner=owner, name=name, include_archived=False, limit=100).items:
+        if stored.body == body:
+            return stored.id
+    return storage.create_space(owner, name, body, log10).id
 
 
 @router.get("", operation_id="list_jobs", response_model=Page[JobPublic])

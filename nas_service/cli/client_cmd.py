@@ -2,9 +2,10 @@
 
 They talk to a controller through :mod:`nas_service.client` (``--url`` or ``NAS_API_URL``, ``--token`` or
 ``NAS_TOKEN``).
-Human output by default; ``--json`` prints machine-readable JSON on stdout. Exit codes: 0 ok, 1 server or job
-failure, 2 usage or validation error (the message names the field), 3 not found, 4 connection failure. Errors
-are one line on stderr, never a traceback.
+Human output by default; ``--json`` prints machine-readable JSON on stdout. Exit codes
+(:mod:`nas_service.cli.exitcodes`): 0 ok, 1 server or job failure, 2 usage or validation error (the message names
+the field), 3 not found, 4 connection failure, 5 authentication. Errors are one line on stderr (wrapped by the
+terminal, never mid-word by us), never a traceback.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ if TYPE_CHECKING:
 
     from nas_service.client import Client
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONNECTION = 0, 1, 2, 3, 4
+from nas_service.cli.exitcodes import (
+    EXIT_AUTH,
+    EXIT_CONNECTION,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    nas_command,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,7 +75,7 @@ def _fail(message: str, code: int) -> typer.Exit:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -91,18 +100,21 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from nas_service.client import AuthError, NasError
+        from nas_service.client import AuthError, ConnectionFailed, NasError
 
         try:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
         except AuthError as exc:
-            raise _fail(f"{exc} (set --token or NAS_TOKEN)", EXIT_FAILURE) from None
+            raise _fail(f"{exc} (set --token or NAS_TOKEN)", EXIT_AUTH) from None
+        except ConnectionFailed as exc:
+            hint = f"is `nas serve` running? start it with: {nas_command()} serve"
+            raise _fail(f"{exc}; {hint}", EXIT_CONNECTION) from None
         except NasError as exc:
             raise _fail(str(exc), _exit_code(exc)) from None
         except KeyboardInterrupt:
-            raise _fail("interrupted", 130) from None
+            raise _fail("interrupted", EXIT_INTERRUPTED) from None
         except Exception as exc:  # never a traceback: one line, exit 1
             from nas_service.export import ExportError
 
@@ -254,7 +266,7 @@ def job_submit(
         if not as_json:
             _stdout().print(f"submitted {_job_line(job.info)}")
             for note in getattr(job.info, "notes", None) or []:
-                _stdout().print(f"note: {note}")
+                _stdout().print(f"note: {note}", soft_wrap=True)
             _stdout().print(f"dashboard: {client.config.url}/dashboard/jobs/{job.id}")
         if wait:
             final = job.wait(progress=not as_json)

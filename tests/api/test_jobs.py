@@ -236,3 +236,16 @@ def test_a_cancelled_trial_is_never_ranked_or_drawn(api: Api) -> None:
         front = api.client.get(f"{base}/pareto{query}", headers=api.alice).json()["points"]
         assert [p["trial_id"] for p in front] == [done.id], query
     assert api.client.get(base, headers=api.alice).json()["best_trial_id"] == done.id
+
+
+def test_a_preset_space_is_stored_once_per_owner_and_version(api: Api) -> None:
+    first = api.client.post("/api/v1/jobs", json={"name": "a", "space": "digits"}, headers=api.alice).json()
+    second = api.client.post("/api/v1/jobs", json={"name": "b", "space": "digits"}, headers=api.alice).json()
+    assert first["space_id"] == second["space_id"]
+    stored = api.client.get(f"/api/v1/spaces/{first['space_id']}", headers=api.alice).json()
+    assert stored["name"] == "digits" and stored["version"] == 1
+    other = api.client.post("/api/v1/jobs", json={"name": "c", "space": "tiny"}, headers=api.alice).json()
+    bobs = api.client.post("/api/v1/jobs", json={"name": "d", "space": "digits"}, headers=api.bob).json()
+    assert len({first["space_id"], other["space_id"], bobs["space_id"]}) == 3
+    inline = api.client.post("/api/v1/jobs", json={"name": "e", "space": stored["space"]}, headers=api.alice).json()
+    assert inline["space_id"] != first["space_id"]  # an inline document is the caller's own space, stored as sent

@@ -126,10 +126,10 @@ def test_cancel_a_finished_job_is_a_server_refusal(nas: Any, seeded: Any) -> Non
     assert result.exit_code == 1 and "error" in result.output
 
 
-def test_bad_token_is_exit_1_with_a_hint(live: LiveServer, seeded: Any) -> None:
+def test_bad_token_is_exit_5_with_a_hint(live: LiveServer, seeded: Any) -> None:
     env = {"NAS_API_URL": live.url, "NAS_TOKEN": "nope"}
     result = runner.invoke(app, ["job", "show", str(seeded.id)], env=env)
-    assert result.exit_code == 1 and "NAS_TOKEN" in result.output
+    assert result.exit_code == 5 and "NAS_TOKEN" in result.output
 
 
 def test_export_json_and_blocks(nas: Any, seeded: Any, tmp_path: Path) -> None:

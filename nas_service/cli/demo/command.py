@@ -89,6 +89,7 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
             "dashboard_url": f"{stack.url}/dashboard/jobs/{job_id}",
             "data_dir": str(settings.data_dir),
             "admin_token_file": str(token_file),
+            "keep_serving": opts.keep_serving,
         }
         pareto = client.pareto(job_id)
         print_summary(out, err, summary, pareto, opts.as_json)
