@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nas_service.client.testing import CHROMIUM, CHROMIUM_FLAGS, LiveServer
+from nas_service.testing import CHROMIUM, CHROMIUM_FLAGS, LiveServer
 
 pytestmark = [
     pytest.mark.browser,

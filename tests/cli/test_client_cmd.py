@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nas_service.cli.main import app
-from nas_service.client.testing import LiveServer, seed_job, synthetic_result
 from nas_service.jobspec import JobState
+from nas_service.testing import LiveServer, seed_job, synthetic_result
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from nas_service.cli.main import app
-from nas_service.client.testing import free_port
+from nas_service.testing import free_port
 
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from nas_service.cli.exitcodes import EXIT_CANNOT_START
-from nas_service.client.testing import free_port
+from nas_service.testing import free_port
 
 NAS = [sys.executable, "-m", "nas_service.cli.main"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from nas_service.client import Client, NotFoundError
-from nas_service.client.testing import LiveServer, seed_job
 from nas_service.export import UntrainedExportWarning, trial_weights_path
+from nas_service.testing import LiveServer, seed_job
 
 torch = pytest.importorskip("torch")
 

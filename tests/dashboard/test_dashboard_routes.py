@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from api.routes.dashboard import POINT_COLUMNS
-from nas_service.client.testing import LiveServer, seed_job
 from nas_service.jobspec import JobSpec
 from nas_service.storage.testing import make_arch
+from nas_service.testing import LiveServer, seed_job
 
 
 @pytest.fixture(scope="module")
