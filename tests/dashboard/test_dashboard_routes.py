@@ -99,7 +99,9 @@ def test_scaling_table_is_rebuilt_from_the_saved_strategy_state(http: httpx.Clie
     live.storage.save_strategy_state(job.id, {"strategy": strategy.state_dict()})
     rows = http.get(f"/dashboard/api/jobs/{job.id}/scaling").json()["rows"]
     assert [r["phi"] for r in rows][-2:] == [1, 2]
-    assert rows == strategy.scaling_table()  # type: ignore[attr-defined]
+    from nas_service.strategies.scaling import scaling_report
+
+    assert rows == scaling_report(spec, {"strategy": strategy.state_dict()})["family"]
 
 
 def test_points_pass_block_strings_through_and_null_without_an_architecture(
