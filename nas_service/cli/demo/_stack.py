@@ -94,12 +94,6 @@ class EmbeddedStack:
             from workers.dispatcher import start_embedded
         except ImportError as exc:
             raise DemoError(f"the embedded dispatcher is not available ({exc})") from None
-        import os
-
-        from nas_service.cli._serve import configure_ray_auth
-
-        # As `nas serve`: Ray's token is the demo's own (data dir), no warning, nothing in ~/.ray.
-        configure_ray_auth(self.settings.data_dir, None, os.environ)
         self.dispatcher = start_embedded(self.settings, self.storage)
 
     def dispatcher_error(self) -> str | None:
