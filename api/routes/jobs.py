@@ -31,7 +31,7 @@ def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner)
     spec = payload.to_spec()
     space_id = payload.space_id
     body: dict[str, Any] | None = None
-    log10 = 0.0
+    log10: float | None = None
     if space_id is not None:
         body = visible_space(storage, principal, space_id).body
     elif payload.space is not None:
@@ -55,7 +55,7 @@ def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner)
     return public
 
 
-def _stored_preset(storage: BaseStorage, owner: str, body: dict[str, Any], log10: float) -> int:
+def _stored_preset(storage: BaseStorage, owner: str, body: dict[str, Any], log10: float | None) -> int:
     """The owner's stored copy of a preset space (same name, same document), stored now if there is none."""
     name = str(body["name"])
     for stored in storage.list_spaces(owner=owner, name=name, include_archived=False, limit=100).items:
