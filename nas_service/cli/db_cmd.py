@@ -43,13 +43,14 @@ def db_upgrade(url: UrlOption = None, revision: str = typer.Option("head", help=
 @db_app.command("current")
 def db_current(url: UrlOption = None) -> None:
     """Print the database's schema revision and whether it is the newest; exit 1 when it is behind."""
-    from nas_service.storage.schema import UPGRADE_COMMAND, current_revision, head_revision
+    from nas_service.cli.exitcodes import nas_command
+    from nas_service.storage.schema import current_revision, head_revision
 
     target = _url(url)
     current, head = current_revision(target), head_revision()
     typer.echo(f"{_redact(target)}: revision {current or '<empty>'} (head {head})")
     if current != head:
-        typer.echo(f"the schema is behind: run `{UPGRADE_COMMAND}`", err=True)
+        typer.echo(f"the schema is behind: run `{nas_command()} db upgrade`", err=True)
         raise typer.Exit(1)
 
 
