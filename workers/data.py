@@ -41,12 +41,11 @@ __all__ = ["DatasetError", "ProxyData", "clear_dataset_cache", "dataset_signatur
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 _SYNTHETIC_SAMPLES = 2000
-_SYNTHETIC_CLASSES = 10
-_SYNTHETIC_CHANNELS = 3
+_SYNTHETIC_CLASSES = BUILTIN_DATASETS["synthetic"].classes
+_SYNTHETIC_CHANNELS = BUILTIN_DATASETS["synthetic"].channels
 #: ``(classes, channels)`` of the sources whose shape never depends on the files (one table, shared with the
 #: submit-time fit check).
 _FIXED_SIGNATURES: dict[str, tuple[int, int]] = {name: (d.classes, d.channels) for name, d in BUILTIN_DATASETS.items()}
-assert _FIXED_SIGNATURES["synthetic"] == (_SYNTHETIC_CLASSES, _SYNTHETIC_CHANNELS)
 
 
 class DatasetError(ValueError):
