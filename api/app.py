@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.metrics import make_registry
-from api.routes import artifacts, dashboard, jobs, ops, results, scaling, spaces, trials
+from api.routes import artifacts, dashboard, docs, jobs, ops, results, scaling, spaces, trials
 from nas_service import __version__
 from nas_service.schemas import ErrorResponse
 from nas_service.settings import Settings, get_settings
@@ -133,7 +133,7 @@ def create_app(
         description="Platform-aware neural architecture search as a service.",
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # api.routes.docs serves Swagger UI from the package's own files (offline), /docs redirects
         redoc_url=None,
     )
     app.state.settings = settings
@@ -149,4 +149,5 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(ops.router, prefix=API_PREFIX, include_in_schema=False)
     app.include_router(dashboard.router)
+    app.include_router(docs.router)
     return app

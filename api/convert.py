@@ -58,6 +58,12 @@ def job_public(rec: JobRecord) -> JobPublic:
     )
 
 
+def trial_resolution(rec: TrialRecord) -> int | None:
+    """The input size a trial trains at: its stored (as-trained) architecture's resolution."""
+    value = (rec.architecture or {}).get("resolution")
+    return int(value) if isinstance(value, int | float) else None
+
+
 def _trial_fields(rec: TrialRecord) -> dict[str, object]:
     return {
         "id": rec.id,
@@ -68,6 +74,7 @@ def _trial_fields(rec: TrialRecord) -> dict[str, object]:
         "block_strings": rec.block_strings,
         "architecture": rec.architecture,
         "arch_hash": rec.arch_hash,
+        "resolution": trial_resolution(rec),
         "params_count": rec.params_count,
         "macs": rec.macs,
         "accuracy": rec.accuracy,
@@ -128,6 +135,7 @@ def trial_point(rec: TrialRecord, reward: float | None) -> TrialPoint:
         reward=reward,
         params=rec.params_count,
         macs=rec.macs,
+        resolution=trial_resolution(rec),
         block_strings=rec.block_strings,
     )
 

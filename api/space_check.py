@@ -10,7 +10,9 @@ import yaml
 from pydantic import ValidationError
 
 from api.errors import ApiError
-from nas_service.schemas import SpaceError, SpaceValidation
+from nas_service.fitcheck import FitReport
+from nas_service.jobspec import JobSpec
+from nas_service.schemas import JobCreate, SpaceError, SpaceValidation
 
 #: Cardinalities above this are reported as strings (JSON numbers lose precision beyond 2**53).
 _EXACT_INT = 2**53
@@ -42,6 +44,34 @@ def preset_space(name: str) -> dict[str, Any]:
         return get_space(name).model_dump(mode="json")
     except KeyError as exc:
         raise ApiError(422, "validation_error", str(exc.args[0]), field="space") from None
+
+
+def fit_report(payload: JobCreate, spec: JobSpec, body: dict[str, Any] | None) -> FitReport:
+    """How the job's space (or a scaling job's base network) fits its proxy task (see :mod:`nas_service.fitcheck`).
+
+    Args:
+        payload: The request (whether ``proxy.resolution`` was given explicitly).
+        spec: The job spec.
+        body: The (valid) space document, or ``None`` for a scaling job without one.
+    """
+    from nas_service.fitcheck import check_scaling_fit, check_space_fit
+    from nas_service.space import SearchSpace
+
+    if spec.kind == "scaling" and spec.scaling is not None:
+        from nas_service.strategies.scaling import resolve_base
+
+        base = spec.scaling.base
+        if isinstance(base, str) and base.isdigit():  # an earlier trial: already sized to its data
+            return FitReport()
+        try:
+            arch = resolve_base(base)
+        except ValueError as exc:
+            raise ApiError(422, "validation_error", str(exc), field="scaling.base") from None
+        return check_scaling_fit(spec, arch, preset=isinstance(base, str))
+    if body is None:
+        return FitReport()
+    given = "resolution" in payload.proxy.model_fields_set
+    return check_space_fit(spec, SearchSpace.from_dict(body), resolution_given=given)
 
 
 class _NoAliasLoader(yaml.SafeLoader):

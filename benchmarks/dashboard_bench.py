@@ -24,8 +24,8 @@ from typing import Any
 
 def _seeded_dir(trials: int, seed: int) -> Path:
     """A data directory holding a seeded database, built once per (trials, seed) and copied per run."""
-    from nas_service.client.testing import seed_job
     from nas_service.storage import open_storage
+    from nas_service.testing import seed_job
 
     cache = Path(tempfile.gettempdir()) / f"nas-dashboard-bench-{trials}-{seed}"
     if not (cache / "nas.db").exists() or not (cache / "job-id").exists():
@@ -75,7 +75,7 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from nas_service.client.testing import CHROMIUM, CHROMIUM_FLAGS, LiveServer
+    from nas_service.testing import CHROMIUM, CHROMIUM_FLAGS, LiveServer
 
     cache = _seeded_dir(args.trials, args.seed)
     load_before = os.getloadavg()

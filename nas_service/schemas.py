@@ -124,6 +124,9 @@ class JobCreate(JobSpec):
 
     space_id: int | None = Field(None, ge=1, le=2**31 - 1)
     space: dict[str, Any] | str | None = None
+    #: Run even when the space does not fit the proxy task (:mod:`nas_service.fitcheck`); the refusals come back
+    #: as ``notes``.
+    force: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -149,7 +152,7 @@ class JobCreate(JobSpec):
 
     def to_spec(self) -> JobSpec:
         """The :class:`JobSpec` part of the request."""
-        return JobSpec.model_validate(self.model_dump(exclude={"space_id", "space"}))
+        return JobSpec.model_validate(self.model_dump(exclude={"space_id", "space", "force"}))
 
 
 class JobCounters(BaseModel):
@@ -178,6 +181,9 @@ class JobPublic(_Out):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    #: Only in the reply to ``POST /jobs``: how the space was fitted to the proxy task (heads sized to the
+    #: data's classes, the resolutions trained, refusals overridden by ``force``).
+    notes: list[str] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- trials
@@ -203,6 +209,8 @@ class TrialPublic(_Out):
     block_strings: list[list[str]] | None = None
     architecture: dict[str, Any] | None = None
     arch_hash: str | None = None
+    #: Input size (px) the trial trains and is measured at.
+    resolution: int | None = None
     params_count: int | None = None
     macs: int | None = None
     accuracy: float | None = None
@@ -250,6 +258,8 @@ class TrialPoint(BaseModel):
     reward: float | None = None
     params: int | None = None
     macs: int | None = None
+    #: Input size (px) the trial trained and was measured at.
+    resolution: int | None = None
     block_strings: list[list[str]] | None = None
 
 
@@ -283,7 +293,8 @@ class ScalingPublic(BaseModel):
     """A compound-scaling job's result: the step-1 coefficient grid and the phi family (EfficientNet's two steps).
 
     Rows carry phi, alpha, beta, gamma, the depth/width/resolution multipliers, resolution, accuracy, latency_ms,
-    params, macs, reward and state (``planned``/``pending`` until trained).
+    params, macs, flops_planned (what the coefficients promise), macs_ratio and params_ratio (what the network as
+    built costs against the base), reward and state (``planned``/``pending`` until trained).
     """
 
     job_id: int

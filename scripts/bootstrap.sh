@@ -16,3 +16,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   quiet "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
   touch "$stamp"
 fi
+# `nas` lives in the venv: say how to reach it unless this shell already finds that one.
+if [ "$(command -v nas 2>/dev/null)" != "$(cd "$VENV/bin" && pwd)/nas" ]; then
+  echo "==> the nas command is $VENV/bin/nas; to type just 'nas': source $VENV/bin/activate" >&2
+fi

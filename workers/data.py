@@ -34,20 +34,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nas_service.fitcheck import BUILTIN_DATASETS
 from nas_service.jobspec import ProxyConfig
 
 __all__ = ["DatasetError", "ProxyData", "clear_dataset_cache", "dataset_signature", "load_dataset"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 _SYNTHETIC_SAMPLES = 2000
-_SYNTHETIC_CLASSES = 10
-_SYNTHETIC_CHANNELS = 3
-#: ``(classes, channels)`` of the sources whose shape never depends on the files.
-_FIXED_SIGNATURES: dict[str, tuple[int, int]] = {
-    "digits": (10, 1),
-    "synthetic": (_SYNTHETIC_CLASSES, _SYNTHETIC_CHANNELS),
-    "cifar10": (10, 3),
-}
+_SYNTHETIC_CLASSES = BUILTIN_DATASETS["synthetic"].classes
+_SYNTHETIC_CHANNELS = BUILTIN_DATASETS["synthetic"].channels
+#: ``(classes, channels)`` of the sources whose shape never depends on the files (one table, shared with the
+#: submit-time fit check).
+_FIXED_SIGNATURES: dict[str, tuple[int, int]] = {name: (d.classes, d.channels) for name, d in BUILTIN_DATASETS.items()}
 
 
 class DatasetError(ValueError):

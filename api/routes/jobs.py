@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
@@ -10,9 +10,11 @@ from api.convert import job_public
 from api.deps import CurrentOwner, StorageDep
 from api.errors import ApiError
 from api.routes._common import Limit, Offset, PathId, visible_job, visible_space
-from api.space_check import check_space, preset_space
+from api.space_check import check_space, fit_report, preset_space
+from nas_service.fitcheck import forced
 from nas_service.jobspec import JobState
 from nas_service.schemas import JobCreate, JobPublic, Page
+from nas_service.storage import BaseStorage
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -21,20 +23,45 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner) -> JobPublic:
     """Queue a job on a stored space (``space_id``), an inline space or a preset's name (``space``).
 
-    An inline space is stored first (as a new version of a space named after the job).
+    An inline space is stored first (as a new version of a space named after the job); a preset is stored once
+    per owner and preset version, and later jobs reuse that copy. The space is checked
+    against the proxy task (:mod:`nas_service.fitcheck`): a mismatch is a 422 naming the field unless ``force``
+    is set; what is adapted (heads sized to the data's classes, the resolutions trained) comes back in ``notes``.
     """
     spec = payload.to_spec()
     space_id = payload.space_id
+    body: dict[str, Any] | None = None
+    log10: float | None = None
     if space_id is not None:
-        visible_space(storage, principal, space_id)
+        body = visible_space(storage, principal, space_id).body
     elif payload.space is not None:
         body = preset_space(payload.space) if isinstance(payload.space, str) else payload.space
         report = check_space(body)
         if not report.valid:
             err = report.errors[0]
             raise ApiError(422, "validation_error", err.message, field=f"space.{err.field}".rstrip("."))
-        space_id = storage.create_space(principal.owner, spec.name, body, report.log10_cardinality).id
-    return job_public(storage.create_job(principal.owner, space_id, spec))
+        log10 = report.log10_cardinality
+    fit = fit_report(payload, spec, body)
+    if fit.problems and not payload.force:
+        first = fit.problems[0]
+        raise ApiError(422, "validation_error", f"{first.message} (or set force: true)", field=first.field)
+    if space_id is None and body is not None:
+        if isinstance(payload.space, str):  # a preset: one stored copy per owner and preset version
+            space_id = _stored_preset(storage, principal.owner, body, log10)
+        else:
+            space_id = storage.create_space(principal.owner, spec.name, body, log10).id
+    public = job_public(storage.create_job(principal.owner, space_id, spec))
+    public.notes = forced(fit).notes
+    return public
+
+
+def _stored_preset(storage: BaseStorage, owner: str, body: dict[str, Any], log10: float | None) -> int:
+    """The owner's stored copy of a preset space (same name, same document), stored now if there is none."""
+    name = str(body["name"])
+    for stored in storage.list_spaces(owner=owner, name=name, include_archived=False, limit=100).items:
+        if stored.body == body:
+            return stored.id
+    return storage.create_space(owner, name, body, log10).id
 
 
 @router.get("", operation_id="list_jobs", response_model=Page[JobPublic])

@@ -8,6 +8,7 @@ database stores and people read. The PyTorch module is made from it by :func:`na
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Literal
@@ -176,5 +177,20 @@ class Architecture(BaseModel):
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def arch_hash(self) -> str:
-        """A stable hash of the network (name excluded), for caches and de-duplication."""
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:32]
+        """A stable hash of the network *as built*, for caches and de-duplication.
+
+        It is computed from :func:`~nas_service.arch.resolve.resolve_architecture` (every layer's channels,
+        kernels, strides, SE width and activation after width/depth scaling and rounding, at ``resolution``),
+        not from the fields that produced it: two descriptions that build the same layers (a depth multiplier of
+        1.4 or 2.0 that both round one repeat up to two, a resolution factor that rounds back to the same size)
+        share a hash, so the second is a ``duplicate`` rather than trained again. The name is ignored. An
+        architecture the builder cannot make falls back to its :meth:`canonical_json`.
+        """
+        from nas_service.arch.resolve import resolve_architecture
+
+        try:
+            built = dataclasses.asdict(resolve_architecture(self))
+        except ValueError:
+            return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:32]
+        text = json.dumps(built, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]

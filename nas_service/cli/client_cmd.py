@@ -2,9 +2,10 @@
 
 They talk to a controller through :mod:`nas_service.client` (``--url`` or ``NAS_API_URL``, ``--token`` or
 ``NAS_TOKEN``).
-Human output by default; ``--json`` prints machine-readable JSON on stdout. Exit codes: 0 ok, 1 server or job
-failure, 2 usage or validation error (the message names the field), 3 not found, 4 connection failure. Errors
-are one line on stderr, never a traceback.
+Human output by default; ``--json`` prints machine-readable JSON on stdout. Exit codes
+(:mod:`nas_service.cli.exitcodes`): 0 ok, 1 server or job failure, 2 usage or validation error (the message names
+the field), 3 not found, 4 connection failure, 5 authentication. Errors are one line on stderr (wrapped by the
+terminal, never mid-word by us), never a traceback.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ if TYPE_CHECKING:
 
     from nas_service.client import Client
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONNECTION = 0, 1, 2, 3, 4
+from nas_service.cli.exitcodes import (
+    EXIT_AUTH,
+    EXIT_CONNECTION,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    nas_command,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,7 +75,7 @@ def _fail(message: str, code: int) -> typer.Exit:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -91,18 +100,21 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from nas_service.client import AuthError, NasError
+        from nas_service.client import AuthError, ConnectionFailed, NasError
 
         try:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
         except AuthError as exc:
-            raise _fail(f"{exc} (set --token or NAS_TOKEN)", EXIT_FAILURE) from None
+            raise _fail(f"{exc} (set --token or NAS_TOKEN)", EXIT_AUTH) from None
+        except ConnectionFailed as exc:
+            hint = f"is `nas serve` running? start it with: {nas_command()} serve"
+            raise _fail(f"{exc}; {hint}", EXIT_CONNECTION) from None
         except NasError as exc:
             raise _fail(str(exc), _exit_code(exc)) from None
         except KeyboardInterrupt:
-            raise _fail("interrupted", 130) from None
+            raise _fail("interrupted", EXIT_INTERRUPTED) from None
         except Exception as exc:  # never a traceback: one line, exit 1
             from nas_service.export import ExportError
 
@@ -163,6 +175,21 @@ def _state(value: Any) -> str:
     return f"[{colour}]{state}[/]" if colour else state
 
 
+def ended_short(job: Any) -> bool:
+    """A completed job that finished fewer trials than its ``max_trials`` (out of candidates, out of wall time,
+    or trials cancelled before a resume)."""
+    from nas_service.client._progress import trials_budget, trials_done
+
+    budget = trials_budget(job)
+    state = str(getattr(job.state, "value", job.state))
+    return state == "completed" and budget is not None and trials_done(job) < budget
+
+
+def _job_state(job: Any) -> str:
+    """The job's state for tables: ``completed short`` (yellow) when it finished below its trial budget."""
+    return "[yellow]completed short[/]" if ended_short(job) else _state(job.state)
+
+
 def _load_yaml_file(path: Path) -> Any:
     import yaml
 
@@ -178,11 +205,30 @@ def _load_yaml_file(path: Path) -> Any:
         raise _fail(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}", EXIT_USAGE) from None
 
 
+def load_job_file(path: Path) -> dict[str, Any]:
+    """A job YAML file as a ``JobCreate`` mapping; ``space: <file>`` (relative to the job file) is inlined.
+
+    Raises:
+        typer.Exit: Exit 2 with a one-line message for an unreadable file, bad YAML or an unreadable space file.
+    """
+    data = _load_yaml_file(path)
+    if not isinstance(data, dict):
+        raise _fail(f"{path}: a job file must be a mapping of JobSpec fields plus 'space' or 'space_id'", EXIT_USAGE)
+    space = data.get("space")
+    if isinstance(space, str) and Path(space).suffix.lower() in (".yaml", ".yml", ".json"):
+        space_path = Path(space) if Path(space).is_absolute() else path.parent / space
+        body = _load_yaml_file(space_path)
+        if not isinstance(body, dict):
+            raise _fail(f"{space_path}: a search space must be a mapping", EXIT_USAGE)
+        data = {**data, "space": body}
+    return data
+
+
 def _job_line(job: Any) -> str:
     from nas_service.client._progress import trials_budget, trials_done
 
     return (
-        f"job {job.id} [bold]{job.name}[/] {_state(job.state)} · "
+        f"job {job.id} [bold]{job.name}[/] {_job_state(job)} · "
         f"{trials_done(job)}/{trials_budget(job) or '?'} "
         f"trials · best reward {_fmt(getattr(job, 'best_reward', None), 'reward')}"
     )
@@ -203,18 +249,24 @@ def job_submit(
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the job until it ends (exit 1 unless completed).")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Submit even when the space does not fit the proxy task (size, resolution)."),
+    ] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit a search job described by a YAML file."""
-    data = _load_yaml_file(file)
-    if not isinstance(data, dict):
-        raise _fail(f"{file}: a job file must be a mapping of JobSpec fields plus 'space' or 'space_id'", EXIT_USAGE)
+    """Submit a search job described by a YAML file (``space:`` a preset, a space file or an inline space)."""
+    data = load_job_file(file)
+    if force:
+        data["force"] = True
     with _client(url, token) as client:
         job = client.submit_job(data)  # validated locally first: a bad field exits 2 before any request
         if not as_json:
             _stdout().print(f"submitted {_job_line(job.info)}")
+            for note in getattr(job.info, "notes", None) or []:
+                _stdout().print(f"note: {note}", soft_wrap=True)
             _stdout().print(f"dashboard: {client.config.url}/dashboard/jobs/{job.id}")
         if wait:
             final = job.wait(progress=not as_json)
@@ -252,7 +304,7 @@ def job_list(
         table.add_row(
             str(job.id),
             str(job.name),
-            _state(job.state),
+            _job_state(job),
             _fmt(getattr(job, "kind", None)),
             _fmt(getattr(getattr(spec, "strategy", None), "name", None)),
             f"{trials_done(job)}/{trials_budget(job) or '?'}",
@@ -275,6 +327,13 @@ def job_show(
 
     with _client(url, token) as client:
         job = client.get_job(job_id)
+        short = None
+        if not as_json and ended_short(job.info):
+            from nas_service.client._progress import trials_budget, trials_done
+
+            cancelled = sum(1 for _ in client.trials(job_id, state="cancelled", page_size=500))
+            why = f"{cancelled} trial(s) cancelled" if cancelled else "out of candidates or of wall time"
+            short = f"{trials_done(job.info)} of {trials_budget(job.info)} trials finished ({why})"
     if as_json:
         _print_json(job.info)
         return
@@ -287,7 +346,8 @@ def job_show(
     rows: list[tuple[str, Any]] = [
         ("id", info.id),
         ("name", info.name),
-        ("state", _state(info.state)),
+        ("state", _job_state(info)),
+        ("ended short", short),
         ("kind", getattr(info, "kind", None)),
         ("strategy", getattr(getattr(spec, "strategy", None), "name", None)),
         ("space", getattr(info, "space_id", None)),
@@ -370,7 +430,7 @@ def _points_table(title: str, points: Iterable[Any]) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for col in ("#", "trial", "accuracy", "latency ms", "reward", "params", "MACs", "blocks"):
+    for col in ("#", "trial", "accuracy", "latency ms", "reward", "px", "params", "MACs", "blocks"):
         table.add_column(col, justify="right" if col not in ("blocks",) else "left", overflow="fold")
     for p in points:
         table.add_row(
@@ -379,6 +439,7 @@ def _points_table(title: str, points: Iterable[Any]) -> Any:
             _fmt(getattr(p, "accuracy", None), "pct"),
             _fmt(getattr(p, "latency_ms", None), "ms"),
             _fmt(getattr(p, "reward", None), "reward"),
+            _fmt(getattr(p, "resolution", None)),
             _fmt(_params_count(p), "count"),
             _fmt(getattr(p, "macs", None), "count"),
             _blocks(getattr(p, "block_strings", None)),
@@ -459,7 +520,7 @@ def trials_cmd(
     if as_json:
         _print_json(rows)
         return
-    table = Table("#", "id", "state", "accuracy", "latency ms", "reward", "params", "MACs", "blocks")
+    table = Table("#", "id", "state", "accuracy", "latency ms", "reward", "px", "params", "MACs", "blocks")
     for t in rows:
         table.add_row(
             _fmt(t.number),
@@ -468,6 +529,7 @@ def trials_cmd(
             _fmt(t.accuracy, "pct"),
             _fmt(t.latency_ms, "ms"),
             _fmt(t.reward, "reward"),
+            _fmt(getattr(t, "resolution", None)),
             _fmt(_params_count(t), "count"),
             _fmt(getattr(t, "macs", None), "count"),
             _blocks(getattr(t, "block_strings", None)),

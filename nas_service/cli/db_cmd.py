@@ -43,13 +43,14 @@ def db_upgrade(url: UrlOption = None, revision: str = typer.Option("head", help=
 @db_app.command("current")
 def db_current(url: UrlOption = None) -> None:
     """Print the database's schema revision and whether it is the newest; exit 1 when it is behind."""
-    from nas_service.storage.schema import UPGRADE_COMMAND, current_revision, head_revision
+    from nas_service.cli.exitcodes import nas_command
+    from nas_service.storage.schema import current_revision, head_revision
 
     target = _url(url)
     current, head = current_revision(target), head_revision()
     typer.echo(f"{_redact(target)}: revision {current or '<empty>'} (head {head})")
     if current != head:
-        typer.echo(f"the schema is behind: run `{UPGRADE_COMMAND}`", err=True)
+        typer.echo(f"the schema is behind: run `{nas_command()} db upgrade`", err=True)
         raise typer.Exit(1)
 
 
@@ -109,29 +110,58 @@ def serve(
     no_dispatcher: Annotated[
         bool, typer.Option("--no-dispatcher", help="Serve the API only; do not run the embedded dispatcher.")
     ] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[str, typer.Option(help="Log level (uvicorn's and ours).")] = "info",
 ) -> None:
     """Run the controller: the REST API (and dashboard) plus, unless disabled, the embedded dispatcher.
 
     An embedded (SQLite) database is created or upgraded on start; a Postgres database must be upgraded
-    with ``nas db upgrade`` first.
+    with ``nas db upgrade`` first. The port is checked before anything starts; every reason it cannot start
+    (port in use, schema behind, a failed start-up) exits 6. SIGTERM or Ctrl-C shut it down cleanly (exit 0).
     """
+    import os
+    import signal
+    import sys
+
     import uvicorn
 
     from api.app import create_app
+    from nas_service.cli._serve import configure_ray_auth, log_config, make_server, port_problem
+    from nas_service.cli.exitcodes import EXIT_CANNOT_START, nas_command
     from nas_service.settings import get_settings
     from nas_service.storage import SchemaOutOfDate
-    from nas_service.storage.schema import ensure_schema_current, is_embedded
+    from nas_service.storage.schema import UPGRADE_COMMAND, ensure_schema_current, is_embedded
 
     settings = get_settings()
+    bind_host, bind_port = host or settings.host, port or settings.port
+    problem = port_problem(bind_host, bind_port)
+    if problem is not None:  # before Ray or the database: nothing to undo
+        typer.echo(f"error: {problem} (another `nas serve`? choose a port with --port or NAS_PORT)", err=True)
+        raise typer.Exit(EXIT_CANNOT_START)
     url = settings.resolved_database_url()
     try:  # checked here too: uvicorn would only log a failed lifespan, not say what to do
         ensure_schema_current(url, auto_upgrade=is_embedded(url))
     except SchemaOutOfDate as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        hint = str(exc).replace(UPGRADE_COMMAND, UPGRADE_COMMAND.replace("nas", nas_command(), 1))
+        typer.echo(f"error: {hint}", err=True)
+        raise typer.Exit(EXIT_CANNOT_START) from None
+    if not no_dispatcher:
+        typer.echo(configure_ray_auth(settings.data_dir, settings.ray_address, os.environ), err=True)
     app = create_app(settings, start_dispatcher=not no_dispatcher)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level=log_level)
+    server = make_server(
+        uvicorn.Config(app, host=bind_host, port=bind_port, log_level=log_level, log_config=log_config(log_level))
+    )
+    # After a graceful shutdown uvicorn re-raises the signal that stopped it with these handlers: exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    try:
+        server.run()
+    except SystemExit as exc:
+        if exc.code not in (0, None) and not server.started:
+            typer.echo("error: the controller did not start (see the log above)", err=True)
+            raise typer.Exit(EXIT_CANNOT_START) from None
+        raise
+    if not server.started:
+        raise typer.Exit(EXIT_CANNOT_START)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,9 +5,33 @@ Each ``*_cmd`` module exposes ``register(app)``; heavy imports (torch, ray, the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from nas_service.cli import arch_cmd, client_cmd, db_cmd, demo_cmd, space_cmd, workers_cmd
+
+
+def _flags_take_no_value() -> None:
+    """Help shows no value type for flags (``--wait``, not ``--wait <bool>``): a flag takes no value.
+
+    typer 0.29 labels every option with its Python type, flags included; its rich help asks each option for
+    ``display_type_rich``, so flags answer ``None`` there.
+    """
+    from typer.core import TyperOption
+
+    labelled = TyperOption.display_type_rich
+    if getattr(labelled, "_nas_flags", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else labelled(self, ctx)
+
+    display_type_rich._nas_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
 
 app = typer.Typer(
     name="nas",

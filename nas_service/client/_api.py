@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from nas_service.client._errors import NasError, ValidationError
 from nas_service.client._payloads import as_plain, space_body, validation_error_from_pydantic
 from nas_service.client._transport import ServerEvent
@@ -86,7 +88,13 @@ def archive_space(space_id: int) -> Call:
 # ---------------------------------------------------------------------- jobs
 def job_create_payload(spec: Any, space_id: int | None, space: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     """The ``JobCreate`` body for a spec and a space reference, validated locally so errors name the field."""
-    plain = as_plain(spec) if spec is not None else {}
+    if spec is None:
+        plain: Any = {}
+    elif isinstance(spec, BaseModel):
+        # Only the fields its caller set: the server tells an explicit proxy.resolution from a default.
+        plain = spec.model_dump(mode="json", exclude_unset=True)
+    else:
+        plain = as_plain(spec)
     if isinstance(plain, str):
         from nas_service.client._payloads import load_yaml_text
 

@@ -407,7 +407,9 @@ class TrialOps(SQLCore):
                     raise ConflictError(
                         f"report for attempt {attempt} of trial {trial_id}, which is at attempt {row.attempts}"
                     )
-            self._store_result(row, result, report_key, now, self._reward_config(s, job.id))
+            # A late report (its trial was cancelled, or its job ended) is stored for the record without a reward:
+            # it is never ranked (reward order, /best), drawn on the front or counted.
+            self._store_result(row, result, report_key, now, None if late else self._reward_config(s, job.id))
             seq = self._bump(s, job.id)
             row.updated_seq = seq
             if late:  # stored for the record; counters, states and the front stay as they are
@@ -426,7 +428,7 @@ class TrialOps(SQLCore):
             return conv.trial(row)
 
     @staticmethod
-    def _store_result(row: TrialRow, result: TrialResult, key: str, now: Any, reward_cfg: RewardConfig) -> None:
+    def _store_result(row: TrialRow, result: TrialResult, key: str, now: Any, reward_cfg: RewardConfig | None) -> None:
         row.report_key, row.finished_at = key, now
         row.accuracy = result.accuracy
         if result.latency is not None:
@@ -447,7 +449,8 @@ class TrialOps(SQLCore):
         row.worker = clean_text(result.worker) or row.worker
         row.node = clean_text(result.node) or row.node
         row.device = clean_text(result.device) or row.device
-        if row.accuracy is not None and row.latency_ms is not None:
+        row.reward = None
+        if reward_cfg is not None and row.accuracy is not None and row.latency_ms is not None:
             assert reward_cfg.alpha is not None and reward_cfg.beta is not None
             row.reward = mnasnet_reward(
                 row.accuracy, row.latency_ms, reward_cfg.target_ms, reward_cfg.alpha, reward_cfg.beta

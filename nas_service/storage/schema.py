@@ -1,10 +1,10 @@
 """Schema management: Alembic upgrades and the start-up check.
 
 The Alembic scripts live in the top-level ``migrations/`` directory of the repository (next to
-``alembic.ini``); :func:`migrations_dir` finds them (``NAS_MIGRATIONS_DIR``, ``<repo>/migrations``,
-``./migrations``). Embedded mode (SQLite) may upgrade itself on first start; a server database (Postgres)
-never does: it refuses to start with a :class:`~nas_service.storage.errors.SchemaOutOfDate` that names the
-command ``nas db upgrade``.
+``alembic.ini``), and an installed wheel carries a copy as ``nas_service/_migrations``; :func:`migrations_dir`
+finds them (``NAS_MIGRATIONS_DIR``, ``<repo>/migrations``, the packaged copy). Embedded mode (SQLite) may
+upgrade itself on first start; a server database (Postgres) never does: it refuses to start with a
+:class:`~nas_service.storage.errors.SchemaOutOfDate` that names the command ``nas db upgrade``.
 """
 
 from __future__ import annotations
@@ -27,18 +27,19 @@ def migrations_dir() -> Path:
     """The Alembic script directory; raises ``FileNotFoundError`` naming every place tried.
 
     Looked up in order: ``NAS_MIGRATIONS_DIR``; ``<repo>/migrations`` next to this package (a source checkout
-    or an editable install); ``./migrations`` in the working directory (a non-editable install run from the
-    project directory, e.g. the Docker image's ``/app``).
+    or an editable install); ``nas_service/_migrations`` inside the installed package (a wheel: ``pip install .``
+    copies ``migrations/`` there, see ``setup.py``).
     """
     env = os.environ.get("NAS_MIGRATIONS_DIR")
-    candidates = [Path(env)] if env else [Path(__file__).resolve().parents[2] / "migrations", Path.cwd() / "migrations"]
+    package = Path(__file__).resolve().parents[1]
+    candidates = [Path(env)] if env else [package.parent / "migrations", package / "_migrations"]
     for path in candidates:
         if (path / "env.py").is_file():
             return path
     tried = ", ".join(str(p) for p in candidates)
     raise FileNotFoundError(
-        f"Alembic migrations not found (tried {tried}; each should hold env.py). Run from the nas-service "
-        "project directory or point NAS_MIGRATIONS_DIR at its migrations/ directory."
+        f"Alembic migrations not found (tried {tried}; each should hold env.py). Reinstall nas-service, or point "
+        "NAS_MIGRATIONS_DIR at its migrations/ directory."
     )
 
 

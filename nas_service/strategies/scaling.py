@@ -163,6 +163,9 @@ class CompoundScalingStrategy(BaseStrategy):
         self._pos2 = 0
         self.chosen: tuple[float, float, float] | None = None
         self.chosen_note = ""
+        #: ``num_classes``/``in_channels`` of the proxy data (set by :func:`scaling_report` when known), so the
+        #: table's analytic counts and cost ratios are those of the networks as trained.
+        self.trained_shape: dict[str, int] = {}
 
     # -- asking -------------------------------------------------------------------------------------------
 
@@ -216,12 +219,19 @@ class CompoundScalingStrategy(BaseStrategy):
 
     # -- the result ----------------------------------------------------------------------------------------
 
+    def _counted(self, arch: Architecture) -> Architecture:
+        """``arch`` with the classes and channels it is trained with (when known), for analytic counts."""
+        return arch.model_copy(update=self.trained_shape) if self.trained_shape else arch
+
     def _row(self, params: dict[str, Any], outcome: Outcome | None, sid: str | None) -> dict[str, Any]:
         from nas_service.arch.profile import count_macs, count_params
-        from nas_service.arch.scaling import compound_multipliers
+        from nas_service.arch.scaling import compound_multipliers, flops_factor
 
-        arch = self._architecture(params)
+        arch = self._counted(self._architecture(params))
+        base = self._counted(self._architecture({"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "phi": 0}))
         mult = compound_multipliers(params["alpha"], params["beta"], params["gamma"], params["phi"])
+        macs, base_macs = count_macs(arch), count_macs(base)
+        n_params, base_params = count_params(arch), count_params(base)
         return {
             "phi": params["phi"],
             "alpha": params["alpha"],
@@ -233,8 +243,13 @@ class CompoundScalingStrategy(BaseStrategy):
             "resolution": arch.resolution,
             "accuracy": outcome.accuracy if outcome else None,
             "latency_ms": outcome.latency_ms if outcome else None,
-            "params": outcome.params if outcome and outcome.params is not None else count_params(arch),
-            "macs": outcome.macs if outcome and outcome.macs is not None else count_macs(arch),
+            "params": outcome.params if outcome and outcome.params is not None else n_params,
+            "macs": outcome.macs if outcome and outcome.macs is not None else macs,
+            # What the coefficients promise ((alpha * beta^2 * gamma^2) ** phi) and what the network as built
+            # costs: at a small resolution, channel rounding and integer repeats/pixels make them differ.
+            "flops_planned": round(flops_factor(params["alpha"], params["beta"], params["gamma"]) ** params["phi"], 4),
+            "macs_ratio": round(macs / base_macs, 4) if base_macs else None,
+            "params_ratio": round(n_params / base_params, 4) if base_params else None,
             "reward": self.objectives.reward_of(outcome) if outcome else None,
             "state": outcome.state if outcome else ("pending" if sid else "planned"),
             "suggestion_id": sid,
@@ -258,8 +273,9 @@ class CompoundScalingStrategy(BaseStrategy):
         coefficients; rows not trained yet have ``state`` ``planned``/``pending`` and analytic params/MACs.
 
         Row keys: phi, alpha, beta, gamma, depth_multiplier, width_multiplier, resolution_multiplier,
-        resolution, accuracy, latency_ms, params, macs, reward, state, suggestion_id. Empty until the
-        coefficients are chosen.
+        resolution, accuracy, latency_ms, params, macs, flops_planned (``(alpha*beta^2*gamma^2)**phi``),
+        macs_ratio and params_ratio (the network as built against the base), reward, state, suggestion_id.
+        Empty until the coefficients are chosen.
         """
         if self.chosen is None:
             return []
@@ -329,6 +345,11 @@ def scaling_report(
     strategy = make_strategy(spec.strategy.model_copy(update={"name": "compound-scaling"}), None, scaling=spec.scaling)
     assert isinstance(strategy, CompoundScalingStrategy)
     strategy.load_state_dict(saved_state["strategy"], history)
+    from nas_service.fitcheck import BUILTIN_DATASETS
+
+    data = BUILTIN_DATASETS.get(spec.proxy.dataset)
+    if data is not None:
+        strategy.trained_shape = {"num_classes": data.classes, "in_channels": data.channels}
     chosen = strategy.chosen
     return {
         "chosen": dict(zip(("alpha", "beta", "gamma"), chosen, strict=True)) if chosen else None,

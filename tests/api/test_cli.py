@@ -19,7 +19,10 @@ runner = CliRunner()
 
 def test_db_upgrade_current_and_token_create(db_url: str) -> None:
     behind = runner.invoke(app, ["db", "current", "--url", db_url])
-    assert behind.exit_code == 1 and "nas db upgrade" in behind.output
+    # The hint names a command that works from this process (under pytest: ``python -m nas_service.cli.main``).
+    from nas_service.cli.exitcodes import nas_command
+
+    assert behind.exit_code == 1 and f"{nas_command()} db upgrade" in behind.output
     assert runner.invoke(app, ["db", "upgrade", "--url", db_url]).exit_code == 0
     current = runner.invoke(app, ["db", "current", "--url", db_url])
     assert current.exit_code == 0 and head_revision() in current.output

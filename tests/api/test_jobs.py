@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from api.testing import Api
@@ -131,3 +133,105 @@ def test_an_epoch_from_an_older_attempt_is_ignored(api: Api) -> None:
     assert api.storage.report_epoch(t.id, EpochReport(epoch=1, val_accuracy=0.6), attempt=2) is True
     detail = api.client.get(f"/api/v1/trials/{t.id}", headers=api.alice).json()
     assert [(e["epoch"], e["val_accuracy"]) for e in detail["epochs"]] == [(1, 0.6)]
+
+
+# ---------------------------------------------------------------------------- fit checks at submit time
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("job_file", sorted(EXAMPLES.glob("job-*.yaml")), ids=lambda p: p.name)
+def test_every_example_job_fits_its_proxy_task(api: Api, job_file: Path) -> None:
+    from nas_service.cli.client_cmd import load_job_file
+
+    r = api.client.post("/api/v1/jobs", json=load_job_file(job_file), headers=api.alice)
+    assert r.status_code == 201, r.text
+    assert not any(note.startswith("forced") for note in r.json()["notes"])
+
+
+@pytest.mark.parametrize(
+    ("space_file", "dataset"), [("digits.yaml", "digits"), ("synthetic.yaml", "synthetic"), ("cifar10.yaml", "cifar10")]
+)
+def test_every_bundled_dataset_has_an_example_space_that_fits(api: Api, space_file: str, dataset: str) -> None:
+    import yaml
+
+    space = yaml.safe_load((EXAMPLES / "spaces" / space_file).read_text())
+    r = api.client.post("/api/v1/jobs", json={"space": space, "proxy": {"dataset": dataset}}, headers=api.alice)
+    assert r.status_code == 201, r.text
+
+
+def test_a_224px_space_on_16px_digits_is_refused_naming_the_field(api: Api) -> None:
+    for preset in ("mixnet", "mnasnet"):
+        body = {"space": preset, "proxy": {"dataset": "digits", "resolution": 16}}
+        r = api.client.post("/api/v1/jobs", json=body, headers=api.alice)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["field"] == "proxy.resolution" and "224 px" in error["message"] and "force" in error["message"]
+    r = api.client.post("/api/v1/jobs", json={"space": "mixnet"}, headers=api.alice)  # default 32 px: still too small
+    assert r.status_code == 422 and r.json()["error"]["field"] == "proxy.resolution"
+
+
+def test_an_ignored_proxy_resolution_is_refused_and_force_overrides(api: Api) -> None:
+    body = {"space": "digits", "proxy": {"dataset": "digits", "resolution": 16}}
+    r = api.client.post("/api/v1/jobs", json=body, headers=api.alice)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "proxy.resolution" and "16/24/32 px" in r.json()["error"]["message"]
+    r = api.client.post("/api/v1/jobs", json={**body, "force": True}, headers=api.alice)
+    assert r.status_code == 201, r.text
+    notes = r.json()["notes"]
+    assert any(n.startswith("forced: proxy.resolution 16 is ignored") for n in notes), notes
+    assert "force" not in r.json()["spec"]
+    # A job read back later carries no notes (they belong to the submission).
+    assert api.client.get(f"/api/v1/jobs/{r.json()['id']}", headers=api.alice).json()["notes"] == []
+
+
+def test_adapted_heads_are_said(api: Api) -> None:
+    r = api.client.post("/api/v1/jobs", json={"space": "mixnet", "force": True}, headers=api.alice)
+    assert r.status_code == 201, r.text
+    notes = r.json()["notes"]
+    assert any("1000-class head" in n and "digits's 10 classes" in n for n in notes), notes
+    assert any("3-channel input" in n for n in notes), notes
+    r = api.client.post("/api/v1/jobs", json={"space": "digits"}, headers=api.alice)
+    assert r.status_code == 201 and any("16/24/32 px" in n for n in r.json()["notes"])
+
+
+def test_scaling_preset_base_at_tiny_resolution_is_refused(api: Api) -> None:
+    body = {"kind": "scaling", "scaling": {"base": "efficientnet_b0"}, "proxy": {"resolution": 16}}
+    r = api.client.post("/api/v1/jobs", json=body, headers=api.alice)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "proxy.resolution", r.text
+    body["scaling"] = {"base": [["ds_r1_k3_s1_c16"], ["ir_r1_k3_s2_e3_c24"]]}
+    assert api.client.post("/api/v1/jobs", json=body, headers=api.alice).status_code == 201
+
+
+def test_a_cancelled_trial_is_never_ranked_or_drawn(api: Api) -> None:
+    job = api.job()
+    done = api.storage.create_trial(job["id"], {"i": 0})
+    api.storage.claim_trial(job["id"], "w")
+    _report(api, done.id, "done", acc=0.7, lat=2.0)
+    cut = api.storage.create_trial(job["id"], {"i": 1})
+    api.storage.claim_trial(job["id"], "w")
+    api.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=api.alice)
+    late = _report(api, cut.id, "late", acc=0.99, lat=0.5)  # would dominate and out-score the completed one
+    assert late["state"] == "cancelled" and late["accuracy"] == 0.99 and late["reward"] is None
+    assert api.client.post(f"/api/v1/jobs/{job['id']}/resume", headers=api.alice).status_code == 200
+    base = f"/api/v1/jobs/{job['id']}"
+    by_reward = api.client.get(f"{base}/trials?sort=reward&order=desc", headers=api.alice).json()["items"]
+    assert [t["id"] for t in by_reward] == [done.id, cut.id]
+    for query in ("", "?target_ms=1.0&alpha=-0.5&beta=-0.5"):
+        best = api.client.get(f"{base}/best{query}", headers=api.alice).json()["trials"]
+        assert [t["trial_id"] for t in best] == [done.id], query
+        front = api.client.get(f"{base}/pareto{query}", headers=api.alice).json()["points"]
+        assert [p["trial_id"] for p in front] == [done.id], query
+    assert api.client.get(base, headers=api.alice).json()["best_trial_id"] == done.id
+
+
+def test_a_preset_space_is_stored_once_per_owner_and_version(api: Api) -> None:
+    first = api.client.post("/api/v1/jobs", json={"name": "a", "space": "digits"}, headers=api.alice).json()
+    second = api.client.post("/api/v1/jobs", json={"name": "b", "space": "digits"}, headers=api.alice).json()
+    assert first["space_id"] == second["space_id"]
+    stored = api.client.get(f"/api/v1/spaces/{first['space_id']}", headers=api.alice).json()
+    assert stored["name"] == "digits" and stored["version"] == 1
+    other = api.client.post("/api/v1/jobs", json={"name": "c", "space": "tiny"}, headers=api.alice).json()
+    bobs = api.client.post("/api/v1/jobs", json={"name": "d", "space": "digits"}, headers=api.bob).json()
+    assert len({first["space_id"], other["space_id"], bobs["space_id"]}) == 3
+    inline = api.client.post("/api/v1/jobs", json={"name": "e", "space": stored["space"]}, headers=api.alice).json()
+    assert inline["space_id"] != first["space_id"]  # an inline document is the caller's own space, stored as sent

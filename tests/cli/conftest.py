@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nas_service.client.testing import LiveServer
+from nas_service.testing import LiveServer
 
 
 @pytest.fixture(scope="package")

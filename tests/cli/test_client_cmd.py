@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nas_service.cli.main import app
-from nas_service.client.testing import LiveServer, seed_job, synthetic_result
 from nas_service.jobspec import JobState
+from nas_service.testing import LiveServer, seed_job, synthetic_result
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -126,10 +126,10 @@ def test_cancel_a_finished_job_is_a_server_refusal(nas: Any, seeded: Any) -> Non
     assert result.exit_code == 1 and "error" in result.output
 
 
-def test_bad_token_is_exit_1_with_a_hint(live: LiveServer, seeded: Any) -> None:
+def test_bad_token_is_exit_5_with_a_hint(live: LiveServer, seeded: Any) -> None:
     env = {"NAS_API_URL": live.url, "NAS_TOKEN": "nope"}
     result = runner.invoke(app, ["job", "show", str(seeded.id)], env=env)
-    assert result.exit_code == 1 and "NAS_TOKEN" in result.output
+    assert result.exit_code == 5 and "NAS_TOKEN" in result.output
 
 
 def test_export_json_and_blocks(nas: Any, seeded: Any, tmp_path: Path) -> None:
@@ -166,3 +166,65 @@ def test_job_watch_on_a_finished_job(nas: Any, seeded: Any) -> None:
     assert events[-1]["event"] == "end" and events[-1]["data"]["state"] == "completed"
     human = nas("job", "watch", str(seeded.id))
     assert human.exit_code == 0 and "completed" in human.output
+
+
+def test_trial_tables_show_the_resolution(nas: Any, seeded: Any) -> None:
+    trials = json.loads(nas("trials", str(seeded.id), "--json").output)
+    sizes = {t["resolution"] for t in trials}
+    assert sizes and sizes <= {16, 24, 32}
+    for args in (("trials", str(seeded.id)), ("best", str(seeded.id), "-k", "3")):
+        out = nas(*args).output
+        assert " px " in out.splitlines()[0] + out.splitlines()[1] + out.splitlines()[2], out
+    best = json.loads(nas("best", str(seeded.id), "-k", "3", "--json").output)
+    assert all(p["resolution"] in {16, 24, 32} for p in best["trials"])
+
+
+def test_job_submit_refuses_a_misfit_and_force_submits_with_notes(nas: Any, tmp_path: Path) -> None:
+    spec = tmp_path / "misfit.yaml"
+    spec.write_text("name: misfit\nspace: mixnet\nproxy:\n  dataset: digits\n  resolution: 16\n")
+    refused = nas("job", "submit", str(spec))
+    assert refused.exit_code == 2, refused.output
+    assert "proxy.resolution" in refused.output and "224 px" in refused.output and "Traceback" not in refused.output
+    forced = nas("job", "submit", str(spec), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "note: space 'mixnet' has a 1000-class head" in forced.output
+    assert "note: forced:" in forced.output
+    nas("job", "cancel", forced.output.split()[2])
+
+
+def test_job_submit_with_a_space_file_next_to_the_job(nas: Any) -> None:
+    result = nas("job", "submit", str(EXAMPLES / "job-synthetic.yaml"), "--json")
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.output)
+    assert job["spec"]["proxy"]["dataset"] == "synthetic" and job["notes"] == []  # sized for the data: nothing to adapt
+    nas("job", "cancel", str(job["id"]))
+
+
+def test_a_job_that_completed_below_its_budget_says_so(nas: Any, live: LiveServer) -> None:
+    import random
+
+    from nas_service.jobspec import JobSpec
+
+    storage = live.storage
+    space = storage.create_space("admin", "short-space", _digits_body())
+    job = storage.create_job("admin", space.id, JobSpec.model_validate({"name": "short", "budget": {"max_trials": 4}}))
+    storage.transition_job(job.id, JobState.RUNNING)
+    for i in range(3):
+        trial = storage.create_trial(job.id, {"i": i})
+        claimed = storage.claim_trial(job.id, "w")
+        if i < 2:
+            storage.report_trial(trial.id, claimed.attempts, synthetic_result(random.Random(i)), f"k{i}")
+    storage.transition_job(job.id, JobState.CANCELLED)  # the running trial is cancelled with the job
+    storage.transition_job(job.id, JobState.QUEUED)
+    storage.transition_job(job.id, JobState.RUNNING)
+    storage.transition_job(job.id, JobState.COMPLETED)
+    listed = nas("job", "list")
+    assert listed.exit_code == 0 and "completed short" in listed.output
+    shown = nas("job", "show", str(job.id))
+    assert "2 of 4 trials finished (1 trial(s) cancelled)" in shown.output, shown.output
+
+
+def _digits_body() -> dict[str, Any]:
+    from nas_service.space import digits_space
+
+    return digits_space().model_dump(mode="json")

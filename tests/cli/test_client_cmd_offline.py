@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from nas_service.cli.main import app
-from nas_service.client.testing import free_port
+from nas_service.testing import free_port
 
 runner = CliRunner()
 
@@ -57,3 +57,38 @@ def test_example_job_files_are_valid_job_requests() -> None:
     for name in ("job-digits.yaml", "job-scaling.yaml"):
         body = job_create_payload(yaml.safe_load((examples / name).read_text()), None, None, {})
         assert body["name"] and ("space" in body or body.get("kind") == "scaling")
+
+
+def test_a_connection_error_says_how_to_start_the_server_and_wraps_only_between_words() -> None:
+    import sys
+
+    url = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["job", "list", "--url", url, "--token", "x"], env={"COLUMNS": "80"})
+    assert result.exit_code == 4, result.output
+    # CliRunner runs with argv[0] of pytest: the hint names a command that works from here.
+    assert f"is `nas serve` running? start it with: {sys.executable} -m nas_service.cli.main serve" in result.output
+    assert "\n" not in result.output.strip()  # one line: the terminal wraps it, never a newline inside a word
+
+
+def test_the_hint_names_nas_only_when_nas_on_the_path_is_this_program(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from nas_service.cli.exitcodes import nas_command
+
+    script = tmp_path / "venv" / "bin" / "nas"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.chdir(tmp_path)
+    assert nas_command("venv/bin/nas") == "venv/bin/nas"  # not on the PATH: the path it was started by
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert nas_command("venv/bin/nas") == "nas"
+    assert nas_command(str(script)) == "nas"
+
+
+def test_flags_show_no_value_type_in_help() -> None:
+    result = runner.invoke(app, ["job", "submit", "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    lines = {line.split()[1]: line for line in result.output.splitlines() if line.strip().startswith("│ --")}
+    for flag in ("--wait", "--force", "--json", "--help"):
+        assert "<bool>" not in lines[flag], lines[flag]
+    assert "<str>" in lines["--url"]  # options that take a value still say which

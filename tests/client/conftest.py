@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from nas_service.client import Client
-from nas_service.client.testing import LiveServer
+from nas_service.testing import LiveServer
 
 
 @pytest.fixture(scope="package")

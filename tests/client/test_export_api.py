@@ -9,9 +9,9 @@ import pytest
 
 from nas_service.artifacts import artifact_store_for, trial_weights_key
 from nas_service.client import Client, NotFoundError
-from nas_service.client.testing import LiveServer, seed_job
 from nas_service.export import UntrainedExportWarning
 from nas_service.settings import get_settings
+from nas_service.testing import LiveServer, seed_job
 
 torch = pytest.importorskip("torch")
 

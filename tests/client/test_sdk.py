@@ -18,8 +18,8 @@ from nas_service.client import (
     ValidationError,
     WaitTimeout,
 )
-from nas_service.client.testing import LiveServer, seed_job, synthetic_result
 from nas_service.jobspec import JobState, TrialState
+from nas_service.testing import LiveServer, seed_job, synthetic_result
 
 SPACE_YAML = """
 name: sdk-tiny

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from nas_service.client import Client
-from nas_service.client.testing import CHROMIUM, CHROMIUM_FLAGS, LiveServer, seed_job, synthetic_result
 from nas_service.jobspec import EpochReport, JobState, LatencyMeasurement
+from nas_service.testing import CHROMIUM, CHROMIUM_FLAGS, LiveServer, seed_job, synthetic_result
 
 #: The page has drawn the front and loaded every trial's row (see job.js).
 LOADED = "window.__nasFrontDrawnAt != null && window.__nasTrialsLoadedAt != null"

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from api.routes.dashboard import POINT_COLUMNS
-from nas_service.client.testing import LiveServer, seed_job
 from nas_service.jobspec import JobSpec
 from nas_service.storage.testing import make_arch, store_told
+from nas_service.testing import LiveServer, seed_job
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,9 @@ def test_scaling_table_is_rebuilt_from_the_saved_strategy_state(http: httpx.Clie
     live.storage.save_strategy_state(job.id, {"format": "nas-dispatcher/2", "strategy": strategy.state_dict()})
     rows = http.get(f"/dashboard/api/jobs/{job.id}/scaling").json()["rows"]
     assert [r["phi"] for r in rows][-2:] == [1, 2]
-    assert rows == strategy.scaling_table()  # type: ignore[attr-defined]
+    from nas_service.strategies.scaling import scaling_report
+
+    assert rows == scaling_report(spec, {"strategy": strategy.state_dict()}, strategy.told())["family"]
 
 
 def test_points_pass_block_strings_through_and_null_without_an_architecture(

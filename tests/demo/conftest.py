@@ -60,8 +60,8 @@ class FakeDispatcher:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        from nas_service.client.testing import synthetic_result
         from nas_service.space import digits_space
+        from nas_service.testing import synthetic_result
 
         if self.mode == "die":
             return

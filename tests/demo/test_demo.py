@@ -33,7 +33,9 @@ def test_demo_runs_a_real_search(tmp_path: Path) -> None:
     assert proc.returncode == 0, output[-4000:]
     assert "Traceback" not in output
     assert "Pareto front" in proc.stdout and "latency ms" in proc.stdout
-    match = re.search(r"dashboard: http://127\.0\.0\.1:\d+/dashboard/jobs/(\d+)", proc.stdout)
+    match = re.search(
+        r"dashboard \(served only while the demo runs\): http://127\.0\.0\.1:\d+/dashboard/jobs/(\d+)", proc.stdout
+    )
     assert match, proc.stdout
     assert "reward target T = " in proc.stderr
     print(f"nas demo --trials 2 --epochs 1: {wall:.1f} s")

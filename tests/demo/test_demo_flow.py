@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,12 @@ def test_demo_runs_a_job_to_the_pareto_table(demo_env: Path, fake_dispatcher: An
     result = runner.invoke(app, ["demo", "--trials", "3", "--epochs", "1", "--strategy", "random"])
     assert result.exit_code == 0, result.output
     assert "Pareto front" in result.output and "latency ms" in result.output
-    assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/dashboard/jobs/1\b", result.output)
+    assert re.search(
+        r"dashboard \(served only while the demo runs\): http://127\.0\.0\.1:\d+/dashboard/jobs/1\b", result.output
+    )
     assert str(demo_env / "demo" / "admin-token") in result.output
+    # Run by pytest, not by a `nas` on the PATH: the hint spells a command that works from here.
+    assert f"{sys.executable} -m nas_service.cli.main serve (or rerun the demo with --keep-serving)" in result.output
     assert fake_dispatcher.started and all(d.stopped for d in fake_dispatcher.started)
     (job,) = _jobs(demo_env)
     assert job.state == JobState.COMPLETED  # type: ignore[attr-defined]

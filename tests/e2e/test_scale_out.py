@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from nas_service.client.testing import free_port
 from nas_service.jobspec import JobState, TrialState
 from nas_service.storage import SQLAlchemyStorage, TokenScope
 from nas_service.storage.schema import upgrade
+from nas_service.testing import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 

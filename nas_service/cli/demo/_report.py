@@ -104,9 +104,13 @@ def print_summary(out: Console, err: Console | None, summary: dict[str, Any], pa
         f"best reward {'–' if best is None else f'{best:.4f}'}",
         highlight=False,
     )
-    out.print(f"dashboard: {summary['dashboard_url']}", highlight=False, soft_wrap=True)
+    from nas_service.cli.exitcodes import nas_command
+
+    served = "served until you press Ctrl-C" if summary.get("keep_serving") else "served only while the demo runs"
+    out.print(f"dashboard ({served}): {summary['dashboard_url']}", highlight=False, soft_wrap=True)
     out.print(f"admin token (sign in to the dashboard with it): {summary['admin_token_file']}", soft_wrap=True)
-    out.print(f"browse it later: NAS_DATA_DIR={summary['data_dir']} nas serve", highlight=False, soft_wrap=True)
+    browse = f"NAS_DATA_DIR={summary['data_dir']} {nas_command()} serve"
+    out.print(f"browse it later: {browse} (or rerun the demo with --keep-serving)", highlight=False, soft_wrap=True)
     if summary["state"] != "completed" and err is not None:
         reason = f": {summary['error']}" if summary["error"] else ""
         err.print(

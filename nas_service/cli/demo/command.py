@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nas_service.cli.demo._job import build_spec, demo_space, max_macs, measure_target_ms
+from nas_service.cli.demo._job import build_spec, demo_space, max_macs
 from nas_service.cli.demo._options import EXIT_FAILURE, EXIT_OK, STRATEGIES, DemoError, DemoOptions
 from nas_service.cli.demo._progress import DemoProgress, follow_job
 from nas_service.cli.demo._report import print_summary
 from nas_service.cli.demo._stack import EmbeddedStack, log_to_file, read_admin_token, resolve_settings, shutdown
+from nas_service.cli.demo._warm import warm_workers
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -50,10 +51,6 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
             err.print(text, highlight=False, soft_wrap=True)
 
     say(f"[bold]nas demo[/] · data dir {settings.data_dir}")
-    say(f"measuring the base network's latency at {opts.resolution} px on this CPU (1 thread)…")
-    target_ms, base_blocks = measure_target_ms(opts.resolution)
-    blocks = " | ".join(" ".join(stage) for stage in base_blocks)
-    say(f"reward target T = {target_ms:.3f} ms: the median batch-1 latency of the base network {blocks}")
     stack = EmbeddedStack(settings)
     job_id: int | None = None
     client: Client | None = None
@@ -64,6 +61,14 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
         token, token_file = read_admin_token(settings)
         say(f"controller API at {stack.url} · starting the dispatcher and a local Ray…")
         stack.start_dispatcher()
+        say(
+            f"warming {opts.concurrency} Ray worker(s) (torch, the digits data) and measuring the base network's "
+            f"latency at {opts.resolution} px on one of them (1 thread)…"
+        )
+        proxy = build_spec(opts, 1.0).proxy.model_dump(mode="json")
+        target_ms, base_blocks = warm_workers(proxy, opts.resolution, opts.concurrency)
+        blocks = " | ".join(" ".join(stage) for stage in base_blocks)
+        say(f"reward target T = {target_ms:.3f} ms: the median batch-1 latency of the base network {blocks}")
         from nas_service.client import Client as ClientCls
 
         client = ClientCls(url=stack.url, token=token, timeout=30.0)
@@ -89,6 +94,7 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
             "dashboard_url": f"{stack.url}/dashboard/jobs/{job_id}",
             "data_dir": str(settings.data_dir),
             "admin_token_file": str(token_file),
+            "keep_serving": opts.keep_serving,
         }
         pareto = client.pareto(job_id)
         print_summary(out, err, summary, pareto, opts.as_json)

@@ -1,7 +1,8 @@
 """Test helpers for code that talks to a controller: a live server in a thread and seeded jobs.
 
-Used by the SDK, CLI and dashboard tests and by ``benchmarks/dashboard_bench.py``; like
-:mod:`nas_service.storage.testing`, it is importable but not part of the SDK's public surface. Heavy imports
+Used by the SDK, CLI, API-explorer and dashboard tests and by ``benchmarks/dashboard_bench.py``; like
+:mod:`nas_service.storage.testing`, it sits beside the library, outside the SDK (:mod:`nas_service.client`),
+which never imports it. Heavy imports
 (uvicorn, the API app, the search space) happen inside the functions.
 """
 
