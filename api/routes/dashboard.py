@@ -35,7 +35,18 @@ _CACHE = {"Cache-Control": "no-cache"}
 #: Largest page of the compact endpoint.
 MAX_POINTS_PAGE = 20_000
 #: The columns of the compact endpoint, named as in ``TrialPublic`` (what the table and the tooltips show).
-POINT_COLUMNS = ("id", "number", "state", "accuracy", "latency_ms", "params_count", "macs", "reward", "block_strings")
+POINT_COLUMNS = (
+    "id",
+    "number",
+    "state",
+    "accuracy",
+    "latency_ms",
+    "params_count",
+    "macs",
+    "reward",
+    "resolution",
+    "block_strings",
+)
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 

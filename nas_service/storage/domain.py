@@ -128,6 +128,12 @@ class TrialRecord:
     heartbeat_at: datetime | None
     updated_seq: int
 
+    @property
+    def resolution(self) -> int | None:
+        """The input resolution the trial's network trains at (its architecture's), ``None`` without one."""
+        value = (self.architecture or {}).get("resolution")
+        return int(value) if value is not None else None
+
 
 @dataclass(frozen=True, slots=True)
 class TrialMetric:
@@ -155,7 +161,8 @@ class TrialColumns:
     block_strings_json: list[str | None]
 
 
-#: The scalar columns of :class:`TrialColumns`, named as in ``TrialRecord``; ``state`` is its string value.
+#: The scalar columns of :class:`TrialColumns`, named as in ``TrialRecord``; ``state`` is its string value;
+#: ``resolution`` is the architecture's input resolution (the one the trial trained at), ``None`` without one.
 TRIAL_POINT_COLUMNS = (
     "id",
     "number",
@@ -167,6 +174,7 @@ TRIAL_POINT_COLUMNS = (
     "reward",
     "on_front",
     "epochs_run",
+    "resolution",
 )
 
 

@@ -284,6 +284,7 @@ def test_trial_points_are_plain_columns_in_number_order(storage: BaseStorage, ma
     assert page.columns["id"] == [done, with_arch.id, bare.id]
     assert page.columns["state"] == ["completed", "queued", "queued"]
     assert page.columns["on_front"] == [True, False, False]
+    assert page.columns["resolution"] == [None, arch.resolution, None]
     blocks = page.block_strings_json
     assert blocks[1] is not None and json.loads(blocks[1]) == arch.block_strings()
     assert blocks[0] is None and blocks[2] is None

@@ -1,22 +1,26 @@
-/* Job page: live Pareto front (canvas), client-side re-scoring, trial panel, trial table, scaling table.
+/* Job page: live Pareto front (canvas: zoom, pan, box-select, log latency, PNG), client-side re-scoring,
+ * trial panel, trial table, scaling table, and the search views of views.js.
  *
  * Data flow: GET /jobs/{id} and the dashboard's /xy columns together (the first draw needs only them), then
- * the server's /pareto (front block strings, hypervolume) and every trial's row from the dashboard's /points
- * columns (the API's trial pages as a fallback); then the event stream of the job applies `job` and `trial`
- * deltas.
- * Everything that depends on T, alpha, beta (reward, colours, best trial, table order) is recomputed here
- * without a request. The scatter is drawn on one <canvas>: points are batched into one path per colour
+ * the server's /pareto (front block strings) and every trial's row from the dashboard's /points columns (the
+ * API's trial pages as a fallback); then the event stream of the job applies `job` and `trial` deltas, and
+ * the views (/history, /choices, /importance) load.
+ * Everything that depends on T, alpha, beta (reward, colours, best trial, table order, the front's
+ * hypervolume) is recomputed here without a request; only the server's views are re-fetched. The scatter is drawn on one <canvas>: points are batched into one path per colour
  * bucket, so 10,000 trials draw in a few milliseconds. */
 (function () {
   "use strict";
   const nas = window.nas;
-  const { viridis, niceTicks, miniChart, decodeBlock } = window.nasCharts;
+  const charts = window.nasCharts;
+  const { viridis, niceTicks, logTicks, miniChart } = charts;
   const PAGE_SIZE = 500; // the API's largest page (schemas.MAX_PAGE)
   const PARALLEL_PAGES = 2;
   const TABLE_PAGE = 50;
   const BUCKETS = 32;
   const TERMINAL = new Set(["completed", "failed", "cancelled"]);
-  const M = { left: 58, right: 18, top: 14, bottom: 42 };
+  const M = { left: 62, right: 18, top: 14, bottom: 42 };
+  const R_POINT = 3.5;   // off-front points (px radius)
+  const R_FRONT = 5.5;   // front points
 
   const jobId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop());
   const S = {
@@ -30,7 +34,11 @@
     best: null,
     screen: null,            // Float32Array of x,y per plotted trial
     hover: null, selected: null,
-    table: { key: "reward", order: "desc", state: "", q: "", frontOnly: false, page: 0 },
+    table: { key: "reward", order: "desc", state: "", q: "", frontOnly: false, page: 0, selection: null },
+    zoom: null,              // {x0, x1, y0, y1} in data units, or null: fit every point
+    logX: false,
+    drag: null,              // an active pan or box-select gesture
+    hv: null,                // {value, refLatency} of the page's front under the page's T
     stream: null,
     loaded: false,
   };
@@ -47,6 +55,10 @@
     return [];
   }
   function blocksText(t) { return blocksOf(t).map((s) => s.join(" ")).join(" | "); }
+  function resolutionOf(t) {
+    if (t.resolution != null) return t.resolution;
+    return t.architecture && t.architecture.resolution != null ? t.architecture.resolution : null;
+  }
   function paramsOf(t) {
     if (typeof t.params_count === "number") return t.params_count;
     return typeof t.params === "number" ? t.params : null;
@@ -87,8 +99,12 @@
         t._reward = null;
       }
     }
-    S.front = window.nasCharts.paretoFront(S.plotted.filter((t) => t.state === "completed"), latencyOf);
+    S.front = charts.paretoFront(S.plotted.filter((t) => t.state === "completed"), latencyOf);
     S.frontIds = new Set(S.front.map((t) => t.id));
+    // The hypervolume follows the page's T: its reference latency is max(2 T, 1.1 x worst front latency).
+    const refLatency = charts.referenceLatency(S.front.map(latencyOf), S.T);
+    S.hv = { value: charts.hypervolume2d(S.front.map((t) => [t.accuracy, latencyOf(t)]), refLatency),
+      refLatency: refLatency };
     let lo = Infinity, hi = -Infinity, best = null;
     for (const t of S.plotted) {
       if (t.state !== "completed" || t._reward == null) continue;
@@ -120,47 +136,86 @@
   const ctx = canvas.getContext("2d");
   let view = null;
 
-  function computeView(w, h) {
+  // The data box of every plotted point (and T), padded; latency > 0 on a log axis.
+  function autoBox() {
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     for (const t of S.plotted) {
       const l = latencyOf(t);
+      if (S.logX && !(l > 0)) continue;
       if (l < x0) x0 = l;
       if (l > x1) x1 = l;
       if (t.accuracy < y0) y0 = t.accuracy;
       if (t.accuracy > y1) y1 = t.accuracy;
     }
-    if (!isFinite(x0)) { x0 = 0; x1 = 2 * S.T; y0 = 0; y1 = 1; }
+    if (!isFinite(x0)) { x0 = S.T / 2; x1 = 2 * S.T; y0 = 0; y1 = 1; }
     x0 = Math.min(x0, S.T); x1 = Math.max(x1, S.T);
-    const px = (x1 - x0) * 0.05 || 1, py = (y1 - y0) * 0.06 || 0.05;
-    x0 = Math.max(0, x0 - px); x1 += px; y0 = Math.max(0, y0 - py); y1 = Math.min(1, y1 + py);
+    const py = (y1 - y0) * 0.06 || 0.05;
+    if (S.logX) { x0 /= 1.12; x1 *= 1.12; }
+    else { const px = (x1 - x0) * 0.05 || 1; x0 = Math.max(0, x0 - px); x1 += px; }
+    y0 = Math.max(0, y0 - py); y1 = Math.min(1, y1 + py);
     if (y1 <= y0) y1 = y0 + 0.01;
+    return { x0: x0, x1: x1, y0: y0, y1: y1 };
+  }
+
+  // Screen <-> data mapping of a box on a w x h canvas (linear or log latency).
+  function makeView(box, w, h) {
     const pw = w - M.left - M.right, ph = h - M.top - M.bottom;
+    const fx = S.logX ? Math.log : (v) => v;
+    const gx = S.logX ? Math.exp : (v) => v;
+    const a = fx(box.x0), b = fx(box.x1);
     return {
-      w: w, h: h, x0: x0, x1: x1, y0: y0, y1: y1,
-      sx: (v) => M.left + ((v - x0) / (x1 - x0)) * pw,
-      sy: (v) => M.top + (1 - (v - y0) / (y1 - y0)) * ph,
+      w: w, h: h, x0: box.x0, x1: box.x1, y0: box.y0, y1: box.y1, log: S.logX, pw: pw, ph: ph,
+      sx: (v) => M.left + ((fx(v) - a) / (b - a)) * pw,
+      sy: (v) => M.top + (1 - (v - box.y0) / (box.y1 - box.y0)) * ph,
+      ix: (px) => gx(a + ((px - M.left) / pw) * (b - a)),
+      iy: (py) => box.y0 + (1 - (py - M.top) / ph) * (box.y1 - box.y0),
     };
+  }
+
+  function computeView(w, h) {
+    const box = S.zoom || autoBox();
+    if (S.logX && !(box.x0 > 0)) box.x0 = autoBox().x0;
+    return makeView(box, w, h);
+  }
+
+  function xTicks(v) {
+    if (v.log) return logTicks(v.x0, v.x1, 8).map((x) => ({ v: x, label: String(x) }));
+    const t = niceTicks(v.x0, v.x1, 8, 1);
+    return t.values.map((x) => ({ v: x, label: x.toFixed(t.decimals) }));
+  }
+  function yTicks(v) {
+    const t = niceTicks(v.y0, v.y1, 6, 100);  // percent labels, as many decimals as the step needs
+    return t.values.map((y) => ({ v: y, label: (100 * y).toFixed(t.decimals) + "%" }));
   }
 
   function drawAxes(v) {
     ctx.strokeStyle = "#d9dde5"; ctx.fillStyle = "#667085"; ctx.lineWidth = 1;
     ctx.font = "11px system-ui, sans-serif";
     ctx.textAlign = "center"; ctx.textBaseline = "top";
-    for (const x of niceTicks(v.x0, v.x1, 8)) {
-      const px = Math.round(v.sx(x)) + 0.5;
+    for (const x of xTicks(v)) {
+      const px = Math.round(v.sx(x.v)) + 0.5;
       ctx.beginPath(); ctx.moveTo(px, M.top); ctx.lineTo(px, v.h - M.bottom); ctx.stroke();
-      ctx.fillText(String(x), px, v.h - M.bottom + 4);
+      ctx.fillText(x.label, px, v.h - M.bottom + 4);
     }
     ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    for (const y of niceTicks(v.y0, v.y1, 6)) {
-      const py = Math.round(v.sy(y)) + 0.5;
+    for (const y of yTicks(v)) {
+      const py = Math.round(v.sy(y.v)) + 0.5;
       ctx.beginPath(); ctx.moveTo(M.left, py); ctx.lineTo(v.w - M.right, py); ctx.stroke();
-      ctx.fillText((100 * y).toFixed(1) + "%", M.left - 6, py);
+      ctx.fillText(y.label, M.left - 6, py);
     }
     ctx.textAlign = "center"; ctx.textBaseline = "bottom";
-    ctx.fillText("latency (ms)", M.left + (v.w - M.left - M.right) / 2, v.h - 4);
+    ctx.fillText("latency (ms)" + (v.log ? ", log scale" : ""), M.left + (v.w - M.left - M.right) / 2, v.h - 4);
     ctx.save(); ctx.translate(12, M.top + (v.h - M.top - M.bottom) / 2); ctx.rotate(-Math.PI / 2);
     ctx.textBaseline = "middle"; ctx.fillText("accuracy", 0, 0); ctx.restore();
+  }
+
+  function vline(v, x, color, dash, label) {
+    if (!(x >= v.x0 && x <= v.x1)) return;
+    const px = v.sx(x);
+    ctx.save(); ctx.strokeStyle = color; ctx.setLineDash(dash); ctx.lineWidth = 1.2;
+    ctx.beginPath(); ctx.moveTo(px, M.top); ctx.lineTo(px, v.h - M.bottom); ctx.stroke(); ctx.restore();
+    ctx.fillStyle = color; ctx.textAlign = "left"; ctx.textBaseline = "top";
+    ctx.fillText(label, px + 4, M.top + 2);
   }
 
   function draw() {
@@ -171,9 +226,11 @@
       canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
     }
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, w, h);  // opaque, so that an exported PNG has a background
     const v = (view = computeView(w, h));
     drawAxes(v);
+    ctx.save();
+    ctx.beginPath(); ctx.rect(M.left, M.top, v.pw, v.ph); ctx.clip();  // zoomed: nothing outside the axes
 
     // All points, one path per colour bucket (plus grey for unfinished ones).
     const n = S.plotted.length;
@@ -185,22 +242,19 @@
       screen[2 * i] = x; screen[2 * i + 1] = y;
       const b = t.state === "completed" ? bucketOf(t._reward) : -1;
       const p = paths[b < 0 ? BUCKETS : b];
-      p.moveTo(x + 2.5, y); p.arc(x, y, 2.5, 0, 2 * Math.PI);
+      p.moveTo(x + R_POINT, y); p.arc(x, y, R_POINT, 0, 2 * Math.PI);
     }
     S.screen = screen;
-    ctx.globalAlpha = 0.75;
+    ctx.globalAlpha = 0.8;
     for (let b = 0; b <= BUCKETS; b++) {
       ctx.fillStyle = b === BUCKETS ? "rgb(173,181,189)" : BUCKET_COLORS[b];
       ctx.fill(paths[b]);
     }
     ctx.globalAlpha = 1;
 
-    // Target latency.
-    const tx = v.sx(S.T);
-    ctx.save(); ctx.strokeStyle = "#c92a2a"; ctx.setLineDash([5, 4]); ctx.lineWidth = 1.2;
-    ctx.beginPath(); ctx.moveTo(tx, M.top); ctx.lineTo(tx, v.h - M.bottom); ctx.stroke(); ctx.restore();
-    ctx.fillStyle = "#c92a2a"; ctx.textAlign = "left"; ctx.textBaseline = "top";
-    ctx.fillText("T = " + S.T + " ms", tx + 4, M.top + 2);
+    // Target latency and the hypervolume's reference latency.
+    vline(v, S.T, "#c92a2a", [5, 4], "T = " + S.T + " ms");
+    if (S.hv) vline(v, S.hv.refLatency, "#868e96", [2, 3], "HV ref " + nas.fmtNum(S.hv.refLatency, 3) + " ms");
 
     // Front: step line (the attainment curve) then emphasised points.
     if (S.front.length) {
@@ -214,7 +268,7 @@
       ctx.stroke();
       for (const t of S.front) {
         const x = v.sx(latencyOf(t)), y = v.sy(t.accuracy);
-        ctx.beginPath(); ctx.arc(x, y, 5, 0, 2 * Math.PI);
+        ctx.beginPath(); ctx.arc(x, y, R_FRONT, 0, 2 * Math.PI);
         ctx.fillStyle = colorOf(t); ctx.fill();
         ctx.lineWidth = 2; ctx.strokeStyle = "#d9480f"; ctx.stroke();
       }
@@ -223,6 +277,14 @@
       if (!t || !plottable(t)) continue;
       ctx.beginPath(); ctx.arc(v.sx(latencyOf(t)), v.sy(t.accuracy), 8, 0, 2 * Math.PI);
       ctx.lineWidth = 2; ctx.strokeStyle = color; ctx.stroke();
+    }
+    ctx.restore();
+    if (S.drag && S.drag.mode === "select") {
+      const d = S.drag;
+      ctx.save(); ctx.fillStyle = "rgba(45,108,223,0.12)"; ctx.strokeStyle = "#2d6cdf"; ctx.lineWidth = 1;
+      ctx.fillRect(Math.min(d.x, d.cx), Math.min(d.y, d.cy), Math.abs(d.cx - d.x), Math.abs(d.cy - d.y));
+      ctx.strokeRect(Math.min(d.x, d.cx), Math.min(d.y, d.cy), Math.abs(d.cx - d.x), Math.abs(d.cy - d.y));
+      ctx.restore();
     }
     updateLegend();
     if (S.loaded && window.__nasFrontDrawnAt == null) {
@@ -240,6 +302,8 @@
     canvas.dataset.pointCount = String(S.plotted.length);
     canvas.dataset.bestTrial = S.best ? String(S.best.id) : "";
     canvas.dataset.target = String(S.T);
+    canvas.dataset.zoomed = S.zoom ? "1" : "0";
+    canvas.dataset.log = S.logX ? "1" : "0";
     document.getElementById("front-legend").textContent = "Pareto front: " + S.front.length + " points of " +
       S.plotted.length;
     document.getElementById("reward-min").textContent = nas.fmtNum(S.rMin, 3);
@@ -247,6 +311,11 @@
     document.getElementById("best-legend").textContent = S.best
       ? "best reward " + nas.fmtNum(S.best._reward, 4) + " (trial " +
         (S.best.number != null ? "#" + S.best.number : "id " + S.best.id) + ")" : "";
+    const hv = document.getElementById("hv-legend");
+    hv.textContent = S.hv ? "hypervolume " + nas.fmtNum(S.hv.value, 4) + " · reference: accuracy 0, latency " +
+      nas.fmtNum(S.hv.refLatency, 3) + " ms = max(2·T, 1.1 × slowest front point)" : "";
+    hv.dataset.value = S.hv ? String(S.hv.value) : "";
+    hv.dataset.refLatency = S.hv ? String(S.hv.refLatency) : "";
   }
 
   function drawColorbar() {
@@ -271,11 +340,12 @@
   function showTooltip(t, mx, my) {
     const blocks = blocksOf(t).map((stage, i) =>
       "<code>" + i + ": " + nas.escapeHtml(stage.join(" ")) + "</code>").join("");
+    const res = resolutionOf(t);
     tooltip.innerHTML = "<b>trial #" + nas.escapeHtml(t.number) + "</b> " + nas.escapeHtml(t.state) +
       (S.frontIds.has(t.id) ? " · <b>Pareto</b>" : "") + "<br>" +
       "accuracy " + nas.fmtPct(t.accuracy) + " · latency " + nas.fmtNum(latencyOf(t), 3) + " ms · reward " +
       nas.fmtNum(t._reward, 4) + "<br>params " + nas.fmtCount(paramsOf(t)) + " · MACs " + nas.fmtCount(t.macs) +
-      blocks;
+      (res != null ? " · " + nas.escapeHtml(res) + " px" : "") + blocks;
     tooltip.classList.remove("hidden");
     const wrap = canvas.parentElement.getBoundingClientRect();
     const tw = tooltip.offsetWidth, th = tooltip.offsetHeight;
@@ -283,20 +353,103 @@
     tooltip.style.top = Math.max(0, my + 14 + th > wrap.height ? my - th - 10 : my + 14) + "px";
   }
 
-  canvas.addEventListener("mousemove", (ev) => {
+  // ---- zoom, pan, box-select -------------------------------------------------------------------
+  function mouseAt(ev) {
     const r = canvas.getBoundingClientRect();
-    const mx = ev.clientX - r.left, my = ev.clientY - r.top;
-    const t = nearest(mx, my, 9);
+    return { x: ev.clientX - r.left, y: ev.clientY - r.top };
+  }
+  function boxOf(v) { return { x0: v.x0, x1: v.x1, y0: v.y0, y1: v.y1 }; }
+
+  // Zoom by `factor` (< 1: in) around the screen point (px, py).
+  function zoomAt(px, py, factor) {
+    if (!view) return;
+    const v = view;
+    const cx = v.ix(px), cy = v.iy(py);
+    const box = { y0: cy - (cy - v.y0) * factor, y1: cy + (v.y1 - cy) * factor };
+    if (v.log) { box.x0 = cx * Math.pow(v.x0 / cx, factor); box.x1 = cx * Math.pow(v.x1 / cx, factor); }
+    else { box.x0 = cx - (cx - v.x0) * factor; box.x1 = cx + (v.x1 - cx) * factor; }
+    S.zoom = box;
+    scheduleDraw();
+  }
+
+  function selectBox(d) {
+    const x0 = Math.min(d.x, d.cx), x1 = Math.max(d.x, d.cx), y0 = Math.min(d.y, d.cy), y1 = Math.max(d.y, d.cy);
+    const ids = new Set();
+    for (let i = 0; i < S.plotted.length; i++) {
+      const x = S.screen[2 * i], y = S.screen[2 * i + 1];
+      if (x >= x0 && x <= x1 && y >= y0 && y <= y1 && x >= M.left && x <= view.w - M.right &&
+          y >= M.top && y <= view.h - M.bottom) ids.add(S.plotted[i].id);
+    }
+    setSelection(ids);
+  }
+
+  function setSelection(ids) {
+    S.table.selection = ids;
+    S.table.page = 0;
+    const info = document.getElementById("selection-info");
+    info.classList.toggle("hidden", !ids);
+    document.getElementById("selection-text").textContent = ids ? "selection: " + ids.size + " trials" : "";
+    renderTable();
+  }
+
+  canvas.addEventListener("mousedown", (ev) => {
+    if (ev.button !== 0 || !view) return;
+    const p = mouseAt(ev);
+    S.drag = { mode: ev.shiftKey ? "select" : "pan", x: p.x, y: p.y, cx: p.x, cy: p.y, box: boxOf(view), moved: false };
+    ev.preventDefault();
+  });
+  window.addEventListener("mousemove", (ev) => {
+    const d = S.drag;
+    if (!d) return;
+    const p = mouseAt(ev);
+    d.cx = p.x; d.cy = p.y;
+    if (Math.abs(d.cx - d.x) + Math.abs(d.cy - d.y) > 3) d.moved = true;
+    if (d.mode === "pan" && d.moved) {
+      const start = makeView(d.box, view.w, view.h);
+      const dx0 = start.ix(M.left - (d.cx - d.x)), dx1 = start.ix(M.left + start.pw - (d.cx - d.x));
+      const dy = (d.cy - d.y) / start.ph * (d.box.y1 - d.box.y0);
+      S.zoom = { x0: dx0, x1: dx1, y0: d.box.y0 + dy, y1: d.box.y1 + dy };
+    }
+    scheduleDraw();
+  });
+  window.addEventListener("mouseup", (ev) => {
+    const d = S.drag;
+    if (!d) return;
+    S.drag = null;
+    if (d.mode === "select" && d.moved) selectBox(d);
+    else if (!d.moved) {
+      const p = mouseAt(ev);
+      const t = nearest(p.x, p.y, 9);
+      if (t) selectTrial(t.id);
+    }
+    scheduleDraw();
+  });
+  canvas.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const p = mouseAt(ev);
+    zoomAt(p.x, p.y, ev.deltaY < 0 ? 1 / 1.25 : 1.25);
+  }, { passive: false });
+  canvas.addEventListener("dblclick", () => { S.zoom = null; scheduleDraw(); });
+  document.getElementById("reset-zoom").addEventListener("click", () => { S.zoom = null; scheduleDraw(); });
+  document.getElementById("log-latency").addEventListener("change", (e) => {
+    S.logX = e.target.checked; S.zoom = null; scheduleDraw();
+  });
+  document.getElementById("export-png").addEventListener("click", () => {
+    draw();  // a fresh frame (no hover ring pending)
+    const name = "nas-job-" + jobId + "-pareto.png";
+    charts.downloadPng(canvas, name);
+  });
+  document.getElementById("clear-selection").addEventListener("click", () => setSelection(null));
+
+  canvas.addEventListener("mousemove", (ev) => {
+    if (S.drag) { tooltip.classList.add("hidden"); return; }
+    const p = mouseAt(ev);
+    const t = nearest(p.x, p.y, 9);
     if (t !== S.hover) { S.hover = t; scheduleDraw(); }
-    if (t) showTooltip(t, mx, my); else tooltip.classList.add("hidden");
+    if (t) showTooltip(t, p.x, p.y); else tooltip.classList.add("hidden");
   });
   canvas.addEventListener("mouseleave", () => {
     S.hover = null; tooltip.classList.add("hidden"); scheduleDraw();
-  });
-  canvas.addEventListener("click", (ev) => {
-    const r = canvas.getBoundingClientRect();
-    const t = nearest(ev.clientX - r.left, ev.clientY - r.top, 9);
-    if (t) selectTrial(t.id);
   });
   window.addEventListener("resize", scheduleDraw);
 
@@ -324,6 +477,7 @@
       ["id", t.id], ["state", t.state], ["accuracy", nas.fmtPct(t.accuracy)],
       ["latency", nas.fmtNum(latencyOf(t), 3) + " ms" + (lat.device ? " on " + lat.device : "")],
       ["reward (page T, α, β)", nas.fmtNum(rewardOf(t), 4)],
+      ["resolution", resolutionOf(t) != null ? resolutionOf(t) + " px" : "–"],
       ["params", nas.fmtCount(paramsOf(t))], ["MACs", nas.fmtCount(t.macs)],
       ["epochs", t.epochs_run != null ? t.epochs_run : (t.epochs || []).length],
     ];
@@ -331,13 +485,17 @@
     document.getElementById("trial-kv").innerHTML = kv.map(([k, v]) =>
       "<dt>" + nas.escapeHtml(k) + "</dt><dd>" + nas.escapeHtml(v) + "</dd>").join("");
 
+    // The server decodes the block strings (GET /trials/{id} -> blocks): no block-string parser here.
     const rows = [];
-    blocksOf(t).forEach((stage, si) => stage.forEach((s, bi) => {
-      const d = decodeBlock(s);
-      rows.push("<tr><td>" + si + "</td><td>" + bi + '</td><td class="mono">' + nas.escapeHtml(s) +
-        "</td><td>" + nas.escapeHtml(d.type) + '</td><td class="num">' + d.repeats + "</td><td>" +
-        nas.escapeHtml(d.kernel) + '</td><td class="num">' + d.exp + '</td><td class="num">' + d.stride +
-        '</td><td class="num">' + d.out + '</td><td class="num">' + (d.se || "–") + "</td></tr>");
+    const strings = blocksOf(t);
+    (t.blocks || []).forEach((stage, si) => stage.forEach((b, bi) => {
+      const text = (strings[si] || [])[bi] || "";
+      rows.push("<tr><td>" + si + "." + bi + '</td><td class="mono">' +
+        nas.escapeHtml(text).split("_").join("_<wbr>") + "</td><td>" + nas.escapeHtml(b.type) +
+        '</td><td class="num">' + b.repeats + "</td><td>" + nas.escapeHtml(b.kernel_sizes.join("/")) +
+        '</td><td class="num">' + b.expansion + '</td><td class="num">' + b.stride + '</td><td class="num">' +
+        b.out_channels + '</td><td class="num">' + (b.se_ratio != null ? b.se_ratio : "–") + "</td><td>" +
+        nas.escapeHtml(b.act || "default") + "</td></tr>");
     }));
     document.querySelector("#stage-table tbody").innerHTML = rows.join("");
 
@@ -358,6 +516,7 @@
   const SORT_VALUE = {
     number: (t) => t.number, state: (t) => t.state, accuracy: (t) => t.accuracy,
     latency: (t) => latencyOf(t), reward: (t) => t._reward, params: (t) => paramsOf(t), macs: (t) => t.macs,
+    resolution: (t) => resolutionOf(t),
   };
 
   function tableRows() {
@@ -366,6 +525,7 @@
     let rows = Array.from(S.trials.values());
     if (f.state) rows = rows.filter((t) => t.state === f.state);
     if (f.frontOnly) rows = rows.filter((t) => S.frontIds.has(t.id));
+    if (f.selection) rows = rows.filter((t) => f.selection.has(t.id));
     if (q) rows = rows.filter((t) => blocksText(t).toLowerCase().includes(q));
     const get = SORT_VALUE[f.key];
     const dir = f.order === "asc" ? 1 : -1;
@@ -389,7 +549,8 @@
       '"><td class="num">' + nas.escapeHtml(t.number) + "</td><td>" + nas.stateBadge(t.state) +
       (progressOf(t) ? ' <span class="muted progress">' + nas.escapeHtml(progressOf(t)) + "</span>" : "") +
       '</td><td class="num">' + nas.fmtPct(t.accuracy) + '</td><td class="num">' + nas.fmtNum(latencyOf(t), 3) +
-      '</td><td class="num">' + nas.fmtNum(t._reward, 4) + '</td><td class="num">' + nas.fmtCount(paramsOf(t)) +
+      '</td><td class="num">' + nas.fmtNum(t._reward, 4) + '</td><td class="num">' +
+      (resolutionOf(t) != null ? nas.escapeHtml(resolutionOf(t)) : "–") + '</td><td class="num">' + nas.fmtCount(paramsOf(t)) +
       '</td><td class="num">' + nas.fmtCount(t.macs) + '</td><td class="blocks" title="' +
       nas.escapeHtml(blocksText(t)) + '">' + nas.escapeHtml(blocksText(t)) + "</td></tr>").join("");
     document.getElementById("trials-summary").textContent = rows.length + " of " + S.trials.size + " trials";
@@ -436,6 +597,7 @@
     if (!(T > 0) || !isFinite(a) || !isFinite(b)) return;
     S.T = T; S.alpha = a; S.beta = b;
     refresh();
+    scheduleViewRefetch();
   }
   Object.values(inputs).forEach((el) => el.addEventListener("input", onRewardInput));
   document.getElementById("reset-reward").addEventListener("click", () => {
@@ -443,13 +605,71 @@
     Object.assign(S, rewardSettings(S.job));
     setInputs();
     refresh();
+    scheduleViewRefetch();
   });
 
   function refresh() {
     recompute();
     scheduleDraw();
     renderTable();
+    drawParallel();
   }
+
+  // ---- search views (history, parallel coordinates, importance) --------------------------------------
+  // The server computes them (nas_service.insights) under the page's T, alpha, beta; a change of those
+  // re-fetches history and importance after a short pause, the parallel lines are re-coloured at once.
+  const V = { history: null, choices: null, importance: null, timer: null, fetchedAt: 0, completed: -1 };
+  function rewardQuery() {
+    return "target_ms=" + encodeURIComponent(S.T) + "&alpha=" + encodeURIComponent(S.alpha) +
+      "&beta=" + encodeURIComponent(S.beta);
+  }
+  function drawParallel() {
+    if (!V.choices) return;
+    window.nasViews.drawParallel(document.getElementById("parallel-chart"), V.choices, (id) => {
+      const t = S.trials.get(id);
+      return t ? t._reward : null;
+    }, [S.rMin, S.rMax]);
+    const n = V.choices.parameters.length;
+    document.getElementById("parallel-legend").textContent = n
+      ? V.choices.trial_ids.length + " completed trials over " + n + " varying choices; colour and last axis: reward (page T)"
+      : "";
+  }
+  function drawHistory() {
+    window.nasViews.drawHistory(document.getElementById("history-chart"), V.history);
+    window.nasViews.historyLegend(document.getElementById("history-legend"), V.history);
+  }
+  async function loadHistory() {
+    const base = "/jobs/" + encodeURIComponent(jobId);
+    V.history = await nas.api(base + "/history?" + rewardQuery());
+    drawHistory();
+  }
+  async function loadImportance() {
+    const base = "/jobs/" + encodeURIComponent(jobId);
+    const ev = document.getElementById("importance-evaluator").value;
+    const list = document.getElementById("importance-list");
+    list.dataset.loading = "1";
+    try {
+      V.importance = await nas.api(base + "/importance?evaluator=" + encodeURIComponent(ev) + "&" + rewardQuery());
+      window.nasViews.renderImportance(list, document.getElementById("importance-meta"), V.importance);
+    } finally {
+      delete list.dataset.loading;
+    }
+  }
+  async function loadViews() {
+    V.fetchedAt = Date.now();
+    V.completed = S.job && S.job.counters ? S.job.counters.completed : -1;
+    const base = "/jobs/" + encodeURIComponent(jobId);
+    const choices = nas.api(base + "/choices").then((c) => { V.choices = c; drawParallel(); });
+    await Promise.all([loadHistory(), choices, loadImportance()].map((p) => p.catch((e) => {
+      document.getElementById("history-legend").textContent = "views: " + e.message;
+    })));
+  }
+  function scheduleViewRefetch() {
+    clearTimeout(V.timer);
+    V.timer = setTimeout(() => { loadHistory().catch(() => null); loadImportance().catch(() => null); }, 400);
+  }
+  document.getElementById("importance-evaluator").addEventListener("change", () => loadImportance().catch(() => null));
+  window.addEventListener("resize", () => { if (V.history) drawHistory(); drawParallel(); });
 
   // Live trial events come in bursts (a page of up to 200 per poll): fold them into one refresh per frame
   // instead of re-sorting 10,000 rows per event.
@@ -552,21 +772,13 @@
     }
   }
 
-  function showHypervolume(p) {
-    document.getElementById("hv-legend").textContent = p && p.hypervolume != null
-      ? "hypervolume " + nas.fmtNum(p.hypervolume, 4) + " (server)" : "";
-  }
-
-  async function loadHypervolume() {
-    try {
-      showHypervolume(await nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto"));
-    } catch (_) { /* optional */ }
-  }
-
   function onEvent(ev) {
     if (ev.event === "job") {
       S.job = Object.assign(S.job || {}, ev.data.job || ev.data);
       renderJob();
+      // New results: refresh the views, at most every few seconds.
+      const done = S.job.counters ? S.job.counters.completed : -1;
+      if (done !== V.completed && Date.now() - V.fetchedAt > 3000) loadViews();
     } else if (ev.event === "trial") {
       upsertTrial(ev.data.trial || ev.data);
       scheduleRefresh();
@@ -584,7 +796,7 @@
       onStatus: (status) => {
         live.textContent = status === "live" ? "● live" : status === "reconnecting" ? "reconnecting…" : "";
         live.className = status === "live" ? "badge-live" : "muted";
-        if (status === "closed") loadHypervolume();
+        if (status === "closed") loadViews();
       },
     });
   }
@@ -607,7 +819,6 @@
       upsertTrial({ id: p.trial_id, number: p.number, state: "completed", accuracy: p.accuracy,
         latency_ms: p.latency_ms, params_count: p.params, macs: p.macs, block_strings: p.block_strings });
     }
-    showHypervolume(front);
   }
 
   function startJob(job) {
@@ -649,6 +860,7 @@
       window.__nasTrialsLoadedAt = performance.now();
       err.classList.add("hidden");
       follow();
+      loadViews();
     } catch (e) {
       err.textContent = e.message;
       err.classList.remove("hidden");
@@ -664,6 +876,17 @@
     },
     colorOf(id) { const t = S.trials.get(id); return t ? colorOf(t) : null; },
     frontIds() { return S.front.map((t) => t.id); },
+    positions() {
+      const out = {};
+      if (S.screen) S.plotted.forEach((t, i) => { out[t.id] = [S.screen[2 * i], S.screen[2 * i + 1]]; });
+      return out;
+    },
+    view() { return view ? { x0: view.x0, x1: view.x1, y0: view.y0, y1: view.y1, log: view.log,
+      left: M.left, top: M.top, width: view.pw, height: view.ph } : null; },
+    xTicks() { return view ? xTicks(view).map((t) => t.label) : []; },
+    yTicks() { return view ? yTicks(view).map((t) => t.label) : []; },
+    selection() { return S.table.selection ? Array.from(S.table.selection) : null; },
+    markerRadius() { return { offFront: R_POINT, front: R_FRONT }; },
   };
 
   drawColorbar();
