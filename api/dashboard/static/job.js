@@ -214,8 +214,10 @@
     const px = v.sx(x);
     ctx.save(); ctx.strokeStyle = color; ctx.setLineDash(dash); ctx.lineWidth = 1.2;
     ctx.beginPath(); ctx.moveTo(px, M.top); ctx.lineTo(px, v.h - M.bottom); ctx.stroke(); ctx.restore();
-    ctx.fillStyle = color; ctx.textAlign = "left"; ctx.textBaseline = "top";
-    ctx.fillText(label, px + 4, M.top + 2);
+    // The label goes on the line's left when it would run past the plot's right edge.
+    const right = px + 4 + ctx.measureText(label).width > v.w - M.right;
+    ctx.fillStyle = color; ctx.textAlign = right ? "right" : "left"; ctx.textBaseline = "top";
+    ctx.fillText(label, right ? px - 4 : px + 4, M.top + (right ? 14 : 2));
   }
 
   function draw() {
@@ -648,6 +650,7 @@
     const ev = document.getElementById("importance-evaluator").value;
     const list = document.getElementById("importance-list");
     list.dataset.loading = "1";
+    if (!V.importance) list.innerHTML = '<li class="muted">computing…</li>';
     try {
       V.importance = await nas.api(base + "/importance?evaluator=" + encodeURIComponent(ev) + "&" + rewardQuery());
       window.nasViews.renderImportance(list, document.getElementById("importance-meta"), V.importance);
