@@ -204,7 +204,9 @@ def _choice_trials(storage: BaseStorage, job: JobRecord) -> tuple[list[insights.
     key = (job.id, job.trials_completed)
     cached = insights.CHOICE_TRIALS_CACHE.get(key)
     if cached is None:
-        page = storage.list_trials(job.id, states=[TrialState.COMPLETED], limit=max(1, job.trials_completed))
+        page = storage.list_trials(
+            job.id, states=[TrialState.COMPLETED], sort="number", order="desc", limit=insights.MAX_CHOICE_TRIALS
+        )
         declared: dict[str, list] = {}
         if job.space_id is not None:
             from nas_service.space import SearchSpace  # lazy: only these views need the space model
@@ -245,7 +247,8 @@ def get_choices(
     alpha: Alpha = None,
     beta: Beta = None,
 ) -> ChoicesPublic:
-    """The completed trials' varying choices as codes with their reward (parallel coordinates)."""
+    """The completed trials' varying choices as codes with their reward (parallel coordinates); the latest
+    ``MAX_CHOICE_TRIALS`` (10,000) of a larger job."""
     job = visible_job(storage, principal, job_id)
     cfg = _reward_settings(job, target_ms, alpha, beta)
     trials, declared = _choice_trials(storage, job)
@@ -267,7 +270,7 @@ def get_importance(
     beta: Beta = None,
 ) -> ImportancePublic:
     """How much each varying choice explains the reward of the completed trials (Optuna's importance
-    evaluators; fANOVA sees the latest ``FANOVA_MAX_TRIALS``). Cached per job and completed-trial count."""
+    evaluators on the latest 10,000; fANOVA on the latest 1,000). Cached per job and completed-trial count."""
     job = visible_job(storage, principal, job_id)
     cfg = _reward_settings(job, target_ms, alpha, beta)
     key = (job.id, job.trials_completed, evaluator, cfg.target_ms, cfg.alpha, cfg.beta)

@@ -116,12 +116,14 @@ def test_jobs_page_never_overflows(width: int, new_page: Callable[..., Any], ser
 
 def test_front_only_checkbox_sits_next_to_its_label(page: Any, open_job: Callable[..., None]) -> None:
     open_job(page)
-    box = page.locator("#front-only").bounding_box()
     label = page.locator("label:has(#front-only)")
-    text_box = page.evaluate(
+    # Both boxes in one go: the views above load later and may move the table down between two reads.
+    box, text_box = page.evaluate(
         """(() => { const l = document.querySelector('label:has(#front-only)');
+            const c = document.getElementById('front-only').getBoundingClientRect();
             const r = document.createRange(); r.selectNodeContents(l.lastChild);
-            const b = r.getBoundingClientRect(); return {x: b.x, y: b.y, height: b.height}; })()"""
+            const b = r.getBoundingClientRect();
+            return [{x: c.x, y: c.y, width: c.width, height: c.height}, {x: b.x, y: b.y, height: b.height}]; })()"""
     )
     assert "Pareto front only" in label.inner_text()
     gap = text_box["x"] - (box["x"] + box["width"])

@@ -632,8 +632,11 @@
       return t ? t._reward : null;
     }, [S.rMin, S.rMax]);
     const n = V.choices.parameters.length;
+    const shown = V.choices.trial_ids.length;
+    const done = S.job && S.job.counters ? S.job.counters.completed : shown;
     document.getElementById("parallel-legend").textContent = n
-      ? V.choices.trial_ids.length + " completed trials over " + n + " varying choices; colour and last axis: reward (page T)"
+      ? (shown < done ? "the latest " + shown + " of " + done : shown) + " completed trials over " + n +
+        " varying choices; colour and last axis: reward (page T)"
       : "";
   }
   function drawHistory() {
@@ -666,6 +669,7 @@
     await Promise.all([loadHistory(), choices, loadImportance()].map((p) => p.catch((e) => {
       document.getElementById("history-legend").textContent = "views: " + e.message;
     })));
+    if (window.__nasViewsLoadedAt == null) window.__nasViewsLoadedAt = performance.now();
   }
   function scheduleViewRefetch() {
     clearTimeout(V.timer);
