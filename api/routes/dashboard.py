@@ -7,8 +7,9 @@ No build step: the assets are committed as they are served.
 
 Data for the job page, with the API's auth and visibility rules:
 
-* ``GET /dashboard/api/jobs/{id}/xy``: id, accuracy and latency of the completed trials, from one narrow query.
-  The page draws the scatter and the front from it (plus ``/pareto``) before anything else arrives.
+* ``GET /dashboard/api/jobs/{id}/xy``: id, accuracy and latency of the completed trials, from one narrow query
+  (``?format=f64``: as raw float64 arrays, which the page reads). The page draws the scatter and the front from
+  it before anything else arrives.
 * ``GET /dashboard/api/jobs/{id}/points``: every trial column by column, with only what the table and the
   tooltips need (no architecture documents, no sampler parameters): for 10,000 trials ~13x less JSON than
   paging ``/api/v1/jobs/{id}/trials``. One narrow SELECT (``BaseStorage.list_trial_points``), no ORM objects;
@@ -20,8 +21,10 @@ Data for the job page, with the API's auth and visibility rules:
 from __future__ import annotations
 
 import json
+import sys
+from array import array
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
@@ -92,17 +95,35 @@ def job_points(
 
 
 @router.get("/dashboard/api/jobs/{job_id}/xy")
-def job_xy(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> Response:
-    """Every completed trial's ``id``, ``accuracy`` and ``latency_ms``, as columns (enough to draw the front)."""
+def job_xy(
+    job_id: PathId,
+    storage: StorageDep,
+    principal: CurrentOwner,
+    format: Annotated[Literal["json", "f64"], Query()] = "json",  # noqa: A002 - the query parameter's name
+) -> Response:
+    """Every completed trial's ``id``, ``accuracy`` and ``latency_ms``, as columns (enough to draw the front).
+
+    ``format=f64``: the three columns as little-endian float64 arrays one after the other (``8 * 3 * n``
+    bytes, ``n`` also in ``X-Total``): no number formatting or parsing on either side, which is most of the
+    time to the first draw of a 100,000-trial job.
+    """
     visible_job(storage, principal, job_id)
     points = storage.completed_points(job_id)
-    columns = {
+    headers = {"Cache-Control": "no-store", "X-Total": str(len(points))}
+    if format == "f64":
+        columns = [array("d", (p[k] for p in points)) for k in range(3)]
+        if sys.byteorder != "little":  # pragma: no cover - every supported machine is little-endian
+            for column in columns:
+                column.byteswap()
+        body = b"".join(column.tobytes() for column in columns)
+        return Response(body, media_type="application/octet-stream", headers=headers)
+    data = {
         "id": [p[0] for p in points],
         "accuracy": [p[1] for p in points],
         "latency_ms": [p[2] for p in points],
     }
-    body = json.dumps({"total": len(points), "columns": columns}, separators=(",", ":"))
-    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+    text = json.dumps({"total": len(points), "columns": data}, separators=(",", ":"))
+    return Response(text, media_type="application/json", headers=headers)
 
 
 @router.get("/dashboard/api/jobs/{job_id}/scaling")

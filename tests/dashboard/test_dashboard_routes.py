@@ -172,3 +172,17 @@ def test_importance_uses_optuna_and_is_cached_per_completed_count(http: httpx.Cl
     assert http.get(f"/api/v1/jobs/{job_id}/importance").json() == first
     bad = http.get(f"/api/v1/jobs/{job_id}/importance", params={"evaluator": "shap"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "query.evaluator"
+
+
+def test_xy_as_float64_columns_equals_the_json(http: httpx.Client, live: LiveServer) -> None:
+    import struct
+
+    job_id = live.job.id  # type: ignore[attr-defined]
+    cols = http.get(f"/dashboard/api/jobs/{job_id}/xy").json()["columns"]
+    raw = http.get(f"/dashboard/api/jobs/{job_id}/xy", params={"format": "f64"})
+    n = len(cols["id"])
+    assert raw.headers["content-type"] == "application/octet-stream" and raw.headers["x-total"] == str(n)
+    values = struct.unpack(f"<{3 * n}d", raw.content)
+    assert list(values[:n]) == cols["id"] and list(values[n : 2 * n]) == cols["accuracy"]
+    assert list(values[2 * n :]) == cols["latency_ms"]
+    assert http.get(f"/dashboard/api/jobs/{job_id}/xy", params={"format": "csv"}).status_code == 422

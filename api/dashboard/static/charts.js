@@ -116,6 +116,42 @@
     xs.forEach((x, i) => { c.beginPath(); c.arc(sx(x), sy(ys[i]), opts.line ? 3 : 2, 0, 2 * Math.PI); c.fill(); });
   }
 
+  /** Paint anti-aliased disks straight into the pixels of a canvas region (device pixels), in the given
+   *  order: 100,000 points in tens of milliseconds, where as many canvas arc() fills take seconds in
+   *  software rendering. `rgb[k]` is 0xRRGGBB; `order` lists point indices (later ones paint over earlier). */
+  function splatDisks(ctx, xs, ys, rgb, order, radius, alpha, region) {
+    const dpr = window.devicePixelRatio || 1;
+    const X0 = Math.floor(region.x * dpr), Y0 = Math.floor(region.y * dpr);
+    const W = Math.ceil(region.w * dpr), H = Math.ceil(region.h * dpr);
+    if (W <= 0 || H <= 0) return;
+    const img = ctx.getImageData(X0, Y0, W, H);
+    const d = img.data;
+    const R = radius * dpr, K = Math.ceil(R + 0.5), size = 2 * K + 1;
+    const mask = new Float32Array(size * size);  // pixel coverage of the disk, times alpha
+    for (let j = -K; j <= K; j++) {
+      for (let i = -K; i <= K; i++) mask[(j + K) * size + i + K] = Math.max(0, Math.min(1, R + 0.5 - Math.hypot(i, j))) * alpha;
+    }
+    for (let q = 0; q < order.length; q++) {
+      const k = order[q];
+      const cx = Math.round(xs[k] * dpr) - X0, cy = Math.round(ys[k] * dpr) - Y0;
+      if (cx < -K || cy < -K || cx >= W + K || cy >= H + K) continue;
+      const c = rgb[k], cr = (c >> 16) & 255, cg = (c >> 8) & 255, cb = c & 255;
+      for (let j = -K; j <= K; j++) {
+        const y = cy + j;
+        if (y < 0 || y >= H) continue;
+        const row = (j + K) * size + K;
+        for (let i = -K; i <= K; i++) {
+          const x = cx + i;
+          const a = mask[row + i];
+          if (a <= 0 || x < 0 || x >= W) continue;
+          const o = (y * W + x) * 4;
+          d[o] += (cr - d[o]) * a; d[o + 1] += (cg - d[o + 1]) * a; d[o + 2] += (cb - d[o + 2]) * a;
+        }
+      }
+    }
+    ctx.putImageData(img, X0, Y0);
+  }
+
   /** Size a canvas to its CSS box at the device pixel ratio; returns its 2-D context in CSS pixels. */
   function fitCanvas(el) {
     const dpr = window.devicePixelRatio || 1;
@@ -155,6 +191,7 @@
     hypervolume2d: hypervolume2d,
     miniChart: miniChart,
     fitCanvas: fitCanvas,
+    splatDisks: splatDisks,
     downloadPng: downloadPng,
   };
 })();

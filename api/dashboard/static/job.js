@@ -90,6 +90,7 @@
   }
 
   function recompute() {
+    dataVersion++;
     S.plotted = [];
     for (const t of S.trials.values()) {
       if (plottable(t)) {
@@ -119,6 +120,10 @@
 
   // ---- colours ---------------------------------------------------------------------------------
   const BUCKET_COLORS = Array.from({ length: BUCKETS }, (_, i) => viridis(i / (BUCKETS - 1)));
+  const BUCKET_RGB = Uint32Array.from(BUCKET_COLORS.concat(["rgb(173,181,189)"]), (c) => {
+    const [r, g, b] = c.slice(4, -1).split(",").map(Number);
+    return (r << 16) | (g << 8) | b;
+  });
   function bucketOf(r) {
     if (r == null) return -1;
     const span = S.rMax - S.rMin;
@@ -133,7 +138,7 @@
 
   // ---- scatter ---------------------------------------------------------------------------------
   const canvas = document.getElementById("pareto");
-  const ctx = canvas.getContext("2d");
+  let ctx = canvas.getContext("2d");
   let view = null;
 
   // The data box of every plotted point (and T), padded; latency > 0 on a log axis.
@@ -220,6 +225,46 @@
     ctx.fillText(label, right ? px - 4 : px + 4, M.top + (right ? 14 : 2));
   }
 
+  // Background, axes and every point go to an offscreen layer, redrawn only when the data, colours, size or
+  // view change; hover rings and the selection box are drawn over a copy of it.
+  const layer = { canvas: document.createElement("canvas"), key: "" };
+  let dataVersion = 0;
+
+  function drawLayer(v, w, h, dpr) {
+    const key = [dataVersion, w, h, dpr, v.x0, v.x1, v.y0, v.y1, v.log].join(",");
+    if (layer.key === key) return;
+    layer.key = key;
+    const lc = layer.canvas;
+    lc.width = canvas.width; lc.height = canvas.height;
+    const saved = ctx;
+    ctx = lc.getContext("2d");
+    try {
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, w, h);  // opaque, so that an exported PNG has a background
+      drawAxes(v);
+      // All points as pixels, low rewards first (the best on top), unfinished ones (grey) under everything.
+      const n = S.plotted.length;
+      const screen = new Float32Array(2 * n), xs = new Float32Array(n), ys = new Float32Array(n);
+      const rgb = new Uint32Array(n), bucket = new Int16Array(n), counts = new Uint32Array(BUCKETS + 2);
+      for (let i = 0; i < n; i++) {
+        const t = S.plotted[i];
+        const x = v.sx(latencyOf(t)), y = v.sy(t.accuracy);
+        screen[2 * i] = xs[i] = x; screen[2 * i + 1] = ys[i] = y;
+        const b = t.state === "completed" ? bucketOf(t._reward) : -1;
+        bucket[i] = b;
+        rgb[i] = BUCKET_RGB[b < 0 ? BUCKETS : b];
+        counts[b + 2]++;
+      }
+      for (let b = 1; b < counts.length; b++) counts[b] += counts[b - 1];
+      const order = new Uint32Array(n);
+      for (let i = 0; i < n; i++) order[counts[bucket[i] + 1]++] = i;
+      S.screen = screen;
+      charts.splatDisks(ctx, xs, ys, rgb, order, R_POINT, 0.85, { x: M.left, y: M.top, w: v.pw, h: v.ph });
+    } finally {
+      ctx = saved;
+    }
+  }
+
   function draw() {
     drawQueued = false;
     const dpr = window.devicePixelRatio || 1;
@@ -227,32 +272,13 @@
     if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
       canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
     }
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, w, h);  // opaque, so that an exported PNG has a background
     const v = (view = computeView(w, h));
-    drawAxes(v);
+    drawLayer(v, w, h, dpr);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(layer.canvas, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.save();
     ctx.beginPath(); ctx.rect(M.left, M.top, v.pw, v.ph); ctx.clip();  // zoomed: nothing outside the axes
-
-    // All points, one path per colour bucket (plus grey for unfinished ones).
-    const n = S.plotted.length;
-    const screen = new Float32Array(2 * n);
-    const paths = Array.from({ length: BUCKETS + 1 }, () => new Path2D());
-    for (let i = 0; i < n; i++) {
-      const t = S.plotted[i];
-      const x = v.sx(latencyOf(t)), y = v.sy(t.accuracy);
-      screen[2 * i] = x; screen[2 * i + 1] = y;
-      const b = t.state === "completed" ? bucketOf(t._reward) : -1;
-      const p = paths[b < 0 ? BUCKETS : b];
-      p.moveTo(x + R_POINT, y); p.arc(x, y, R_POINT, 0, 2 * Math.PI);
-    }
-    S.screen = screen;
-    ctx.globalAlpha = 0.8;
-    for (let b = 0; b <= BUCKETS; b++) {
-      ctx.fillStyle = b === BUCKETS ? "rgb(173,181,189)" : BUCKET_COLORS[b];
-      ctx.fill(paths[b]);
-    }
-    ctx.globalAlpha = 1;
 
     // Target latency and the hypervolume's reference latency.
     vline(v, S.T, "#c92a2a", [5, 4], "T = " + S.T + " ms");
@@ -814,10 +840,12 @@
   // deferred: the server's /pareto (block strings of the front, hypervolume), every trial's row (table, tooltips
   // of the other points), the table itself and the event stream. window.__nasFrontDrawnAt /
   // __nasTrialsLoadedAt time the two phases.
-  function applyXy(xy) {
-    const cols = xy.columns;
-    for (let i = 0; i < cols.id.length; i++) {
-      upsertTrial({ id: cols.id[i], state: "completed", accuracy: cols.accuracy[i], latency_ms: cols.latency_ms[i] });
+  // The /xy columns arrive as three float64 arrays (ids, accuracies, latencies) one after the other.
+  function applyXy(buf) {
+    const n = buf.byteLength / 24;
+    const ids = new Float64Array(buf, 0, n), acc = new Float64Array(buf, 8 * n, n), lat = new Float64Array(buf, 16 * n, n);
+    for (let i = 0; i < n; i++) {
+      upsertTrial({ id: ids[i], state: "completed", accuracy: acc[i], latency_ms: lat[i] });
     }
   }
 
@@ -844,7 +872,7 @@
     const err = document.getElementById("job-error");
     try {
       const jobReq = nas.api("/jobs/" + encodeURIComponent(jobId));
-      const xyReq = nas.api("/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/xy", null, true)
+      const xyReq = nas.apiBytes("/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/xy?format=f64")
         .catch(() => null);
       startJob(await jobReq);
       const xy = await xyReq;
