@@ -126,27 +126,32 @@
     if (W <= 0 || H <= 0) return;
     const img = ctx.getImageData(X0, Y0, W, H);
     const d = img.data;
-    const R = radius * dpr, K = Math.ceil(R + 0.5), size = 2 * K + 1;
-    const mask = new Float32Array(size * size);  // pixel coverage of the disk, times alpha
+    const R = radius * dpr, K = Math.ceil(R + 0.5);
+    // The disk's pixels with their coverage (times alpha), as offsets from the centre pixel.
+    const di = [], dj = [], cover = [];
     for (let j = -K; j <= K; j++) {
-      for (let i = -K; i <= K; i++) mask[(j + K) * size + i + K] = Math.max(0, Math.min(1, R + 0.5 - Math.hypot(i, j))) * alpha;
+      for (let i = -K; i <= K; i++) {
+        const a = Math.max(0, Math.min(1, R + 0.5 - Math.hypot(i, j))) * alpha;
+        if (a > 0) { di.push(i); dj.push(j); cover.push(a); }
+      }
     }
+    const m = cover.length;
+    const offs = Int32Array.from(di, (i, k) => 4 * (dj[k] * W + i));
+    const mask = Float32Array.from(cover);
     for (let q = 0; q < order.length; q++) {
       const k = order[q];
       const cx = Math.round(xs[k] * dpr) - X0, cy = Math.round(ys[k] * dpr) - Y0;
       if (cx < -K || cy < -K || cx >= W + K || cy >= H + K) continue;
       const c = rgb[k], cr = (c >> 16) & 255, cg = (c >> 8) & 255, cb = c & 255;
-      for (let j = -K; j <= K; j++) {
-        const y = cy + j;
-        if (y < 0 || y >= H) continue;
-        const row = (j + K) * size + K;
-        for (let i = -K; i <= K; i++) {
-          const x = cx + i;
-          const a = mask[row + i];
-          if (a <= 0 || x < 0 || x >= W) continue;
-          const o = (y * W + x) * 4;
-          d[o] += (cr - d[o]) * a; d[o + 1] += (cg - d[o + 1]) * a; d[o + 2] += (cb - d[o + 2]) * a;
+      const centre = 4 * (cy * W + cx);
+      const inside = cx >= K && cy >= K && cx < W - K && cy < H - K;
+      for (let p = 0; p < m; p++) {
+        if (!inside) {
+          const x = cx + di[p], y = cy + dj[p];
+          if (x < 0 || y < 0 || x >= W || y >= H) continue;
         }
+        const o = centre + offs[p], a = mask[p];
+        d[o] += (cr - d[o]) * a; d[o + 1] += (cg - d[o + 1]) * a; d[o + 2] += (cb - d[o + 2]) * a;
       }
     }
     ctx.putImageData(img, X0, Y0);

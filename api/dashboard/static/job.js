@@ -12,7 +12,7 @@
   "use strict";
   const nas = window.nas;
   const charts = window.nasCharts;
-  const { viridis, niceTicks, logTicks, miniChart } = charts;
+  const { viridis, niceTicks, logTicks } = charts;
   const PAGE_SIZE = 500; // the API's largest page (schemas.MAX_PAGE)
   const PARALLEL_PAGES = 2;
   const TABLE_PAGE = 50;
@@ -45,24 +45,7 @@
   let drawQueued = false;
 
   // ---- data helpers -------------------------------------------------------------------------------
-  function latencyOf(t) {
-    if (t.latency_ms != null) return t.latency_ms;
-    return t.latency && t.latency.median_ms != null ? t.latency.median_ms : null;
-  }
-  function blocksOf(t) {
-    if (t.block_strings) return t.block_strings;
-    if (t.architecture && t.architecture.block_strings) return t.architecture.block_strings;
-    return [];
-  }
-  function blocksText(t) { return blocksOf(t).map((s) => s.join(" ")).join(" | "); }
-  function resolutionOf(t) {
-    if (t.resolution != null) return t.resolution;
-    return t.architecture && t.architecture.resolution != null ? t.architecture.resolution : null;
-  }
-  function paramsOf(t) {
-    if (typeof t.params_count === "number") return t.params_count;
-    return typeof t.params === "number" ? t.params : null;
-  }
+  const { latencyOf, blocksOf, blocksText, resolutionOf, paramsOf } = window.nasPanels.trial;
   function rewardOf(t) { return nas.reward(t.accuracy, latencyOf(t), S.T, S.alpha, S.beta); }
   function plottable(t) { return t.accuracy != null && latencyOf(t) != null; }
   // Live training progress from the event stream's trial events: "epoch 2/3 · val 91.00%".
@@ -89,6 +72,16 @@
       beta: r.beta != null ? r.beta : -0.07 };
   }
 
+  // charts.paretoFront over the completed plotted trials, sorted through typed arrays (100,000 trials).
+  function frontOf(plotted) {
+    const done = plotted.filter((t) => t.state === "completed");
+    const n = done.length;
+    const lat = new Float64Array(n), acc = new Float64Array(n);
+    for (let i = 0; i < n; i++) { lat[i] = latencyOf(done[i]); acc[i] = done[i].accuracy; }
+    const idx = Array.from(charts.paretoFront(Uint32Array.from({ length: n }, (_, i) => i), (i) => lat[i], (i) => acc[i]));
+    return idx.map((i) => done[i]);
+  }
+
   function recompute() {
     dataVersion++;
     S.plotted = [];
@@ -100,7 +93,7 @@
         t._reward = null;
       }
     }
-    S.front = charts.paretoFront(S.plotted.filter((t) => t.state === "completed"), latencyOf);
+    S.front = frontOf(S.plotted);
     S.frontIds = new Set(S.front.map((t) => t.id));
     // The hypervolume follows the page's T: its reference latency is max(2 T, 1.1 x worst front latency).
     const refLatency = charts.referenceLatency(S.front.map(latencyOf), S.T);
@@ -273,6 +266,7 @@
       canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
     }
     const v = (view = computeView(w, h));
+    if (!canvas.width || !canvas.height) { updateLegend(); return; }  // not laid out (yet): nothing to paint
     drawLayer(v, w, h, dpr);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(layer.canvas, 0, 0);
@@ -496,48 +490,7 @@
       title.textContent = "Trial: " + e.message;
       return;
     }
-    title.textContent = "Trial #" + t.number;
-    document.getElementById("trial-hint").classList.add("hidden");
-    const body = document.getElementById("trial-body");
-    body.classList.remove("hidden");
-    const lat = t.latency || {};
-    const kv = [
-      ["id", t.id], ["state", t.state], ["accuracy", nas.fmtPct(t.accuracy)],
-      ["latency", nas.fmtNum(latencyOf(t), 3) + " ms" + (lat.device ? " on " + lat.device : "")],
-      ["reward (page T, α, β)", nas.fmtNum(rewardOf(t), 4)],
-      ["resolution", resolutionOf(t) != null ? resolutionOf(t) + " px" : "–"],
-      ["params", nas.fmtCount(paramsOf(t))], ["MACs", nas.fmtCount(t.macs)],
-      ["epochs", t.epochs_run != null ? t.epochs_run : (t.epochs || []).length],
-    ];
-    if (t.error) kv.push(["error", t.error]);
-    document.getElementById("trial-kv").innerHTML = kv.map(([k, v]) =>
-      "<dt>" + nas.escapeHtml(k) + "</dt><dd>" + nas.escapeHtml(v) + "</dd>").join("");
-
-    // The server decodes the block strings (GET /trials/{id} -> blocks): no block-string parser here.
-    const rows = [];
-    const strings = blocksOf(t);
-    (t.blocks || []).forEach((stage, si) => stage.forEach((b, bi) => {
-      const text = (strings[si] || [])[bi] || "";
-      rows.push("<tr><td>" + si + "." + bi + '</td><td class="mono">' +
-        nas.escapeHtml(text).split("_").join("_<wbr>") + "</td><td>" + nas.escapeHtml(b.type) +
-        '</td><td class="num">' + b.repeats + "</td><td>" + nas.escapeHtml(b.kernel_sizes.join("/")) +
-        '</td><td class="num">' + b.expansion + '</td><td class="num">' + b.stride + '</td><td class="num">' +
-        b.out_channels + '</td><td class="num">' + (b.se_ratio != null ? b.se_ratio : "–") + "</td><td>" +
-        nas.escapeHtml(b.act || "default") + "</td></tr>");
-    }));
-    document.querySelector("#stage-table tbody").innerHTML = rows.join("");
-
-    const epochs = t.epochs || t.epoch_reports || [];
-    miniChart(document.getElementById("epoch-chart"), epochs.map((e) => e.epoch),
-      epochs.map((e) => e.val_accuracy), { xlabel: "epoch", color: "#2d6cdf", line: true,
-        fmt: (y) => (100 * y).toFixed(1) + "%" });
-    const samples = t.latency_samples || lat.samples_ms || [];
-    document.getElementById("latency-summary").textContent = samples.length
-      ? samples.length + " samples · median " + nas.fmtNum(lat.median_ms != null ? lat.median_ms : latencyOf(t), 3) +
-        " ms · p90 " + nas.fmtNum(lat.p90_ms, 3) + " ms"
-      : "no latency samples recorded";
-    miniChart(document.getElementById("latency-chart"), samples.map((_, i) => i), samples,
-      { xlabel: "repeat", color: "#d9480f", line: false, fmt: (y) => y.toFixed(2) + " ms" });
+    window.nasPanels.renderTrial(t, rewardOf(t));
   }
 
   // ---- trial table -----------------------------------------------------------------------------
@@ -625,7 +578,7 @@
     if (!(T > 0) || !isFinite(a) || !isFinite(b)) return;
     S.T = T; S.alpha = a; S.beta = b;
     refresh();
-    scheduleViewRefetch();
+    views.refetch();
   }
   Object.values(inputs).forEach((el) => el.addEventListener("input", onRewardInput));
   document.getElementById("reset-reward").addEventListener("click", () => {
@@ -633,76 +586,24 @@
     Object.assign(S, rewardSettings(S.job));
     setInputs();
     refresh();
-    scheduleViewRefetch();
+    views.refetch();
   });
 
   function refresh() {
     recompute();
     scheduleDraw();
     renderTable();
-    drawParallel();
+    views.recolour();
   }
 
-  // ---- search views (history, parallel coordinates, importance) --------------------------------------
-  // The server computes them (nas_service.insights) under the page's T, alpha, beta; a change of those
-  // re-fetches history and importance after a short pause, the parallel lines are re-coloured at once.
-  const V = { history: null, choices: null, importance: null, timer: null, fetchedAt: 0, completed: -1 };
-  function rewardQuery() {
-    return "target_ms=" + encodeURIComponent(S.T) + "&alpha=" + encodeURIComponent(S.alpha) +
-      "&beta=" + encodeURIComponent(S.beta);
-  }
-  function drawParallel() {
-    if (!V.choices) return;
-    window.nasViews.drawParallel(document.getElementById("parallel-chart"), V.choices, (id) => {
-      const t = S.trials.get(id);
-      return t ? t._reward : null;
-    }, [S.rMin, S.rMax]);
-    const n = V.choices.parameters.length;
-    const shown = V.choices.trial_ids.length;
-    const done = S.job && S.job.counters ? S.job.counters.completed : shown;
-    document.getElementById("parallel-legend").textContent = n
-      ? (shown < done ? "the latest " + shown + " of " + done : shown) + " completed trials over " + n +
-        " varying choices; colour and last axis: reward (page T)"
-      : "";
-  }
-  function drawHistory() {
-    window.nasViews.drawHistory(document.getElementById("history-chart"), V.history);
-    window.nasViews.historyLegend(document.getElementById("history-legend"), V.history);
-  }
-  async function loadHistory() {
-    const base = "/jobs/" + encodeURIComponent(jobId);
-    V.history = await nas.api(base + "/history?" + rewardQuery());
-    drawHistory();
-  }
-  async function loadImportance() {
-    const base = "/jobs/" + encodeURIComponent(jobId);
-    const ev = document.getElementById("importance-evaluator").value;
-    const list = document.getElementById("importance-list");
-    list.dataset.loading = "1";
-    if (!V.importance) list.innerHTML = '<li class="muted">computing…</li>';
-    try {
-      V.importance = await nas.api(base + "/importance?evaluator=" + encodeURIComponent(ev) + "&" + rewardQuery());
-      window.nasViews.renderImportance(list, document.getElementById("importance-meta"), V.importance);
-    } finally {
-      delete list.dataset.loading;
-    }
-  }
-  async function loadViews() {
-    V.fetchedAt = Date.now();
-    V.completed = S.job && S.job.counters ? S.job.counters.completed : -1;
-    const base = "/jobs/" + encodeURIComponent(jobId);
-    const choices = nas.api(base + "/choices").then((c) => { V.choices = c; drawParallel(); });
-    await Promise.all([loadHistory(), choices, loadImportance()].map((p) => p.catch((e) => {
-      document.getElementById("history-legend").textContent = "views: " + e.message;
-    })));
-    if (window.__nasViewsLoadedAt == null) window.__nasViewsLoadedAt = performance.now();
-  }
-  function scheduleViewRefetch() {
-    clearTimeout(V.timer);
-    V.timer = setTimeout(() => { loadHistory().catch(() => null); loadImportance().catch(() => null); }, 400);
-  }
-  document.getElementById("importance-evaluator").addEventListener("change", () => loadImportance().catch(() => null));
-  window.addEventListener("resize", () => { if (V.history) drawHistory(); drawParallel(); });
+  // ---- search views (history, parallel coordinates, importance): views.js ------------------------------
+  const views = window.nasViews.attach({
+    jobId: jobId,
+    settings: () => ({ T: S.T, alpha: S.alpha, beta: S.beta }),
+    rewardOf: (id) => { const t = S.trials.get(id); return t ? t._reward : null; },
+    range: () => [S.rMin, S.rMax],
+    completed: () => (S.job && S.job.counters ? S.job.counters.completed : null),
+  });
 
   // Live trial events come in bursts (a page of up to 200 per poll): fold them into one refresh per frame
   // instead of re-sorting 10,000 rows per event.
@@ -729,7 +630,7 @@
       " · " + done + " / " + total + " trials · best reward " + nas.fmtNum(job.best_reward, 4) +
       " (server T) · created " + nas.fmtTime(job.created_at) +
       (job.error ? '<div class="error">' + nas.escapeHtml(job.error) + "</div>" : "");
-    if (job.scaling_table) renderScaling(job.scaling_table);
+    if (job.scaling_table) window.nasPanels.renderScaling(job.scaling_table);
     else if (job.kind === "scaling" || (job.spec && job.spec.strategy && job.spec.strategy.name === "compound-scaling")) loadScaling();
   }
 
@@ -739,23 +640,8 @@
     scalingPending = true;
     try {
       const r = await nas.api("/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/scaling", null, true);
-      renderScaling(r.rows, r.note);
+      window.nasPanels.renderScaling(r.rows, r.note);
     } catch (_) { /* optional panel */ } finally { scalingPending = false; }
-  }
-
-  function renderScaling(rows, note) {
-    const panel = document.getElementById("scaling-panel");
-    if (!Array.isArray(rows) || !rows.length) { panel.classList.add("hidden"); return; }
-    document.getElementById("scaling-note").textContent = note || "";
-    const cols = Object.keys(rows[0]).filter((k) => typeof rows[0][k] !== "object" || rows[0][k] === null);
-    document.querySelector("#scaling-table thead").innerHTML =
-      "<tr>" + cols.map((c) => "<th>" + nas.escapeHtml(c) + "</th>").join("") + "</tr>";
-    document.querySelector("#scaling-table tbody").innerHTML = rows.map((r) => "<tr>" + cols.map((c) => {
-      const v = r[c];
-      return typeof v === "number" ? '<td class="num">' + (Number.isInteger(v) ? v : v.toFixed(4)) + "</td>"
-        : "<td>" + nas.escapeHtml(v) + "</td>";
-    }).join("") + "</tr>").join("");
-    panel.classList.remove("hidden");
   }
 
   // ---- loading and live updates --------------------------------------------------------------------
@@ -809,9 +695,7 @@
     if (ev.event === "job") {
       S.job = Object.assign(S.job || {}, ev.data.job || ev.data);
       renderJob();
-      // New results: refresh the views, at most every few seconds.
-      const done = S.job.counters ? S.job.counters.completed : -1;
-      if (done !== V.completed && Date.now() - V.fetchedAt > 3000) loadViews();
+      views.maybeReload();  // new results: at most every few seconds
     } else if (ev.event === "trial") {
       upsertTrial(ev.data.trial || ev.data);
       scheduleRefresh();
@@ -829,7 +713,7 @@
       onStatus: (status) => {
         live.textContent = status === "live" ? "● live" : status === "reconnecting" ? "reconnecting…" : "";
         live.className = status === "live" ? "badge-live" : "muted";
-        if (status === "closed") loadViews();
+        if (status === "closed") views.load();
       },
     });
   }
@@ -878,9 +762,12 @@
       const xy = await xyReq;
       let frontReq;
       if (xy) {
+        performance.mark("nas-xy-received");
         applyXy(xy);
+        performance.mark("nas-xy-applied");
         S.loaded = true;
         recompute();
+        performance.mark("nas-recomputed");
         scheduleDraw();  // the first draw: scatter and front, nothing else
         await afterPaint();
         frontReq = nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto").then(applyFront, () => null);
@@ -895,7 +782,7 @@
       window.__nasTrialsLoadedAt = performance.now();
       err.classList.add("hidden");
       follow();
-      loadViews();
+      views.load();
     } catch (e) {
       err.textContent = e.message;
       err.classList.remove("hidden");

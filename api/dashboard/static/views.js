@@ -134,7 +134,74 @@
       " completed trials, T = " + nas.fmtNum(imp.target_ms, 3) + " ms)" : "";
   }
 
+  /** Load, draw and keep the three views of one job page up to date. `page` gives the job id and, when
+   *  asked, the page's reward settings ({T, alpha, beta}), a trial's reward under them (by id), the colour
+   *  range [lo, hi] and the job's completed-trial count. The server computes the views (nas_service.insights)
+   *  under the page's settings: a change re-fetches history and importance after a short pause; the parallel
+   *  lines are re-coloured at once. */
+  function attach(page) {
+    const V = { history: null, choices: null, importance: null, timer: null, fetchedAt: 0, completed: -1 };
+    const base = "/jobs/" + encodeURIComponent(page.jobId);
+    const el = (id) => document.getElementById(id);
+    function rewardQuery() {
+      const r = page.settings();
+      return "target_ms=" + encodeURIComponent(r.T) + "&alpha=" + encodeURIComponent(r.alpha) +
+        "&beta=" + encodeURIComponent(r.beta);
+    }
+    function recolour() {
+      if (!V.choices) return;
+      drawParallel(el("parallel-chart"), V.choices, page.rewardOf, page.range());
+      const n = V.choices.parameters.length;
+      const shown = V.choices.trial_ids.length;
+      const done = page.completed() != null ? page.completed() : shown;
+      el("parallel-legend").textContent = n
+        ? (shown < done ? "the latest " + shown + " of " + done : shown) + " completed trials over " + n +
+          " varying choices; colour and last axis: reward (page T)"
+        : "";
+    }
+    function redrawHistory() {
+      drawHistory(el("history-chart"), V.history);
+      historyLegend(el("history-legend"), V.history);
+    }
+    async function loadHistory() {
+      V.history = await nas.api(base + "/history?" + rewardQuery());
+      redrawHistory();
+    }
+    async function loadImportance() {
+      const list = el("importance-list");
+      list.dataset.loading = "1";
+      if (!V.importance) list.innerHTML = '<li class="muted">computing…</li>';
+      try {
+        const ev = el("importance-evaluator").value;
+        V.importance = await nas.api(base + "/importance?evaluator=" + encodeURIComponent(ev) + "&" + rewardQuery());
+        renderImportance(list, el("importance-meta"), V.importance);
+      } finally {
+        delete list.dataset.loading;
+      }
+    }
+    async function load() {
+      V.fetchedAt = Date.now();
+      V.completed = page.completed();
+      const choices = nas.api(base + "/choices").then((c) => { V.choices = c; recolour(); });
+      await Promise.all([loadHistory(), choices, loadImportance()].map((p) => p.catch((e) => {
+        el("history-legend").textContent = "views: " + e.message;
+      })));
+      if (window.__nasViewsLoadedAt == null) window.__nasViewsLoadedAt = performance.now();
+    }
+    function refetch() {
+      clearTimeout(V.timer);
+      V.timer = setTimeout(() => { loadHistory().catch(() => null); loadImportance().catch(() => null); }, 400);
+    }
+    function maybeReload() {
+      if (page.completed() !== V.completed && Date.now() - V.fetchedAt > 3000) load();
+    }
+    el("importance-evaluator").addEventListener("change", () => loadImportance().catch(() => null));
+    window.addEventListener("resize", () => { if (V.history) redrawHistory(); recolour(); });
+    return { load: load, refetch: refetch, recolour: recolour, maybeReload: maybeReload };
+  }
+
   window.nasViews = {
+    attach: attach,
     drawHistory: drawHistory,
     historyLegend: historyLegend,
     drawParallel: drawParallel,
