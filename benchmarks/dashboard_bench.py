@@ -70,7 +70,13 @@ def seed_like_dispatcher(storage: Any, n_trials: int, *, seed: int = 0, save_eve
         lat = result.latency.median_ms if result.latency else None
         strategy.tell(
             suggestion.suggestion_id,
-            Outcome(state=state.value, accuracy=result.accuracy, latency_ms=lat, params=params_count, macs=macs),
+            Outcome(
+                state="failed" if state == TrialState.FAILED else "completed",
+                accuracy=result.accuracy,
+                latency_ms=lat,
+                params=params_count,
+                macs=macs,
+            ),
         )
         if (i + 1) % save_every == 0:
             storage.save_strategy_state(job.id, {"strategy": strategy.state_dict()})
