@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nas_service.arch.blockstr import BlockStringError, decode_stages
+from nas_service.arch.spec import BlockSpec
 from nas_service.jobspec import LatencyMeasurement, TrialState
 from nas_service.schemas import (
     EpochPublic,
@@ -58,12 +60,6 @@ def job_public(rec: JobRecord) -> JobPublic:
     )
 
 
-def trial_resolution(rec: TrialRecord) -> int | None:
-    """The input size a trial trains at: its stored (as-trained) architecture's resolution."""
-    value = (rec.architecture or {}).get("resolution")
-    return int(value) if isinstance(value, int | float) else None
-
-
 def _trial_fields(rec: TrialRecord) -> dict[str, object]:
     return {
         "id": rec.id,
@@ -73,8 +69,8 @@ def _trial_fields(rec: TrialRecord) -> dict[str, object]:
         "params": rec.params,
         "block_strings": rec.block_strings,
         "architecture": rec.architecture,
+        "resolution": rec.resolution,
         "arch_hash": rec.arch_hash,
-        "resolution": trial_resolution(rec),
         "params_count": rec.params_count,
         "macs": rec.macs,
         "accuracy": rec.accuracy,
@@ -122,7 +118,18 @@ def trial_detail(rec: TrialRecord, metrics: list[TrialMetric]) -> TrialDetail:
     fields["epochs"] = [epoch_public(m) for m in metrics]
     fields["last_epoch"] = _last_epoch(rec, max(metrics, key=lambda m: m.epoch) if metrics else None)
     fields["latency"] = LatencyMeasurement.model_validate(rec.latency) if rec.latency else None
+    fields["blocks"] = _decoded_blocks(rec.block_strings)
     return TrialDetail.model_validate(fields)
+
+
+def _decoded_blocks(block_strings: list[list[str]] | None) -> list[list[BlockSpec]] | None:
+    """The stored block strings decoded per stage; ``None`` without them (or, never expected, if undecodable)."""
+    if not block_strings:
+        return None
+    try:
+        return decode_stages(block_strings)
+    except BlockStringError:  # stored strings were encoded by the same codec; an old row must not break the page
+        return None
 
 
 def trial_point(rec: TrialRecord, reward: float | None) -> TrialPoint:
@@ -135,7 +142,7 @@ def trial_point(rec: TrialRecord, reward: float | None) -> TrialPoint:
         reward=reward,
         params=rec.params_count,
         macs=rec.macs,
-        resolution=trial_resolution(rec),
+        resolution=rec.resolution,
         block_strings=rec.block_strings,
     )
 

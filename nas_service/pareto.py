@@ -214,6 +214,19 @@ def default_reference_point(
     return (0.0, margin * worst)
 
 
+def front_reference_latency(front_latencies: Sequence[float], target_ms: float) -> float:
+    """The latency of the reference point of a job's front hypervolume: ``max(2 * T, 1.1 * worst latency)``.
+
+    With accuracy 0 this is the reference ``GET /jobs/{id}/pareto`` reports and the dashboard draws (and
+    re-computes when ``T`` changes in the page: its JavaScript form is tested against this one).
+
+    Args:
+        front_latencies: Latencies (ms) of the front's points (may be empty).
+        target_ms: The latency target ``T`` (ms), > 0.
+    """
+    return max([2.0 * float(target_ms)] + [1.1 * float(lat) for lat in front_latencies])
+
+
 class ParetoFront2D(Generic[IdT]):
     """The non-dominated set of (id, accuracy, latency) points, sorted by latency (and so by accuracy).
 

@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nas_service.arch.spec import BlockSpec
 from nas_service.jobspec import (
     JobSpec,
     JobState,
@@ -208,9 +209,9 @@ class TrialPublic(_Out):
     params: dict[str, Any] = Field(default_factory=dict)
     block_strings: list[list[str]] | None = None
     architecture: dict[str, Any] | None = None
-    arch_hash: str | None = None
-    #: Input size (px) the trial trains and is measured at.
+    #: The input resolution the trial's network trains at (its architecture's), ``None`` without one.
     resolution: int | None = None
+    arch_hash: str | None = None
     params_count: int | None = None
     macs: int | None = None
     accuracy: float | None = None
@@ -238,6 +239,9 @@ class TrialDetail(TrialPublic):
     """One trial with its per-epoch metrics and its latency measurement (samples included)."""
 
     latency: LatencyMeasurement | None = None
+    #: ``block_strings`` decoded per stage by the server's codec (:func:`nas_service.arch.decode_stages`), so
+    #: that clients (the dashboard's block table) show the fields without a block-string parser of their own.
+    blocks: list[list[BlockSpec]] | None = None
 
 
 # ---------------------------------------------------------------------------- results
@@ -289,6 +293,64 @@ class BestPublic(BaseModel):
     trials: list[TrialPoint]
 
 
+class HistoryPublic(BaseModel):
+    """Best reward and front hypervolume after each completed trial (:func:`nas_service.insights.search_history`).
+
+    One entry per completed trial in number order; ``reference`` is the final front's hypervolume reference
+    (the one ``/pareto`` reports), used for every prefix so the curve is comparable along the search.
+    """
+
+    job_id: int
+    target_ms: float
+    alpha: float
+    beta: float
+    reference: ReferencePoint
+    number: list[int]
+    reward: list[float]
+    best_reward: list[float]
+    hypervolume: list[float]
+
+
+class ChoiceParameter(BaseModel):
+    """One searched choice that varies among the completed trials, and its values (codes index them)."""
+
+    name: str
+    values: list[Any]
+
+
+class ChoicesPublic(BaseModel):
+    """Completed trials' varying choices as codes, for parallel coordinates (-1: the trial did not set it)."""
+
+    job_id: int
+    target_ms: float
+    alpha: float
+    beta: float
+    parameters: list[ChoiceParameter]
+    trial_ids: list[int]
+    numbers: list[int]
+    reward: list[float]
+    codes: dict[str, list[int]]
+
+
+class ChoiceImportance(BaseModel):
+    """How much of the reward's variation one choice explains (normalised: the list sums to 1)."""
+
+    name: str
+    importance: float
+
+
+class ImportancePublic(BaseModel):
+    """Choice importance for the reward by an Optuna importance evaluator, most important first."""
+
+    job_id: int
+    target_ms: float
+    alpha: float
+    beta: float
+    evaluator: str
+    n_trials: int
+    importances: list[ChoiceImportance]
+
+
 class ScalingPublic(BaseModel):
     """A compound-scaling job's result: the step-1 coefficient grid and the phi family (EfficientNet's two steps).
 
@@ -330,6 +392,11 @@ class HealthPublic(BaseModel):
 
 
 __all__ = [
+    "ChoiceImportance",
+    "ChoiceParameter",
+    "ChoicesPublic",
+    "HistoryPublic",
+    "ImportancePublic",
     "BestPublic",
     "EpochPublic",
     "ErrorDetail",

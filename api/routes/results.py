@@ -19,10 +19,18 @@ from fastapi.responses import StreamingResponse
 from api.convert import TRAINING, job_public, trial_point, trial_public
 from api.deps import CurrentOwner, StorageDep
 from api.routes._common import PathId, visible_job
-from nas_service.jobspec import JOB_TERMINAL, RewardConfig
-from nas_service.pareto import hypervolume_2d
+from nas_service import insights
+from nas_service.jobspec import JOB_TERMINAL, RewardConfig, TrialState
+from nas_service.pareto import front_reference_latency, hypervolume_2d
 from nas_service.reward import mnasnet_reward
-from nas_service.schemas import BestPublic, ParetoPublic, ReferencePoint
+from nas_service.schemas import (
+    BestPublic,
+    ChoicesPublic,
+    HistoryPublic,
+    ImportancePublic,
+    ParetoPublic,
+    ReferencePoint,
+)
 from nas_service.storage import BaseStorage, JobRecord, TrialRecord
 
 router = APIRouter(tags=["results"])
@@ -69,7 +77,7 @@ def get_pareto(
     cfg = _reward_settings(job, target_ms, alpha, beta)
     front = storage.pareto(job_id)
     points = [(t.accuracy or 0.0, t.latency_ms or 0.0) for t in front]
-    ref_lat = max([2 * cfg.target_ms] + [1.1 * lat for _, lat in points])
+    ref_lat = front_reference_latency([lat for _, lat in points], cfg.target_ms)
     assert cfg.alpha is not None and cfg.beta is not None
     return ParetoPublic(
         job_id=job_id,
@@ -192,3 +200,88 @@ def stream_job_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+# ---------------------------------------------------------------------------- views (nas_service.insights)
+def _choice_trials(storage: BaseStorage, job: JobRecord) -> tuple[list[insights.ChoiceTrial], dict[str, list]]:
+    """The job's completed trials and its space's declared choices, cached per completed-trial count."""
+    key = (job.id, job.trials_completed)
+    cached = insights.CHOICE_TRIALS_CACHE.get(key)
+    if cached is None:
+        page = storage.list_trials(
+            job.id, states=[TrialState.COMPLETED], sort="number", order="desc", limit=insights.MAX_CHOICE_TRIALS
+        )
+        declared: dict[str, list] = {}
+        if job.space_id is not None:
+            from nas_service.space import SearchSpace  # lazy: only these views need the space model
+
+            try:
+                declared = SearchSpace.from_dict(storage.get_space(job.space_id).body).parameters()
+            except Exception:  # a space that no longer validates: order the choices as seen
+                declared = {}
+        cached = (insights.choice_trials(page.items), declared)
+        insights.CHOICE_TRIALS_CACHE.put(key, cached)
+    return cached
+
+
+@router.get("/jobs/{job_id}/history", operation_id="get_history", response_model=HistoryPublic)
+def get_history(
+    job_id: PathId,
+    storage: StorageDep,
+    principal: CurrentOwner,
+    target_ms: TargetMs = None,
+    alpha: Alpha = None,
+    beta: Beta = None,
+) -> HistoryPublic:
+    """Best reward and front hypervolume after each completed trial, by trial number (re-scorable)."""
+    job = visible_job(storage, principal, job_id)
+    cfg = _reward_settings(job, target_ms, alpha, beta)
+    cols = storage.list_trial_points(job_id, limit=max(1, job.trials_total)).columns
+    history = insights.search_history(cols["number"], cols["state"], cols["accuracy"], cols["latency_ms"], cfg)
+    assert cfg.alpha is not None and cfg.beta is not None
+    return HistoryPublic(job_id=job_id, alpha=cfg.alpha, beta=cfg.beta, **history)
+
+
+@router.get("/jobs/{job_id}/choices", operation_id="get_choices", response_model=ChoicesPublic)
+def get_choices(
+    job_id: PathId,
+    storage: StorageDep,
+    principal: CurrentOwner,
+    target_ms: TargetMs = None,
+    alpha: Alpha = None,
+    beta: Beta = None,
+) -> ChoicesPublic:
+    """The completed trials' varying choices as codes with their reward (parallel coordinates); the latest
+    ``MAX_CHOICE_TRIALS`` (10,000) of a larger job."""
+    job = visible_job(storage, principal, job_id)
+    cfg = _reward_settings(job, target_ms, alpha, beta)
+    trials, declared = _choice_trials(storage, job)
+    table = insights.choice_table(trials, cfg, declared)
+    assert cfg.alpha is not None and cfg.beta is not None
+    return ChoicesPublic(job_id=job_id, target_ms=cfg.target_ms, alpha=cfg.alpha, beta=cfg.beta, **table)
+
+
+@router.get("/jobs/{job_id}/importance", operation_id="get_importance", response_model=ImportancePublic)
+def get_importance(
+    job_id: PathId,
+    storage: StorageDep,
+    principal: CurrentOwner,
+    evaluator: Annotated[
+        insights.Evaluator, Query(description="Optuna importance evaluator: ped-anova (fast) or fanova.")
+    ] = "ped-anova",
+    target_ms: TargetMs = None,
+    alpha: Alpha = None,
+    beta: Beta = None,
+) -> ImportancePublic:
+    """How much each varying choice explains the reward of the completed trials (Optuna's importance
+    evaluators on the latest 10,000; fANOVA on the latest 1,000). Cached per job and completed-trial count."""
+    job = visible_job(storage, principal, job_id)
+    cfg = _reward_settings(job, target_ms, alpha, beta)
+    key = (job.id, job.trials_completed, evaluator, cfg.target_ms, cfg.alpha, cfg.beta)
+    result = insights.IMPORTANCE_CACHE.get(key)
+    if result is None:
+        trials, declared = _choice_trials(storage, job)
+        result = insights.choice_importance(trials, cfg, evaluator, declared)
+        insights.IMPORTANCE_CACHE.put(key, result)
+    assert cfg.alpha is not None and cfg.beta is not None
+    return ImportancePublic(job_id=job_id, target_ms=cfg.target_ms, alpha=cfg.alpha, beta=cfg.beta, **result)

@@ -130,6 +130,12 @@ class TrialRecord:
     suggestion_id: str | None = None
     suggestion_memo: dict[str, Any] | None = None
 
+    @property
+    def resolution(self) -> int | None:
+        """The input resolution the trial's network trains at (its architecture's), ``None`` without one."""
+        value = (self.architecture or {}).get("resolution")
+        return int(value) if value is not None else None
+
 
 @dataclass(frozen=True, slots=True)
 class TrialMetric:
@@ -157,7 +163,8 @@ class TrialColumns:
     block_strings_json: list[str | None]
 
 
-#: The scalar columns of :class:`TrialColumns`, named as in ``TrialRecord``; ``state`` is its string value.
+#: The scalar columns of :class:`TrialColumns`, named as in ``TrialRecord``; ``state`` is its string value;
+#: ``resolution`` is the architecture's input resolution (the one the trial trained at), ``None`` without one.
 TRIAL_POINT_COLUMNS = (
     "id",
     "number",
@@ -169,6 +176,7 @@ TRIAL_POINT_COLUMNS = (
     "reward",
     "on_front",
     "epochs_run",
+    "resolution",
 )
 
 

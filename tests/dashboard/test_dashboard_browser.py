@@ -7,84 +7,29 @@ changes, without a request. A screenshot goes to ``artifacts/dashboard-job.png``
 
 from __future__ import annotations
 
-import os
 import random
-import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from nas_service.client import Client
-from nas_service.jobspec import EpochReport, JobState, LatencyMeasurement
-from nas_service.testing import CHROMIUM, CHROMIUM_FLAGS, LiveServer, seed_job, synthetic_result
+from nas_service.jobspec import EpochReport, JobState
+from nas_service.testing import LiveServer, seed_job, synthetic_result
 
-#: The page has drawn the front and loaded every trial's row (see job.js).
 LOADED = "window.__nasFrontDrawnAt != null && window.__nasTrialsLoadedAt != null"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+#: The server's search views, which the page re-fetches (only they) when T, alpha or beta change.
+VIEW_PATHS = ("/history", "/importance")
 
-pytestmark: list[pytest.MarkDecorator] = [pytest.mark.browser]
-
-if not os.path.exists(CHROMIUM):  # pragma: no cover - depends on the machine
-    _WHY = f"{CHROMIUM} is missing: the dashboard browser tests are SKIPPED (run scripts/ensure-chromium.sh)"
-    print(f"\n!!! {_WHY}\n", file=sys.stderr)
-    warnings.warn(_WHY, stacklevel=1)  # shows in the warnings summary even when output is captured
-    pytestmark.append(pytest.mark.skip(reason=_WHY))
+pytestmark = [pytest.mark.browser]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("dashboard")).start()
-    job = seed_job(live.storage, 200, seed=3, finish=False)
-    # A repeat of a front trial's exact result (same architecture, cached latency): both are on the front.
-    twin = live.storage.pareto(job.id)[1]
-    repeat = live.storage.create_trial(job.id, twin.params)
-    claimed = live.storage.claim_trial(job.id, "w")
-    result = synthetic_result(random.Random(0)).model_copy(
-        update={"accuracy": twin.accuracy, "latency": LatencyMeasurement.model_validate(twin.latency)}
-    )
-    live.storage.report_trial(repeat.id, claimed.attempts, result, "twin")
-    live.job = live.storage.transition_job(job.id, JobState.COMPLETED)  # type: ignore[attr-defined]
-    live.twins = (twin.id, repeat.id)  # type: ignore[attr-defined]
-    yield live
-    live.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, server: LiveServer):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.add_init_script(f"localStorage.setItem('nas-token', {server.token!r});")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def open_job(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{server.url}/dashboard/jobs/{server.job.id}")  # type: ignore[attr-defined]
-    try:
-        page.wait_for_function(LOADED, timeout=30_000)
-    except Exception:
-        pytest.fail(f"the front was never drawn; page error box: {page.locator('#job-error').inner_text()!r}")
-
-
-def test_job_page_draws_the_api_front_hover_click_and_rescore(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+def test_job_page_draws_the_api_front_hover_click_and_rescore(page, server: LiveServer, open_job) -> None:  # type: ignore[no-untyped-def]
     job_id = server.job.id  # type: ignore[attr-defined]
     with Client(url=server.url, token=server.token) as client:
         api_front = client.pareto(job_id)
-    open_job(page, server)
+    open_job(page)
     canvas = page.locator("#pareto")
 
     # The page draws exactly the server's front (same trials), over every completed trial.
@@ -111,7 +56,20 @@ def test_job_page_draws_the_api_front_hover_click_and_rescore(page, server: Live
     page.locator("#trial-title").filter(has_text=f"Trial #{point.number}").wait_for()
     rows = page.locator("#stage-table tbody tr")
     assert rows.count() == sum(len(stage) for stage in point.block_strings)
-    assert rows.first.locator("td").nth(2).inner_text() == point.block_strings[0][0]
+    # The table shows the server's decoding (GET /trials/{id} -> blocks), not a parser of the page's own.
+    detail = httpx.get(
+        f"{server.url}/api/v1/trials/{point.trial_id}", headers={"Authorization": f"Bearer {server.token}"}
+    )
+    first = detail.json()["blocks"][0][0]
+    cells = [rows.first.locator("td").nth(i).inner_text() for i in range(10)]
+    assert cells[1] == point.block_strings[0][0]
+    assert cells[2:6] == [
+        first["type"],
+        str(first["repeats"]),
+        "/".join(map(str, first["kernel_sizes"])),
+        f"{first['expansion']:g}",
+    ]
+    assert cells[7] == str(first["out_channels"])
     assert "samples" in page.locator("#latency-summary").inner_text()
 
     # Re-score in the page: no request may leave, colours and the best trial change.
@@ -126,14 +84,28 @@ def test_job_page_draws_the_api_front_hover_click_and_rescore(page, server: Live
     after_colour = page.evaluate(f"window.__nasDashboard.colorOf({point.trial_id})")
     assert (after_colour, canvas.get_attribute("data-best-trial")) != (before_colour, before_best)
     assert int(canvas.get_attribute("data-front-count")) == len(api_front.points)  # the front is T-free
-    assert requests == []
+    # Re-scored in the page; only the server's views (history, importance) are asked again.
+    assert [u for u in requests if not any(p in u.split("?")[0] for p in VIEW_PATHS)] == []
+
+    # The hypervolume follows the page's T: the server's, re-scored with the same T, and its reference shown.
+    with Client(url=server.url, token=server.token) as client:
+        rescored = client.pareto(job_id, target_ms=0.5, alpha=-0.5, beta=-1)
+    hv = page.locator("#hv-legend")
+    assert float(hv.get_attribute("data-value")) == pytest.approx(rescored.hypervolume, rel=1e-9)
+    assert float(hv.get_attribute("data-ref-latency")) == pytest.approx(rescored.reference.latency_ms, rel=1e-12)
+    assert f"latency {rescored.reference.latency_ms:.3f} ms" in hv.inner_text()
+    page.fill("#target-ms", "40")
+    page.wait_for_function("document.getElementById('pareto').dataset.target === '40'")
+    assert float(hv.get_attribute("data-ref-latency")) == pytest.approx(80.0)  # 2 * T beyond the front
+    with Client(url=server.url, token=server.token) as client:
+        assert float(hv.get_attribute("data-value")) == pytest.approx(client.pareto(job_id, target_ms=40).hypervolume)
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-job.png"), full_page=True)
 
 
-def test_trial_table_sorts_filters_and_pages(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
-    open_job(page, server)
+def test_trial_table_sorts_filters_and_pages(page, server: LiveServer, open_job) -> None:  # type: ignore[no-untyped-def]
+    open_job(page)
     summary = page.locator("#trials-summary")
     assert summary.inner_text() == "201 of 201 trials"
     page.select_option("#trial-state-filter", "failed")
@@ -154,13 +126,17 @@ def test_trial_table_sorts_filters_and_pages(page, server: LiveServer) -> None: 
 
 
 def test_jobs_list_links_to_the_job(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    job = server.job  # type: ignore[attr-defined]
     page.goto(f"{server.url}/dashboard")
-    link = page.locator("#jobs-table tbody a").first
-    link.wait_for()
-    assert "seeded-search" in link.inner_text()
-    assert "completed" in page.locator("#jobs-table tbody tr").first.inner_text()
-    link.click()
+    row = page.locator("#jobs-table tbody tr", has_text="seeded-search").first
+    row.wait_for()
+    # The id column comes first (the CLI works by id), then the name linking to the job.
+    assert page.locator("#jobs-table thead th").first.inner_text() == "ID"
+    assert row.locator("td").first.inner_text() == str(job.id)
+    assert "completed" in row.inner_text()
+    row.locator("a").click()
     page.wait_for_function(LOADED, timeout=30_000)
+    assert page.url.endswith(f"/dashboard/jobs/{job.id}")
 
 
 def test_live_updates_arrive_over_the_authenticated_stream(page, server: LiveServer) -> None:  # type: ignore[no-untyped-def]

@@ -120,3 +120,73 @@ def test_points_pass_block_strings_through_and_null_without_an_architecture(
     assert set(body["columns"]) == set(POINT_COLUMNS)
     empty = http.get(f"/dashboard/api/jobs/{job.id}/points", params={"offset": 5}).json()
     assert empty["total"] == 2 and all(v == [] for v in empty["columns"].values())
+
+
+def test_trial_detail_serves_the_blocks_decoded_by_the_python_codec(http: httpx.Client, live: LiveServer) -> None:
+    from nas_service.arch import decode_stages
+
+    trial = http.get(f"/api/v1/jobs/{live.job.id}/trials", params={"limit": 1}).json()["items"][0]  # type: ignore[attr-defined]
+    detail = http.get(f"/api/v1/trials/{trial['id']}").json()
+    assert detail["blocks"] == [
+        [b.model_dump(mode="json") for b in stage] for stage in decode_stages(detail["block_strings"])
+    ]
+    assert detail["resolution"] == detail["architecture"]["resolution"]
+
+
+def test_history_ends_at_the_fronts_hypervolume_and_best_reward(http: httpx.Client, live: LiveServer) -> None:
+    job_id = live.job.id  # type: ignore[attr-defined]
+    for params in ({}, {"target_ms": 0.7, "alpha": -0.3, "beta": -0.9}):
+        history = http.get(f"/api/v1/jobs/{job_id}/history", params=params).json()
+        pareto = http.get(f"/api/v1/jobs/{job_id}/pareto", params=params).json()
+        best = http.get(f"/api/v1/jobs/{job_id}/best", params={"k": 1, **params}).json()["trials"][0]
+        assert len(history["number"]) == live.job.trials_completed  # type: ignore[attr-defined]
+        assert history["number"] == sorted(history["number"])
+        assert history["hypervolume"][-1] == pytest.approx(pareto["hypervolume"])
+        assert history["reference"] == pareto["reference"]
+        assert history["best_reward"][-1] == pytest.approx(best["reward"])
+        assert all(a <= b for a, b in zip(history["best_reward"], history["best_reward"][1:], strict=False))
+        assert all(a <= b + 1e-12 for a, b in zip(history["hypervolume"], history["hypervolume"][1:], strict=False))
+
+
+def test_choices_are_codes_into_the_varying_values(http: httpx.Client, live: LiveServer) -> None:
+    job_id = live.job.id  # type: ignore[attr-defined]
+    body = http.get(f"/api/v1/jobs/{job_id}/choices").json()
+    trials = {t["id"]: t for t in http.get(f"/api/v1/jobs/{job_id}/trials", params={"limit": 100}).json()["items"]}
+    assert len(body["trial_ids"]) == live.job.trials_completed  # type: ignore[attr-defined]
+    assert body["parameters"] and all(len(p["values"]) > 1 for p in body["parameters"])
+    for param in body["parameters"]:
+        for i, trial_id in enumerate(body["trial_ids"]):
+            code = body["codes"][param["name"]][i]
+            assert param["values"][code] == trials[trial_id]["params"][param["name"]]
+    assert body["reward"] == pytest.approx([trials[i]["reward"] for i in body["trial_ids"]])
+
+
+def test_importance_uses_optuna_and_is_cached_per_completed_count(http: httpx.Client, live: LiveServer) -> None:
+    from nas_service import insights
+
+    job_id = live.job.id  # type: ignore[attr-defined]
+    first = http.get(f"/api/v1/jobs/{job_id}/importance").json()
+    assert first["evaluator"] == "ped-anova" and first["n_trials"] == live.job.trials_completed  # type: ignore[attr-defined]
+    names = [i["name"] for i in first["importances"]]
+    choices = {p["name"] for p in http.get(f"/api/v1/jobs/{job_id}/choices").json()["parameters"]}
+    assert names and set(names) <= choices
+    assert sum(i["importance"] for i in first["importances"]) == pytest.approx(1.0)
+    key = (job_id, live.job.trials_completed, "ped-anova", 2.0, -0.07, -0.07)  # type: ignore[attr-defined]
+    assert insights.IMPORTANCE_CACHE.get(key) is not None
+    assert http.get(f"/api/v1/jobs/{job_id}/importance").json() == first
+    bad = http.get(f"/api/v1/jobs/{job_id}/importance", params={"evaluator": "shap"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "query.evaluator"
+
+
+def test_xy_as_float64_columns_equals_the_json(http: httpx.Client, live: LiveServer) -> None:
+    import struct
+
+    job_id = live.job.id  # type: ignore[attr-defined]
+    cols = http.get(f"/dashboard/api/jobs/{job_id}/xy").json()["columns"]
+    raw = http.get(f"/dashboard/api/jobs/{job_id}/xy", params={"format": "f64"})
+    n = len(cols["id"])
+    assert raw.headers["content-type"] == "application/octet-stream" and raw.headers["x-total"] == str(n)
+    values = struct.unpack(f"<{3 * n}d", raw.content)
+    assert list(values[:n]) == cols["id"] and list(values[n : 2 * n]) == cols["accuracy"]
+    assert list(values[2 * n :]) == cols["latency_ms"]
+    assert http.get(f"/dashboard/api/jobs/{job_id}/xy", params={"format": "csv"}).status_code == 422

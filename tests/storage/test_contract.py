@@ -244,6 +244,11 @@ def test_incremental_pareto_matches_brute_force(storage: BaseStorage, make_job: 
     rescored = sorted(points, key=lambda i: -mnasnet_reward(*points[i], 2.0, 0.0, -1.0))
     assert [t.id for t in storage.best(job.id, k=5, reward=hard)] == rescored[:5]
     assert len(storage.completed_points(job.id)) == len(points)
+    done = storage.list_trials(job.id, states=[TrialState.COMPLETED], limit=100).items
+    assert sorted(storage.completed_points(job.id)) == sorted((t.id, t.accuracy, t.latency_ms) for t in done)
+    assert all(
+        type(i) is int and type(a) is float and type(lat) is float for i, a, lat in storage.completed_points(job.id)
+    )
     by_lat = storage.list_trials(job.id, sort="latency", order="desc", limit=5)
     assert (
         by_lat.total == 41
@@ -339,6 +344,7 @@ def test_trial_points_are_plain_columns_in_number_order(storage: BaseStorage, ma
     assert page.columns["id"] == [done, with_arch.id, bare.id]
     assert page.columns["state"] == ["completed", "queued", "queued"]
     assert page.columns["on_front"] == [True, False, False]
+    assert page.columns["resolution"] == [None, arch.resolution, None]
     blocks = page.block_strings_json
     assert blocks[1] is not None and json.loads(blocks[1]) == arch.block_strings()
     assert blocks[0] is None and blocks[2] is None

@@ -25,6 +25,7 @@
     const pct = p.total ? Math.min(100, (100 * p.done) / p.total) : 0;
     const href = "/dashboard/jobs/" + encodeURIComponent(job.id);
     return '<tr class="clickable" data-href="' + href + '">' +
+      '<td class="num">' + nas.escapeHtml(job.id) + "</td>" +
       '<td><a href="' + href + '">' + nas.escapeHtml(jobName(job)) + "</a></td>" +
       "<td>" + nas.stateBadge(job.state) + "</td>" +
       "<td>" + nas.escapeHtml(jobKind(job)) + "</td>" +
@@ -43,7 +44,7 @@
       const page = await nas.api("/jobs" + q);
       total = page.total;
       document.querySelector("#jobs-table tbody").innerHTML = page.items.map(row).join("") ||
-        '<tr><td colspan="7" class="muted">No jobs yet. Submit one with <code>nas job submit FILE.yaml</code>.</td></tr>';
+        '<tr><td colspan="8" class="muted">No jobs yet. Submit one with <code>nas job submit FILE.yaml</code>.</td></tr>';
       document.getElementById("jobs-summary").textContent = total + " job(s)";
       document.getElementById("page-info").textContent = total
         ? (offset + 1) + "–" + Math.min(offset + PAGE, total) + " of " + total : "";

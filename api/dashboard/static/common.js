@@ -60,6 +60,13 @@
     return resp.json();
   }
 
+  /** GET any path of this server as an ArrayBuffer (binary columns), with the token. */
+  async function apiBytes(path) {
+    const resp = await fetch(path, { headers: authHeaders({ Accept: "application/octet-stream" }) });
+    if (!resp.ok) throw await errorFrom(resp);
+    return resp.arrayBuffer();
+  }
+
   /** Follow a server-sent event stream, reconnecting with Last-Event-ID until stop() or isDone() says so.
    *  onEvent({event, data, id}) gets every event with its JSON data decoded. */
   function followEvents(path, onEvent, hooks) {
@@ -189,6 +196,7 @@
 
   window.nas = {
     api: api,
+    apiBytes: apiBytes,
     ApiError: ApiError,
     followEvents: followEvents,
     initLogin: initLogin,

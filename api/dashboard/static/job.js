@@ -1,22 +1,26 @@
-/* Job page: live Pareto front (canvas), client-side re-scoring, trial panel, trial table, scaling table.
+/* Job page: live Pareto front (canvas: zoom, pan, box-select, log latency, PNG), client-side re-scoring,
+ * trial panel, trial table, scaling table, and the search views of views.js.
  *
  * Data flow: GET /jobs/{id} and the dashboard's /xy columns together (the first draw needs only them), then
- * the server's /pareto (front block strings, hypervolume) and every trial's row from the dashboard's /points
- * columns (the API's trial pages as a fallback); then the event stream of the job applies `job` and `trial`
- * deltas.
- * Everything that depends on T, alpha, beta (reward, colours, best trial, table order) is recomputed here
- * without a request. The scatter is drawn on one <canvas>: points are batched into one path per colour
+ * the server's /pareto (front block strings) and every trial's row from the dashboard's /points columns (the
+ * API's trial pages as a fallback); then the event stream of the job applies `job` and `trial` deltas, and
+ * the views (/history, /choices, /importance) load.
+ * Everything that depends on T, alpha, beta (reward, colours, best trial, table order, the front's
+ * hypervolume) is recomputed here without a request; only the server's views are re-fetched. The scatter is drawn on one <canvas>: points are batched into one path per colour
  * bucket, so 10,000 trials draw in a few milliseconds. */
 (function () {
   "use strict";
   const nas = window.nas;
-  const { viridis, niceTicks, miniChart, decodeBlock } = window.nasCharts;
+  const charts = window.nasCharts;
+  const { viridis, niceTicks, logTicks } = charts;
   const PAGE_SIZE = 500; // the API's largest page (schemas.MAX_PAGE)
   const PARALLEL_PAGES = 2;
   const TABLE_PAGE = 50;
   const BUCKETS = 32;
   const TERMINAL = new Set(["completed", "failed", "cancelled"]);
-  const M = { left: 58, right: 18, top: 14, bottom: 42 };
+  const M = { left: 62, right: 18, top: 14, bottom: 42 };
+  const R_POINT = 3.5;   // off-front points (px radius)
+  const R_FRONT = 5.5;   // front points
 
   const jobId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop());
   const S = {
@@ -30,27 +34,18 @@
     best: null,
     screen: null,            // Float32Array of x,y per plotted trial
     hover: null, selected: null,
-    table: { key: "reward", order: "desc", state: "", q: "", frontOnly: false, page: 0 },
+    table: { key: "reward", order: "desc", state: "", q: "", frontOnly: false, page: 0, selection: null },
+    zoom: null,              // {x0, x1, y0, y1} in data units, or null: fit every point
+    logX: false,
+    drag: null,              // an active pan or box-select gesture
+    hv: null,                // {value, refLatency} of the page's front under the page's T
     stream: null,
     loaded: false,
   };
   let drawQueued = false;
 
   // ---- data helpers -------------------------------------------------------------------------------
-  function latencyOf(t) {
-    if (t.latency_ms != null) return t.latency_ms;
-    return t.latency && t.latency.median_ms != null ? t.latency.median_ms : null;
-  }
-  function blocksOf(t) {
-    if (t.block_strings) return t.block_strings;
-    if (t.architecture && t.architecture.block_strings) return t.architecture.block_strings;
-    return [];
-  }
-  function blocksText(t) { return blocksOf(t).map((s) => s.join(" ")).join(" | "); }
-  function paramsOf(t) {
-    if (typeof t.params_count === "number") return t.params_count;
-    return typeof t.params === "number" ? t.params : null;
-  }
+  const { latencyOf, blocksOf, blocksText, resolutionOf, paramsOf } = window.nasPanels.trial;
   function rewardOf(t) { return nas.reward(t.accuracy, latencyOf(t), S.T, S.alpha, S.beta); }
   function plottable(t) { return t.accuracy != null && latencyOf(t) != null; }
   // Live training progress from the event stream's trial events: "epoch 2/3 · val 91.00%".
@@ -77,7 +72,18 @@
       beta: r.beta != null ? r.beta : -0.07 };
   }
 
+  // charts.paretoFront over the completed plotted trials, sorted through typed arrays (100,000 trials).
+  function frontOf(plotted) {
+    const done = plotted.filter((t) => t.state === "completed");
+    const n = done.length;
+    const lat = new Float64Array(n), acc = new Float64Array(n);
+    for (let i = 0; i < n; i++) { lat[i] = latencyOf(done[i]); acc[i] = done[i].accuracy; }
+    const idx = Array.from(charts.paretoFront(Uint32Array.from({ length: n }, (_, i) => i), (i) => lat[i], (i) => acc[i]));
+    return idx.map((i) => done[i]);
+  }
+
   function recompute() {
+    dataVersion++;
     S.plotted = [];
     for (const t of S.trials.values()) {
       if (plottable(t)) {
@@ -87,8 +93,12 @@
         t._reward = null;
       }
     }
-    S.front = window.nasCharts.paretoFront(S.plotted.filter((t) => t.state === "completed"), latencyOf);
+    S.front = frontOf(S.plotted);
     S.frontIds = new Set(S.front.map((t) => t.id));
+    // The hypervolume follows the page's T: its reference latency is max(2 T, 1.1 x worst front latency).
+    const refLatency = charts.referenceLatency(S.front.map(latencyOf), S.T);
+    S.hv = { value: charts.hypervolume2d(S.front.map((t) => [t.accuracy, latencyOf(t)]), refLatency),
+      refLatency: refLatency };
     let lo = Infinity, hi = -Infinity, best = null;
     for (const t of S.plotted) {
       if (t.state !== "completed" || t._reward == null) continue;
@@ -103,6 +113,10 @@
 
   // ---- colours ---------------------------------------------------------------------------------
   const BUCKET_COLORS = Array.from({ length: BUCKETS }, (_, i) => viridis(i / (BUCKETS - 1)));
+  const BUCKET_RGB = Uint32Array.from(BUCKET_COLORS.concat(["rgb(173,181,189)"]), (c) => {
+    const [r, g, b] = c.slice(4, -1).split(",").map(Number);
+    return (r << 16) | (g << 8) | b;
+  });
   function bucketOf(r) {
     if (r == null) return -1;
     const span = S.rMax - S.rMin;
@@ -117,50 +131,131 @@
 
   // ---- scatter ---------------------------------------------------------------------------------
   const canvas = document.getElementById("pareto");
-  const ctx = canvas.getContext("2d");
+  let ctx = canvas.getContext("2d");
   let view = null;
 
-  function computeView(w, h) {
+  // The data box of every plotted point (and T), padded; latency > 0 on a log axis.
+  function autoBox() {
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     for (const t of S.plotted) {
       const l = latencyOf(t);
+      if (S.logX && !(l > 0)) continue;
       if (l < x0) x0 = l;
       if (l > x1) x1 = l;
       if (t.accuracy < y0) y0 = t.accuracy;
       if (t.accuracy > y1) y1 = t.accuracy;
     }
-    if (!isFinite(x0)) { x0 = 0; x1 = 2 * S.T; y0 = 0; y1 = 1; }
+    if (!isFinite(x0)) { x0 = S.T / 2; x1 = 2 * S.T; y0 = 0; y1 = 1; }
     x0 = Math.min(x0, S.T); x1 = Math.max(x1, S.T);
-    const px = (x1 - x0) * 0.05 || 1, py = (y1 - y0) * 0.06 || 0.05;
-    x0 = Math.max(0, x0 - px); x1 += px; y0 = Math.max(0, y0 - py); y1 = Math.min(1, y1 + py);
+    const py = (y1 - y0) * 0.06 || 0.05;
+    if (S.logX) { x0 /= 1.12; x1 *= 1.12; }
+    else { const px = (x1 - x0) * 0.05 || 1; x0 = Math.max(0, x0 - px); x1 += px; }
+    y0 = Math.max(0, y0 - py); y1 = Math.min(1, y1 + py);
     if (y1 <= y0) y1 = y0 + 0.01;
+    return { x0: x0, x1: x1, y0: y0, y1: y1 };
+  }
+
+  // Screen <-> data mapping of a box on a w x h canvas (linear or log latency).
+  function makeView(box, w, h) {
     const pw = w - M.left - M.right, ph = h - M.top - M.bottom;
+    const fx = S.logX ? Math.log : (v) => v;
+    const gx = S.logX ? Math.exp : (v) => v;
+    const a = fx(box.x0), b = fx(box.x1);
     return {
-      w: w, h: h, x0: x0, x1: x1, y0: y0, y1: y1,
-      sx: (v) => M.left + ((v - x0) / (x1 - x0)) * pw,
-      sy: (v) => M.top + (1 - (v - y0) / (y1 - y0)) * ph,
+      w: w, h: h, x0: box.x0, x1: box.x1, y0: box.y0, y1: box.y1, log: S.logX, pw: pw, ph: ph,
+      sx: (v) => M.left + ((fx(v) - a) / (b - a)) * pw,
+      sy: (v) => M.top + (1 - (v - box.y0) / (box.y1 - box.y0)) * ph,
+      ix: (px) => gx(a + ((px - M.left) / pw) * (b - a)),
+      iy: (py) => box.y0 + (1 - (py - M.top) / ph) * (box.y1 - box.y0),
     };
+  }
+
+  function computeView(w, h) {
+    const box = S.zoom || autoBox();
+    if (S.logX && !(box.x0 > 0)) box.x0 = autoBox().x0;
+    return makeView(box, w, h);
+  }
+
+  function xTicks(v) {
+    if (v.log) return logTicks(v.x0, v.x1, 8).map((x) => ({ v: x, label: String(x) }));
+    const t = niceTicks(v.x0, v.x1, 8, 1);
+    return t.values.map((x) => ({ v: x, label: x.toFixed(t.decimals) }));
+  }
+  function yTicks(v) {
+    const t = niceTicks(v.y0, v.y1, 6, 100);  // percent labels, as many decimals as the step needs
+    return t.values.map((y) => ({ v: y, label: (100 * y).toFixed(t.decimals) + "%" }));
   }
 
   function drawAxes(v) {
     ctx.strokeStyle = "#d9dde5"; ctx.fillStyle = "#667085"; ctx.lineWidth = 1;
     ctx.font = "11px system-ui, sans-serif";
     ctx.textAlign = "center"; ctx.textBaseline = "top";
-    for (const x of niceTicks(v.x0, v.x1, 8)) {
-      const px = Math.round(v.sx(x)) + 0.5;
+    for (const x of xTicks(v)) {
+      const px = Math.round(v.sx(x.v)) + 0.5;
       ctx.beginPath(); ctx.moveTo(px, M.top); ctx.lineTo(px, v.h - M.bottom); ctx.stroke();
-      ctx.fillText(String(x), px, v.h - M.bottom + 4);
+      ctx.fillText(x.label, px, v.h - M.bottom + 4);
     }
     ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    for (const y of niceTicks(v.y0, v.y1, 6)) {
-      const py = Math.round(v.sy(y)) + 0.5;
+    for (const y of yTicks(v)) {
+      const py = Math.round(v.sy(y.v)) + 0.5;
       ctx.beginPath(); ctx.moveTo(M.left, py); ctx.lineTo(v.w - M.right, py); ctx.stroke();
-      ctx.fillText((100 * y).toFixed(1) + "%", M.left - 6, py);
+      ctx.fillText(y.label, M.left - 6, py);
     }
     ctx.textAlign = "center"; ctx.textBaseline = "bottom";
-    ctx.fillText("latency (ms)", M.left + (v.w - M.left - M.right) / 2, v.h - 4);
+    ctx.fillText("latency (ms)" + (v.log ? ", log scale" : ""), M.left + (v.w - M.left - M.right) / 2, v.h - 4);
     ctx.save(); ctx.translate(12, M.top + (v.h - M.top - M.bottom) / 2); ctx.rotate(-Math.PI / 2);
     ctx.textBaseline = "middle"; ctx.fillText("accuracy", 0, 0); ctx.restore();
+  }
+
+  function vline(v, x, color, dash, label) {
+    if (!(x >= v.x0 && x <= v.x1)) return;
+    const px = v.sx(x);
+    ctx.save(); ctx.strokeStyle = color; ctx.setLineDash(dash); ctx.lineWidth = 1.2;
+    ctx.beginPath(); ctx.moveTo(px, M.top); ctx.lineTo(px, v.h - M.bottom); ctx.stroke(); ctx.restore();
+    // The label goes on the line's left when it would run past the plot's right edge.
+    const right = px + 4 + ctx.measureText(label).width > v.w - M.right;
+    ctx.fillStyle = color; ctx.textAlign = right ? "right" : "left"; ctx.textBaseline = "top";
+    ctx.fillText(label, right ? px - 4 : px + 4, M.top + (right ? 14 : 2));
+  }
+
+  // Background, axes and every point go to an offscreen layer, redrawn only when the data, colours, size or
+  // view change; hover rings and the selection box are drawn over a copy of it.
+  const layer = { canvas: document.createElement("canvas"), key: "" };
+  let dataVersion = 0;
+
+  function drawLayer(v, w, h, dpr) {
+    const key = [dataVersion, w, h, dpr, v.x0, v.x1, v.y0, v.y1, v.log].join(",");
+    if (layer.key === key) return;
+    layer.key = key;
+    const lc = layer.canvas;
+    lc.width = canvas.width; lc.height = canvas.height;
+    const saved = ctx;
+    ctx = lc.getContext("2d");
+    try {
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, w, h);  // opaque, so that an exported PNG has a background
+      drawAxes(v);
+      // All points as pixels, low rewards first (the best on top), unfinished ones (grey) under everything.
+      const n = S.plotted.length;
+      const screen = new Float32Array(2 * n), xs = new Float32Array(n), ys = new Float32Array(n);
+      const rgb = new Uint32Array(n), bucket = new Int16Array(n), counts = new Uint32Array(BUCKETS + 2);
+      for (let i = 0; i < n; i++) {
+        const t = S.plotted[i];
+        const x = v.sx(latencyOf(t)), y = v.sy(t.accuracy);
+        screen[2 * i] = xs[i] = x; screen[2 * i + 1] = ys[i] = y;
+        const b = t.state === "completed" ? bucketOf(t._reward) : -1;
+        bucket[i] = b;
+        rgb[i] = BUCKET_RGB[b < 0 ? BUCKETS : b];
+        counts[b + 2]++;
+      }
+      for (let b = 1; b < counts.length; b++) counts[b] += counts[b - 1];
+      const order = new Uint32Array(n);
+      for (let i = 0; i < n; i++) order[counts[bucket[i] + 1]++] = i;
+      S.screen = screen;
+      charts.splatDisks(ctx, xs, ys, rgb, order, R_POINT, 0.85, { x: M.left, y: M.top, w: v.pw, h: v.ph });
+    } finally {
+      ctx = saved;
+    }
   }
 
   function draw() {
@@ -170,37 +265,18 @@
     if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
       canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
     }
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
     const v = (view = computeView(w, h));
-    drawAxes(v);
+    if (!canvas.width || !canvas.height) { updateLegend(); return; }  // not laid out (yet): nothing to paint
+    drawLayer(v, w, h, dpr);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(layer.canvas, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.save();
+    ctx.beginPath(); ctx.rect(M.left, M.top, v.pw, v.ph); ctx.clip();  // zoomed: nothing outside the axes
 
-    // All points, one path per colour bucket (plus grey for unfinished ones).
-    const n = S.plotted.length;
-    const screen = new Float32Array(2 * n);
-    const paths = Array.from({ length: BUCKETS + 1 }, () => new Path2D());
-    for (let i = 0; i < n; i++) {
-      const t = S.plotted[i];
-      const x = v.sx(latencyOf(t)), y = v.sy(t.accuracy);
-      screen[2 * i] = x; screen[2 * i + 1] = y;
-      const b = t.state === "completed" ? bucketOf(t._reward) : -1;
-      const p = paths[b < 0 ? BUCKETS : b];
-      p.moveTo(x + 2.5, y); p.arc(x, y, 2.5, 0, 2 * Math.PI);
-    }
-    S.screen = screen;
-    ctx.globalAlpha = 0.75;
-    for (let b = 0; b <= BUCKETS; b++) {
-      ctx.fillStyle = b === BUCKETS ? "rgb(173,181,189)" : BUCKET_COLORS[b];
-      ctx.fill(paths[b]);
-    }
-    ctx.globalAlpha = 1;
-
-    // Target latency.
-    const tx = v.sx(S.T);
-    ctx.save(); ctx.strokeStyle = "#c92a2a"; ctx.setLineDash([5, 4]); ctx.lineWidth = 1.2;
-    ctx.beginPath(); ctx.moveTo(tx, M.top); ctx.lineTo(tx, v.h - M.bottom); ctx.stroke(); ctx.restore();
-    ctx.fillStyle = "#c92a2a"; ctx.textAlign = "left"; ctx.textBaseline = "top";
-    ctx.fillText("T = " + S.T + " ms", tx + 4, M.top + 2);
+    // Target latency and the hypervolume's reference latency.
+    vline(v, S.T, "#c92a2a", [5, 4], "T = " + S.T + " ms");
+    if (S.hv) vline(v, S.hv.refLatency, "#868e96", [2, 3], "HV ref " + nas.fmtNum(S.hv.refLatency, 3) + " ms");
 
     // Front: step line (the attainment curve) then emphasised points.
     if (S.front.length) {
@@ -214,7 +290,7 @@
       ctx.stroke();
       for (const t of S.front) {
         const x = v.sx(latencyOf(t)), y = v.sy(t.accuracy);
-        ctx.beginPath(); ctx.arc(x, y, 5, 0, 2 * Math.PI);
+        ctx.beginPath(); ctx.arc(x, y, R_FRONT, 0, 2 * Math.PI);
         ctx.fillStyle = colorOf(t); ctx.fill();
         ctx.lineWidth = 2; ctx.strokeStyle = "#d9480f"; ctx.stroke();
       }
@@ -223,6 +299,14 @@
       if (!t || !plottable(t)) continue;
       ctx.beginPath(); ctx.arc(v.sx(latencyOf(t)), v.sy(t.accuracy), 8, 0, 2 * Math.PI);
       ctx.lineWidth = 2; ctx.strokeStyle = color; ctx.stroke();
+    }
+    ctx.restore();
+    if (S.drag && S.drag.mode === "select") {
+      const d = S.drag;
+      ctx.save(); ctx.fillStyle = "rgba(45,108,223,0.12)"; ctx.strokeStyle = "#2d6cdf"; ctx.lineWidth = 1;
+      ctx.fillRect(Math.min(d.x, d.cx), Math.min(d.y, d.cy), Math.abs(d.cx - d.x), Math.abs(d.cy - d.y));
+      ctx.strokeRect(Math.min(d.x, d.cx), Math.min(d.y, d.cy), Math.abs(d.cx - d.x), Math.abs(d.cy - d.y));
+      ctx.restore();
     }
     updateLegend();
     if (S.loaded && window.__nasFrontDrawnAt == null) {
@@ -240,6 +324,8 @@
     canvas.dataset.pointCount = String(S.plotted.length);
     canvas.dataset.bestTrial = S.best ? String(S.best.id) : "";
     canvas.dataset.target = String(S.T);
+    canvas.dataset.zoomed = S.zoom ? "1" : "0";
+    canvas.dataset.log = S.logX ? "1" : "0";
     document.getElementById("front-legend").textContent = "Pareto front: " + S.front.length + " points of " +
       S.plotted.length;
     document.getElementById("reward-min").textContent = nas.fmtNum(S.rMin, 3);
@@ -247,6 +333,11 @@
     document.getElementById("best-legend").textContent = S.best
       ? "best reward " + nas.fmtNum(S.best._reward, 4) + " (trial " +
         (S.best.number != null ? "#" + S.best.number : "id " + S.best.id) + ")" : "";
+    const hv = document.getElementById("hv-legend");
+    hv.textContent = S.hv ? "hypervolume " + nas.fmtNum(S.hv.value, 4) + " · reference: accuracy 0, latency " +
+      nas.fmtNum(S.hv.refLatency, 3) + " ms = max(2·T, 1.1 × slowest front point)" : "";
+    hv.dataset.value = S.hv ? String(S.hv.value) : "";
+    hv.dataset.refLatency = S.hv ? String(S.hv.refLatency) : "";
   }
 
   function drawColorbar() {
@@ -271,11 +362,12 @@
   function showTooltip(t, mx, my) {
     const blocks = blocksOf(t).map((stage, i) =>
       "<code>" + i + ": " + nas.escapeHtml(stage.join(" ")) + "</code>").join("");
+    const res = resolutionOf(t);
     tooltip.innerHTML = "<b>trial #" + nas.escapeHtml(t.number) + "</b> " + nas.escapeHtml(t.state) +
       (S.frontIds.has(t.id) ? " · <b>Pareto</b>" : "") + "<br>" +
       "accuracy " + nas.fmtPct(t.accuracy) + " · latency " + nas.fmtNum(latencyOf(t), 3) + " ms · reward " +
       nas.fmtNum(t._reward, 4) + "<br>params " + nas.fmtCount(paramsOf(t)) + " · MACs " + nas.fmtCount(t.macs) +
-      blocks;
+      (res != null ? " · " + nas.escapeHtml(res) + " px" : "") + blocks;
     tooltip.classList.remove("hidden");
     const wrap = canvas.parentElement.getBoundingClientRect();
     const tw = tooltip.offsetWidth, th = tooltip.offsetHeight;
@@ -283,20 +375,103 @@
     tooltip.style.top = Math.max(0, my + 14 + th > wrap.height ? my - th - 10 : my + 14) + "px";
   }
 
-  canvas.addEventListener("mousemove", (ev) => {
+  // ---- zoom, pan, box-select -------------------------------------------------------------------
+  function mouseAt(ev) {
     const r = canvas.getBoundingClientRect();
-    const mx = ev.clientX - r.left, my = ev.clientY - r.top;
-    const t = nearest(mx, my, 9);
+    return { x: ev.clientX - r.left, y: ev.clientY - r.top };
+  }
+  function boxOf(v) { return { x0: v.x0, x1: v.x1, y0: v.y0, y1: v.y1 }; }
+
+  // Zoom by `factor` (< 1: in) around the screen point (px, py).
+  function zoomAt(px, py, factor) {
+    if (!view) return;
+    const v = view;
+    const cx = v.ix(px), cy = v.iy(py);
+    const box = { y0: cy - (cy - v.y0) * factor, y1: cy + (v.y1 - cy) * factor };
+    if (v.log) { box.x0 = cx * Math.pow(v.x0 / cx, factor); box.x1 = cx * Math.pow(v.x1 / cx, factor); }
+    else { box.x0 = cx - (cx - v.x0) * factor; box.x1 = cx + (v.x1 - cx) * factor; }
+    S.zoom = box;
+    scheduleDraw();
+  }
+
+  function selectBox(d) {
+    const x0 = Math.min(d.x, d.cx), x1 = Math.max(d.x, d.cx), y0 = Math.min(d.y, d.cy), y1 = Math.max(d.y, d.cy);
+    const ids = new Set();
+    for (let i = 0; i < S.plotted.length; i++) {
+      const x = S.screen[2 * i], y = S.screen[2 * i + 1];
+      if (x >= x0 && x <= x1 && y >= y0 && y <= y1 && x >= M.left && x <= view.w - M.right &&
+          y >= M.top && y <= view.h - M.bottom) ids.add(S.plotted[i].id);
+    }
+    setSelection(ids);
+  }
+
+  function setSelection(ids) {
+    S.table.selection = ids;
+    S.table.page = 0;
+    const info = document.getElementById("selection-info");
+    info.classList.toggle("hidden", !ids);
+    document.getElementById("selection-text").textContent = ids ? "selection: " + ids.size + " trials" : "";
+    renderTable();
+  }
+
+  canvas.addEventListener("mousedown", (ev) => {
+    if (ev.button !== 0 || !view) return;
+    const p = mouseAt(ev);
+    S.drag = { mode: ev.shiftKey ? "select" : "pan", x: p.x, y: p.y, cx: p.x, cy: p.y, box: boxOf(view), moved: false };
+    ev.preventDefault();
+  });
+  window.addEventListener("mousemove", (ev) => {
+    const d = S.drag;
+    if (!d) return;
+    const p = mouseAt(ev);
+    d.cx = p.x; d.cy = p.y;
+    if (Math.abs(d.cx - d.x) + Math.abs(d.cy - d.y) > 3) d.moved = true;
+    if (d.mode === "pan" && d.moved) {
+      const start = makeView(d.box, view.w, view.h);
+      const dx0 = start.ix(M.left - (d.cx - d.x)), dx1 = start.ix(M.left + start.pw - (d.cx - d.x));
+      const dy = (d.cy - d.y) / start.ph * (d.box.y1 - d.box.y0);
+      S.zoom = { x0: dx0, x1: dx1, y0: d.box.y0 + dy, y1: d.box.y1 + dy };
+    }
+    scheduleDraw();
+  });
+  window.addEventListener("mouseup", (ev) => {
+    const d = S.drag;
+    if (!d) return;
+    S.drag = null;
+    if (d.mode === "select" && d.moved) selectBox(d);
+    else if (!d.moved) {
+      const p = mouseAt(ev);
+      const t = nearest(p.x, p.y, 9);
+      if (t) selectTrial(t.id);
+    }
+    scheduleDraw();
+  });
+  canvas.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const p = mouseAt(ev);
+    zoomAt(p.x, p.y, ev.deltaY < 0 ? 1 / 1.25 : 1.25);
+  }, { passive: false });
+  canvas.addEventListener("dblclick", () => { S.zoom = null; scheduleDraw(); });
+  document.getElementById("reset-zoom").addEventListener("click", () => { S.zoom = null; scheduleDraw(); });
+  document.getElementById("log-latency").addEventListener("change", (e) => {
+    S.logX = e.target.checked; S.zoom = null; scheduleDraw();
+  });
+  document.getElementById("export-png").addEventListener("click", () => {
+    draw();  // a fresh frame (no hover ring pending)
+    const name = "nas-job-" + jobId + "-pareto.png";
+    charts.downloadPng(canvas, name);
+  });
+  document.getElementById("clear-selection").addEventListener("click", () => setSelection(null));
+
+  canvas.addEventListener("mousemove", (ev) => {
+    if (S.drag) { tooltip.classList.add("hidden"); return; }
+    const p = mouseAt(ev);
+    const t = nearest(p.x, p.y, 9);
     if (t !== S.hover) { S.hover = t; scheduleDraw(); }
-    if (t) showTooltip(t, mx, my); else tooltip.classList.add("hidden");
+    if (t) showTooltip(t, p.x, p.y); else tooltip.classList.add("hidden");
   });
   canvas.addEventListener("mouseleave", () => {
     S.hover = null; tooltip.classList.add("hidden"); scheduleDraw();
-  });
-  canvas.addEventListener("click", (ev) => {
-    const r = canvas.getBoundingClientRect();
-    const t = nearest(ev.clientX - r.left, ev.clientY - r.top, 9);
-    if (t) selectTrial(t.id);
   });
   window.addEventListener("resize", scheduleDraw);
 
@@ -315,49 +490,14 @@
       title.textContent = "Trial: " + e.message;
       return;
     }
-    title.textContent = "Trial #" + t.number;
-    document.getElementById("trial-hint").classList.add("hidden");
-    const body = document.getElementById("trial-body");
-    body.classList.remove("hidden");
-    const lat = t.latency || {};
-    const kv = [
-      ["id", t.id], ["state", t.state], ["accuracy", nas.fmtPct(t.accuracy)],
-      ["latency", nas.fmtNum(latencyOf(t), 3) + " ms" + (lat.device ? " on " + lat.device : "")],
-      ["reward (page T, α, β)", nas.fmtNum(rewardOf(t), 4)],
-      ["params", nas.fmtCount(paramsOf(t))], ["MACs", nas.fmtCount(t.macs)],
-      ["epochs", t.epochs_run != null ? t.epochs_run : (t.epochs || []).length],
-    ];
-    if (t.error) kv.push(["error", t.error]);
-    document.getElementById("trial-kv").innerHTML = kv.map(([k, v]) =>
-      "<dt>" + nas.escapeHtml(k) + "</dt><dd>" + nas.escapeHtml(v) + "</dd>").join("");
-
-    const rows = [];
-    blocksOf(t).forEach((stage, si) => stage.forEach((s, bi) => {
-      const d = decodeBlock(s);
-      rows.push("<tr><td>" + si + "</td><td>" + bi + '</td><td class="mono">' + nas.escapeHtml(s) +
-        "</td><td>" + nas.escapeHtml(d.type) + '</td><td class="num">' + d.repeats + "</td><td>" +
-        nas.escapeHtml(d.kernel) + '</td><td class="num">' + d.exp + '</td><td class="num">' + d.stride +
-        '</td><td class="num">' + d.out + '</td><td class="num">' + (d.se || "–") + "</td></tr>");
-    }));
-    document.querySelector("#stage-table tbody").innerHTML = rows.join("");
-
-    const epochs = t.epochs || t.epoch_reports || [];
-    miniChart(document.getElementById("epoch-chart"), epochs.map((e) => e.epoch),
-      epochs.map((e) => e.val_accuracy), { xlabel: "epoch", color: "#2d6cdf", line: true,
-        fmt: (y) => (100 * y).toFixed(1) + "%" });
-    const samples = t.latency_samples || lat.samples_ms || [];
-    document.getElementById("latency-summary").textContent = samples.length
-      ? samples.length + " samples · median " + nas.fmtNum(lat.median_ms != null ? lat.median_ms : latencyOf(t), 3) +
-        " ms · p90 " + nas.fmtNum(lat.p90_ms, 3) + " ms"
-      : "no latency samples recorded";
-    miniChart(document.getElementById("latency-chart"), samples.map((_, i) => i), samples,
-      { xlabel: "repeat", color: "#d9480f", line: false, fmt: (y) => y.toFixed(2) + " ms" });
+    window.nasPanels.renderTrial(t, rewardOf(t));
   }
 
   // ---- trial table -----------------------------------------------------------------------------
   const SORT_VALUE = {
     number: (t) => t.number, state: (t) => t.state, accuracy: (t) => t.accuracy,
     latency: (t) => latencyOf(t), reward: (t) => t._reward, params: (t) => paramsOf(t), macs: (t) => t.macs,
+    resolution: (t) => resolutionOf(t),
   };
 
   function tableRows() {
@@ -366,6 +506,7 @@
     let rows = Array.from(S.trials.values());
     if (f.state) rows = rows.filter((t) => t.state === f.state);
     if (f.frontOnly) rows = rows.filter((t) => S.frontIds.has(t.id));
+    if (f.selection) rows = rows.filter((t) => f.selection.has(t.id));
     if (q) rows = rows.filter((t) => blocksText(t).toLowerCase().includes(q));
     const get = SORT_VALUE[f.key];
     const dir = f.order === "asc" ? 1 : -1;
@@ -389,7 +530,8 @@
       '"><td class="num">' + nas.escapeHtml(t.number) + "</td><td>" + nas.stateBadge(t.state) +
       (progressOf(t) ? ' <span class="muted progress">' + nas.escapeHtml(progressOf(t)) + "</span>" : "") +
       '</td><td class="num">' + nas.fmtPct(t.accuracy) + '</td><td class="num">' + nas.fmtNum(latencyOf(t), 3) +
-      '</td><td class="num">' + nas.fmtNum(t._reward, 4) + '</td><td class="num">' + nas.fmtCount(paramsOf(t)) +
+      '</td><td class="num">' + nas.fmtNum(t._reward, 4) + '</td><td class="num">' +
+      (resolutionOf(t) != null ? nas.escapeHtml(resolutionOf(t)) : "–") + '</td><td class="num">' + nas.fmtCount(paramsOf(t)) +
       '</td><td class="num">' + nas.fmtCount(t.macs) + '</td><td class="blocks" title="' +
       nas.escapeHtml(blocksText(t)) + '">' + nas.escapeHtml(blocksText(t)) + "</td></tr>").join("");
     document.getElementById("trials-summary").textContent = rows.length + " of " + S.trials.size + " trials";
@@ -436,6 +578,7 @@
     if (!(T > 0) || !isFinite(a) || !isFinite(b)) return;
     S.T = T; S.alpha = a; S.beta = b;
     refresh();
+    views.refetch();
   }
   Object.values(inputs).forEach((el) => el.addEventListener("input", onRewardInput));
   document.getElementById("reset-reward").addEventListener("click", () => {
@@ -443,13 +586,24 @@
     Object.assign(S, rewardSettings(S.job));
     setInputs();
     refresh();
+    views.refetch();
   });
 
   function refresh() {
     recompute();
     scheduleDraw();
     renderTable();
+    views.recolour();
   }
+
+  // ---- search views (history, parallel coordinates, importance): views.js ------------------------------
+  const views = window.nasViews.attach({
+    jobId: jobId,
+    settings: () => ({ T: S.T, alpha: S.alpha, beta: S.beta }),
+    rewardOf: (id) => { const t = S.trials.get(id); return t ? t._reward : null; },
+    range: () => [S.rMin, S.rMax],
+    completed: () => (S.job && S.job.counters ? S.job.counters.completed : null),
+  });
 
   // Live trial events come in bursts (a page of up to 200 per poll): fold them into one refresh per frame
   // instead of re-sorting 10,000 rows per event.
@@ -476,7 +630,7 @@
       " · " + done + " / " + total + " trials · best reward " + nas.fmtNum(job.best_reward, 4) +
       " (server T) · created " + nas.fmtTime(job.created_at) +
       (job.error ? '<div class="error">' + nas.escapeHtml(job.error) + "</div>" : "");
-    if (job.scaling_table) renderScaling(job.scaling_table);
+    if (job.scaling_table) window.nasPanels.renderScaling(job.scaling_table);
     else if (job.kind === "scaling" || (job.spec && job.spec.strategy && job.spec.strategy.name === "compound-scaling")) loadScaling();
   }
 
@@ -486,23 +640,8 @@
     scalingPending = true;
     try {
       const r = await nas.api("/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/scaling", null, true);
-      renderScaling(r.rows, r.note);
+      window.nasPanels.renderScaling(r.rows, r.note);
     } catch (_) { /* optional panel */ } finally { scalingPending = false; }
-  }
-
-  function renderScaling(rows, note) {
-    const panel = document.getElementById("scaling-panel");
-    if (!Array.isArray(rows) || !rows.length) { panel.classList.add("hidden"); return; }
-    document.getElementById("scaling-note").textContent = note || "";
-    const cols = Object.keys(rows[0]).filter((k) => typeof rows[0][k] !== "object" || rows[0][k] === null);
-    document.querySelector("#scaling-table thead").innerHTML =
-      "<tr>" + cols.map((c) => "<th>" + nas.escapeHtml(c) + "</th>").join("") + "</tr>";
-    document.querySelector("#scaling-table tbody").innerHTML = rows.map((r) => "<tr>" + cols.map((c) => {
-      const v = r[c];
-      return typeof v === "number" ? '<td class="num">' + (Number.isInteger(v) ? v : v.toFixed(4)) + "</td>"
-        : "<td>" + nas.escapeHtml(v) + "</td>";
-    }).join("") + "</tr>").join("");
-    panel.classList.remove("hidden");
   }
 
   // ---- loading and live updates --------------------------------------------------------------------
@@ -552,21 +691,11 @@
     }
   }
 
-  function showHypervolume(p) {
-    document.getElementById("hv-legend").textContent = p && p.hypervolume != null
-      ? "hypervolume " + nas.fmtNum(p.hypervolume, 4) + " (server)" : "";
-  }
-
-  async function loadHypervolume() {
-    try {
-      showHypervolume(await nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto"));
-    } catch (_) { /* optional */ }
-  }
-
   function onEvent(ev) {
     if (ev.event === "job") {
       S.job = Object.assign(S.job || {}, ev.data.job || ev.data);
       renderJob();
+      views.maybeReload();  // new results: at most every few seconds
     } else if (ev.event === "trial") {
       upsertTrial(ev.data.trial || ev.data);
       scheduleRefresh();
@@ -584,7 +713,7 @@
       onStatus: (status) => {
         live.textContent = status === "live" ? "● live" : status === "reconnecting" ? "reconnecting…" : "";
         live.className = status === "live" ? "badge-live" : "muted";
-        if (status === "closed") loadHypervolume();
+        if (status === "closed") views.load();
       },
     });
   }
@@ -595,10 +724,12 @@
   // deferred: the server's /pareto (block strings of the front, hypervolume), every trial's row (table, tooltips
   // of the other points), the table itself and the event stream. window.__nasFrontDrawnAt /
   // __nasTrialsLoadedAt time the two phases.
-  function applyXy(xy) {
-    const cols = xy.columns;
-    for (let i = 0; i < cols.id.length; i++) {
-      upsertTrial({ id: cols.id[i], state: "completed", accuracy: cols.accuracy[i], latency_ms: cols.latency_ms[i] });
+  // The /xy columns arrive as three float64 arrays (ids, accuracies, latencies) one after the other.
+  function applyXy(buf) {
+    const n = buf.byteLength / 24;
+    const ids = new Float64Array(buf, 0, n), acc = new Float64Array(buf, 8 * n, n), lat = new Float64Array(buf, 16 * n, n);
+    for (let i = 0; i < n; i++) {
+      upsertTrial({ id: ids[i], state: "completed", accuracy: acc[i], latency_ms: lat[i] });
     }
   }
 
@@ -607,7 +738,6 @@
       upsertTrial({ id: p.trial_id, number: p.number, state: "completed", accuracy: p.accuracy,
         latency_ms: p.latency_ms, params_count: p.params, macs: p.macs, block_strings: p.block_strings });
     }
-    showHypervolume(front);
   }
 
   function startJob(job) {
@@ -626,15 +756,18 @@
     const err = document.getElementById("job-error");
     try {
       const jobReq = nas.api("/jobs/" + encodeURIComponent(jobId));
-      const xyReq = nas.api("/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/xy", null, true)
+      const xyReq = nas.apiBytes("/dashboard/api/jobs/" + encodeURIComponent(jobId) + "/xy?format=f64")
         .catch(() => null);
       startJob(await jobReq);
       const xy = await xyReq;
       let frontReq;
       if (xy) {
+        performance.mark("nas-xy-received");
         applyXy(xy);
+        performance.mark("nas-xy-applied");
         S.loaded = true;
         recompute();
+        performance.mark("nas-recomputed");
         scheduleDraw();  // the first draw: scatter and front, nothing else
         await afterPaint();
         frontReq = nas.api("/jobs/" + encodeURIComponent(jobId) + "/pareto").then(applyFront, () => null);
@@ -649,6 +782,7 @@
       window.__nasTrialsLoadedAt = performance.now();
       err.classList.add("hidden");
       follow();
+      views.load();
     } catch (e) {
       err.textContent = e.message;
       err.classList.remove("hidden");
@@ -664,6 +798,17 @@
     },
     colorOf(id) { const t = S.trials.get(id); return t ? colorOf(t) : null; },
     frontIds() { return S.front.map((t) => t.id); },
+    positions() {
+      const out = {};
+      if (S.screen) S.plotted.forEach((t, i) => { out[t.id] = [S.screen[2 * i], S.screen[2 * i + 1]]; });
+      return out;
+    },
+    view() { return view ? { x0: view.x0, x1: view.x1, y0: view.y0, y1: view.y1, log: view.log,
+      left: M.left, top: M.top, width: view.pw, height: view.ph } : null; },
+    xTicks() { return view ? xTicks(view).map((t) => t.label) : []; },
+    yTicks() { return view ? yTicks(view).map((t) => t.label) : []; },
+    selection() { return S.table.selection ? Array.from(S.table.selection) : null; },
+    markerRadius() { return { offFront: R_POINT, front: R_FRONT }; },
   };
 
   drawColorbar();

@@ -1,0 +1,99 @@
+/* The trial panel and the scaling table of the job page (rendering only), and the accessors of a trial's
+ * fields that the page's parts share. A trial is an API TrialPublic/TrialDetail or a row of the dashboard's
+ * compact /points columns. The per-stage table shows the server's decoding of the block strings
+ * (GET /trials/{id} -> blocks): the dashboard has no block-string parser. */
+(function () {
+  "use strict";
+  const nas = window.nas;
+  const { miniChart } = window.nasCharts;
+
+  function latencyOf(t) {
+    if (t.latency_ms != null) return t.latency_ms;
+    return t.latency && t.latency.median_ms != null ? t.latency.median_ms : null;
+  }
+  function blocksOf(t) {
+    if (t.block_strings) return t.block_strings;
+    if (t.architecture && t.architecture.block_strings) return t.architecture.block_strings;
+    return [];
+  }
+  function blocksText(t) { return blocksOf(t).map((s) => s.join(" ")).join(" | "); }
+  function resolutionOf(t) {
+    if (t.resolution != null) return t.resolution;
+    return t.architecture && t.architecture.resolution != null ? t.architecture.resolution : null;
+  }
+  function paramsOf(t) {
+    if (typeof t.params_count === "number") return t.params_count;
+    return typeof t.params === "number" ? t.params : null;
+  }
+
+  /** Fill the trial panel with a trial's detail (`reward`: under the page's T, alpha, beta). */
+  function renderTrial(t, reward) {
+    document.getElementById("trial-title").textContent = "Trial #" + t.number;
+    document.getElementById("trial-hint").classList.add("hidden");
+    const body = document.getElementById("trial-body");
+    body.classList.remove("hidden");
+    const lat = t.latency || {};
+    const kv = [
+      ["id", t.id], ["state", t.state], ["accuracy", nas.fmtPct(t.accuracy)],
+      ["latency", nas.fmtNum(latencyOf(t), 3) + " ms" + (lat.device ? " on " + lat.device : "")],
+      ["reward (page T, α, β)", nas.fmtNum(reward, 4)],
+      ["resolution", resolutionOf(t) != null ? resolutionOf(t) + " px" : "–"],
+      ["params", nas.fmtCount(paramsOf(t))], ["MACs", nas.fmtCount(t.macs)],
+      ["epochs", t.epochs_run != null ? t.epochs_run : (t.epochs || []).length],
+    ];
+    if (t.error) kv.push(["error", t.error]);
+    document.getElementById("trial-kv").innerHTML = kv.map(([k, v]) =>
+      "<dt>" + nas.escapeHtml(k) + "</dt><dd>" + nas.escapeHtml(v) + "</dd>").join("");
+
+    // The server decodes the block strings (GET /trials/{id} -> blocks): no block-string parser here.
+    const rows = [];
+    const strings = blocksOf(t);
+    (t.blocks || []).forEach((stage, si) => stage.forEach((b, bi) => {
+      const text = (strings[si] || [])[bi] || "";
+      rows.push("<tr><td>" + si + "." + bi + '</td><td class="mono">' +
+        nas.escapeHtml(text).split("_").join("_<wbr>") + "</td><td>" + nas.escapeHtml(b.type) +
+        '</td><td class="num">' + b.repeats + "</td><td>" + nas.escapeHtml(b.kernel_sizes.join("/")) +
+        '</td><td class="num">' + b.expansion + '</td><td class="num">' + b.stride + '</td><td class="num">' +
+        b.out_channels + '</td><td class="num">' + (b.se_ratio != null ? b.se_ratio : "–") + "</td><td>" +
+        nas.escapeHtml(b.act || "default") + "</td></tr>");
+    }));
+    document.querySelector("#stage-table tbody").innerHTML = rows.join("");
+
+    const epochs = t.epochs || t.epoch_reports || [];
+    miniChart(document.getElementById("epoch-chart"), epochs.map((e) => e.epoch),
+      epochs.map((e) => e.val_accuracy), { xlabel: "epoch", color: "#2d6cdf", line: true,
+        fmt: (y) => (100 * y).toFixed(1) + "%" });
+    const samples = t.latency_samples || lat.samples_ms || [];
+    document.getElementById("latency-summary").textContent = samples.length
+      ? samples.length + " samples · median " + nas.fmtNum(lat.median_ms != null ? lat.median_ms : latencyOf(t), 3) +
+        " ms · p90 " + nas.fmtNum(lat.p90_ms, 3) + " ms"
+      : "no latency samples recorded";
+    miniChart(document.getElementById("latency-chart"), samples.map((_, i) => i), samples,
+      { xlabel: "repeat", color: "#d9480f", line: false, fmt: (y) => y.toFixed(2) + " ms" });
+  }
+
+  function renderScaling(rows, note) {
+    const panel = document.getElementById("scaling-panel");
+    if (!Array.isArray(rows) || !rows.length) { panel.classList.add("hidden"); return; }
+    document.getElementById("scaling-note").textContent = note || "";
+    // The columns a reader compares; the multipliers follow from alpha/beta/gamma and phi (the API has them all).
+    const shown = ["phi", "alpha", "beta", "gamma", "resolution", "flops_planned", "macs_ratio", "params_ratio",
+      "accuracy", "latency_ms", "reward", "params", "macs", "state"];
+    const cols = shown.filter((k) => k in rows[0]);
+    document.querySelector("#scaling-table thead").innerHTML =
+      "<tr>" + cols.map((c) => "<th>" + nas.escapeHtml(c) + "</th>").join("") + "</tr>";
+    document.querySelector("#scaling-table tbody").innerHTML = rows.map((r) => "<tr>" + cols.map((c) => {
+      const v = r[c];
+      return typeof v === "number" ? '<td class="num">' + (Number.isInteger(v) ? v : v.toFixed(4)) + "</td>"
+        : "<td>" + nas.escapeHtml(v) + "</td>";
+    }).join("") + "</tr>").join("");
+    panel.classList.remove("hidden");
+  }
+
+  window.nasPanels = {
+    trial: { latencyOf: latencyOf, blocksOf: blocksOf, blocksText: blocksText, resolutionOf: resolutionOf,
+      paramsOf: paramsOf },
+    renderTrial: renderTrial,
+    renderScaling: renderScaling,
+  };
+})();
