@@ -9,10 +9,12 @@ from fastapi import APIRouter, Query, status
 from api.convert import job_public
 from api.deps import CurrentOwner, StorageDep
 from api.errors import ApiError
-from api.routes._common import Limit, Offset, PathId, visible_job, visible_space
+from api.routes._common import Limit, Offset, PathId, visible_job, visible_reference
 from api.space_check import check_space, preset_space
 from nas_service.jobspec import JobState
+from nas_service.references import spec_references
 from nas_service.schemas import JobCreate, JobPublic, Page
+from nas_service.storage import TrialRecord
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -21,13 +23,17 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner) -> JobPublic:
     """Queue a job on a stored space (``space_id``), an inline space or a preset's name (``space``).
 
-    An inline space is stored first (as a new version of a space named after the job).
+    An inline space is stored first (as a new version of a space named after the job). Every id the request
+    names (``space_id``, a trial id as ``scaling.base``) must be visible to the caller: a missing id and someone
+    else's give the same 404.
     """
     spec = payload.to_spec()
     space_id = payload.space_id
-    if space_id is not None:
-        visible_space(storage, principal, space_id)
-    elif payload.space is not None:
+    for ref in spec_references(spec, space_id):  # every id the request names, as the caller may see it
+        record = visible_reference(storage, principal, ref)
+        if isinstance(record, TrialRecord) and record.architecture is None:
+            raise ApiError(422, "validation_error", f"trial {ref.ident} has no network to scale", field=ref.field)
+    if space_id is None and payload.space is not None:
         body = preset_space(payload.space) if isinstance(payload.space, str) else payload.space
         report = check_space(body)
         if not report.valid:
