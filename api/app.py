@@ -166,7 +166,7 @@ def create_app(
     if storage is not None:
         app.state.storage = storage  # usable before the lifespan runs (plain TestClient without `with`)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     from api.routes import internal, jobs, ops, results, scaling, spaces, trials
 

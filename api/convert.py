@@ -7,7 +7,9 @@ from nas_service.schemas import (
     EpochPublic,
     JobCounters,
     JobPublic,
+    JobSummary,
     SpacePublic,
+    SpaceSummary,
     TokenPublic,
     TrialDetail,
     TrialPoint,
@@ -56,6 +58,26 @@ def job_public(rec: JobRecord) -> JobPublic:
         finished_at=rec.finished_at,
         error=rec.error,
     )
+
+
+def space_summary(rec: SpaceRecord) -> SpaceSummary:
+    """A stored space for listings (no document)."""
+    return SpaceSummary(
+        id=rec.id,
+        name=rec.name,
+        version=rec.version,
+        owner=rec.owner,
+        log10_cardinality=rec.log10_cardinality,
+        archived=rec.archived,
+        created_at=rec.created_at,
+    )
+
+
+def job_summary(rec: JobRecord) -> JobSummary:
+    """A job for listings: no spec, its strategy's name and trial budget instead."""
+    public = job_public(rec)
+    fields = public.model_dump(exclude={"spec"})
+    return JobSummary(**fields, strategy=rec.spec.strategy.name, max_trials=rec.spec.budget.max_trials)
 
 
 def _trial_fields(rec: TrialRecord) -> dict[str, object]:

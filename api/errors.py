@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nas_service.limits import LimitError
 from nas_service.storage import (
     ConflictError,
     IntegrityError,
@@ -115,6 +116,11 @@ async def _storage(_: Request, exc: Exception) -> JSONResponse:
     return _json(503, error_body("unavailable", "the database is unavailable; try again later"))
 
 
+async def _limit(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LimitError)
+    return _json(422, error_body("validation_error", exc.message[:500], exc.field or "body"))
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _json(500, error_body("internal_error", "internal server error"))
@@ -126,6 +132,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(StorageError, _storage)
+    app.add_exception_handler(LimitError, _limit)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -34,6 +34,13 @@ def check_space(body: dict[str, Any]) -> SpaceValidation:
     return SpaceValidation(valid=True, log10_cardinality=log10, cardinality=card if card < _EXACT_INT else str(card))
 
 
+def space_model(body: dict[str, Any]) -> Any:
+    """The :class:`nas_service.space.SearchSpace` of a document already found valid by :func:`check_space`."""
+    from nas_service.space import SearchSpace
+
+    return SearchSpace.from_dict(body)
+
+
 def preset_space(name: str) -> dict[str, Any]:
     """The document of a preset space (``digits``, ``mnasnet``, ...); 422 when unknown."""
     from nas_service.space import get_space

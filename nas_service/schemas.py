@@ -97,6 +97,18 @@ class SpacePublic(_Out):
     created_at: datetime
 
 
+class SpaceSummary(_Out):
+    """A stored search space as listings show it (no document: ``GET /spaces/{id}`` has it)."""
+
+    id: int
+    name: str
+    version: int
+    owner: str
+    log10_cardinality: float | None = None
+    archived: bool = False
+    created_at: datetime
+
+
 class SpaceError(BaseModel):
     """One problem of a space document."""
 
@@ -173,6 +185,27 @@ class JobPublic(_Out):
     kind: str
     space_id: int | None = None
     spec: JobSpec
+    counters: JobCounters
+    best_reward: float | None = None
+    best_trial_id: int | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+class JobSummary(_Out):
+    """A job as listings show it: :class:`JobPublic` without the spec (``GET /jobs/{id}`` has it), plus the
+    strategy's name and the trial budget, so a listing stays small whatever the specs hold."""
+
+    id: int
+    name: str
+    owner: str
+    state: JobState
+    kind: str
+    strategy: str
+    max_trials: int
+    space_id: int | None = None
     counters: JobCounters
     best_reward: float | None = None
     best_trial_id: int | None = None
@@ -380,6 +413,7 @@ __all__ = [
     "JobCounters",
     "JobCreate",
     "JobPublic",
+    "JobSummary",
     "Page",
     "ParetoPublic",
     "ReferencePoint",
@@ -387,6 +421,7 @@ __all__ = [
     "SpaceCreate",
     "SpaceError",
     "SpacePublic",
+    "SpaceSummary",
     "SpaceValidation",
     "StartCreate",
     "TokenPublic",

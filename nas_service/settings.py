@@ -6,11 +6,16 @@ With nothing set, everything is embedded: a SQLite file under the data dir and a
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from nas_service.limits import Limits
 
 
 class Settings(BaseSettings):
@@ -27,6 +32,30 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8765
     environment: str = "development"
+
+    # Server-side caps on what one request may cost (nas_service.limits; documented in the README).
+    #: Largest request body in bytes (413 above it, chunked bodies included).
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: Parameters / MACs of any network a job trains (the job's own constraints are lowered to these).
+    max_params: int = Field(200_000_000, ge=1)
+    max_macs: int = Field(50_000_000_000, ge=1)
+    #: Blocks of a network after repeats, block strings per stage, and per-block caps.
+    max_layers: int = Field(256, ge=1)
+    max_blocks_per_stage: int = Field(32, ge=1)
+    max_kernel_size: int = Field(15, ge=1)
+    max_repeats: int = Field(32, ge=1)
+    max_channels: int = Field(8192, ge=1)
+    #: Free-form JSON (strategy settings, inline documents): items per list/mapping, string length, depth.
+    max_list_items: int = Field(1000, ge=1)
+    max_string_chars: int = Field(10_000, ge=1)
+    max_json_depth: int = Field(32, ge=1, le=200)
+
+    def limits(self) -> Limits:
+        """The caps above as a :class:`nas_service.limits.Limits`."""
+        from nas_service.limits import Limits
+
+        names = [f.name for f in dataclasses.fields(Limits)]
+        return Limits(**{name: getattr(self, name) for name in names})
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded SQLite file under ``data_dir`` when none is set."""
