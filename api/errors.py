@@ -90,7 +90,10 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     if not errors:
         return _json(422, error_body("validation_error", "invalid request"))
     first = errors[0]
-    message = str(first.get("msg", "invalid value"))
+    if first.get("type") == "json_invalid":  # the same 400 as the routes that parse their own body
+        reason = (first.get("ctx") or {}).get("error", "malformed JSON")
+        return _json(400, error_body("bad_request", f"invalid JSON: {str(reason)[:300]}", "body"))
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
     return _json(422, error_body("validation_error", message, field_path(first.get("loc", ()))))

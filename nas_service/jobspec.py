@@ -8,9 +8,26 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nas_service.arch.spec import Architecture
+
+#: Names of spaces and jobs: a letter or digit first, then letters, digits, spaces and ``._-`` (no path
+#: separators, no control characters).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$"
+
+
+def refuse_bool_numbers(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """A ``field_validator("*", mode="before")`` body: a boolean given to a numeric field is an error.
+
+    Pydantic's lax mode reads ``true`` as ``1``; ``proxy.epochs: true`` is a mistake, not one epoch.
+    """
+    from nas_service.limits import bool_for_number
+
+    field = model.model_fields.get(info.field_name or "")
+    if field is not None and bool_for_number(field.annotation, value):
+        raise ValueError("expected a number, got a boolean")
+    return value
 
 
 class JobState(StrEnum):
@@ -64,7 +81,13 @@ TRIAL_TERMINAL: frozenset[TrialState] = frozenset(
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and Infinity are refused in every field (specs and worker reports): they cannot be stored as JSON.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_bool_numbers(cls, value, info)
 
 
 class RewardConfig(_Model):

@@ -264,3 +264,54 @@ def cap_constraints(spec: JobSpec, limits: Limits) -> JobSpec:
     if (params, macs) == (caps.max_params, caps.max_macs):
         return spec
     return spec.model_copy(update={"constraints": caps.model_copy(update={"max_params": params, "max_macs": macs})})
+
+
+# ------------------------------------------------------------------ screening raw input (pydantic validators)
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's annotation takes numbers (``int``, ``float``, optional, or lists/mappings of them)."""
+    import types
+    import typing
+
+    if annotation in (int, float):
+        return True
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _numeric(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_numeric(a) for a in args if a is not type(None))
+    if origin in (list, tuple, set, frozenset, dict) and args:
+        return _numeric(args[-1] if origin is dict else args[0])
+    return False
+
+
+def bool_for_number(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` is a boolean (or holds one) given to a numeric field: ``true`` is not ``1``."""
+    if isinstance(value, bool):
+        return _numeric(annotation)
+    if isinstance(value, list | tuple):
+        return any(isinstance(v, bool) for v in value) and _numeric(annotation)
+    if isinstance(value, dict):
+        return any(isinstance(v, bool) for v in value.values()) and _numeric(annotation)
+    return False
+
+
+def nul_path(value: Any) -> str | None:
+    """The path of the first string (or key) holding a NUL character in raw input, else ``None``.
+
+    PostgreSQL refuses NUL in text and JSON while SQLite stores it: refusing it at the door gives one answer on
+    both backends.
+    """
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "value"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return path or "key"
+                stack.append((child, _join(path, str(key))))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, _join(path, i)) for i, child in enumerate(item))
+    return None

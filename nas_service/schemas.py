@@ -8,19 +8,23 @@ unbounded work. Error replies all have the shape :class:`ErrorResponse`: ``{"err
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nas_service.jobspec import (
+    NAME_PATTERN,
     EpochReport,
     JobSpec,
     JobState,
     LatencyMeasurement,
     TrialResult,
     TrialState,
+    refuse_bool_numbers,
 )
+from nas_service.limits import nul_path
 
 T = TypeVar("T")
 
@@ -28,7 +32,6 @@ T = TypeVar("T")
 MAX_SPACE_BYTES = 256 * 1024
 #: Largest page size of any listing.
 MAX_PAGE = 500
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$"
 
 
 def _check_document(value: dict[str, Any], what: str) -> dict[str, Any]:
@@ -37,8 +40,26 @@ def _check_document(value: dict[str, Any], what: str) -> dict[str, Any]:
     return value
 
 
+def _screen(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """Refuse booleans for numbers and NUL characters anywhere in a request field (one answer on every backend)."""
+    value = refuse_bool_numbers(model, value, info)
+    where = nul_path(value)
+    if where is not None:
+        raise ValueError(
+            f"NUL characters are not allowed ({where})"
+            if where not in ("value", "key")
+            else "NUL characters are not allowed"
+        )
+    return value
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _screen_input(cls, value: Any, info: ValidationInfo) -> Any:
+        return _screen(cls, value, info)
 
 
 class _Out(BaseModel):
@@ -138,6 +159,19 @@ class JobCreate(JobSpec):
 
     space_id: int | None = Field(None, ge=1, le=2**31 - 1)
     space: dict[str, Any] | str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _screen_input(cls, value: Any, info: ValidationInfo) -> Any:
+        return _screen(cls, value, info)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        # A job's name also names the space stored for an inline one: the same rule as space names.
+        if not re.fullmatch(NAME_PATTERN, v):
+            raise ValueError("a name starts with a letter or digit and has only letters, digits, spaces and ._-")
+        return v
 
     @model_validator(mode="before")
     @classmethod
