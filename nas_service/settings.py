@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     max_string_chars: int = Field(10_000, ge=1)
     max_json_depth: int = Field(32, ge=1, le=200)
 
+    #: Where ``proxy.data_path`` may point (``os.pathsep``-separated); default ``<data_dir>/datasets``.
+    data_roots: str | None = None
+
+    def resolved_data_roots(self) -> list[Path]:
+        """The data roots, resolved (see :mod:`nas_service.datapaths`)."""
+        from nas_service.datapaths import parse_roots
+
+        return parse_roots(self.data_roots) if self.data_roots else [(self.data_dir / "datasets").resolve()]
+
     def limits(self) -> Limits:
         """The caps above as a :class:`nas_service.limits.Limits`."""
         from nas_service.limits import Limits

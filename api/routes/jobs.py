@@ -12,6 +12,7 @@ from api.errors import ApiError
 from api.routes._common import Limit, Offset, PathId, visible_job, visible_reference
 from api.space_check import check_space, preset_space, space_model
 from nas_service.arch.spec import Architecture
+from nas_service.datapaths import resolve_data_path
 from nas_service.jobspec import JobState
 from nas_service.limits import (
     cap_constraints,
@@ -53,6 +54,9 @@ def create_job(payload: JobCreate, request: Request, storage: StorageDep, princi
         elif isinstance(record, SpaceRecord):
             check_space_limits(space_model(record.body), limits)
     check_scaling_base(spec, limits)
+    if spec.proxy.data_path is not None:  # stored resolved: what the workers read is what was checked
+        real = resolve_data_path(spec.proxy.data_path, request.app.state.settings.resolved_data_roots())
+        spec = spec.model_copy(update={"proxy": spec.proxy.model_copy(update={"data_path": str(real)})})
     if space_id is None and payload.space is not None:
         body = preset_space(payload.space) if isinstance(payload.space, str) else payload.space
         report = check_space(body)
