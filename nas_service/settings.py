@@ -70,7 +70,12 @@ class Settings(BaseSettings):
         """The database URL; the embedded SQLite file under ``data_dir`` when none is set."""
         if self.database_url:
             return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:  # it holds the database and the admin token: the owner's only
+            if self.data_dir.stat().st_mode & 0o077:
+                self.data_dir.chmod(0o700)
+        except PermissionError:
+            pass
         return f"sqlite:///{self.data_dir / 'nas.db'}"
 
 

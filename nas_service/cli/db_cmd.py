@@ -119,6 +119,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from nas_service.logconfig import server_log_config
     from nas_service.settings import get_settings
     from nas_service.storage import SchemaOutOfDate
     from nas_service.storage.schema import ensure_schema_current, is_embedded
@@ -131,7 +132,13 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     app = create_app(settings, start_dispatcher=not no_dispatcher)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level=log_level)
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=log_level,
+        log_config=server_log_config(log_level),  # timestamps on every line, the dispatcher's included
+    )
 
 
 def register(app: typer.Typer) -> None:
