@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_string_chars: int = Field(10_000, ge=1)
     max_json_depth: int = Field(32, ge=1, le=200)
 
+    #: The node address of the embedded Ray (no ``NAS_RAY_ADDRESS``): a loopback address, so its agents and the
+    #: addresses it advertises stay on this machine. Not 127.0.0.1: Ray rewrites that to the machine's address.
+    embedded_ray_ip: str = "127.0.0.2"
     #: Where ``proxy.data_path`` may point (``os.pathsep``-separated); default ``<data_dir>/datasets``.
     data_roots: str | None = None
 

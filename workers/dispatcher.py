@@ -679,5 +679,7 @@ def start_embedded(settings: Any, storage: BaseStorage, **kwargs: Any) -> Embedd
     from workers.executor import RayExecutor
 
     kwargs.setdefault("data_dir", getattr(settings, "data_dir", None))  # where trained weights are saved
-    executor = RayExecutor(address=getattr(settings, "ray_address", None))  # created here: Ray wants this thread
+    address = getattr(settings, "ray_address", None)
+    loopback = None if address else getattr(settings, "embedded_ray_ip", None)  # a local Ray stays on loopback
+    executor = RayExecutor(address=address, node_ip_address=loopback)  # created here: Ray wants this thread
     return EmbeddedDispatcher(Dispatcher(storage, executor, **kwargs))

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from nas_service.client.testing import free_port
 from nas_service.settings import Settings
@@ -81,3 +82,70 @@ def test_serve_logs_lines_with_timestamps(tmp_path: Path) -> None:
     loose = [line for line in lines if not TIMESTAMPED.match(line)]
     assert not loose, out
     assert any("uvicorn" in line for line in lines) and any('"GET /healthz' in line for line in lines), out
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _listening(pids: set[int]) -> list[str]:
+    """The IPv4 addresses the processes ``pids`` listen on (TCP), from /proc."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    addresses = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        if parts[3] == "0A" and parts[9] in inodes:  # LISTEN
+            ip_hex = parts[1].split(":")[0]
+            addresses.append(".".join(str(int(ip_hex[i : i + 2], 16)) for i in (6, 4, 2, 0)))
+    return addresses
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_embedded_ray_stays_on_loopback(tmp_path: Path) -> None:
+    """The embedded Ray's node address is loopback and nothing of it listens on the machine's own address.
+
+    (This Ray build's C++ gRPC servers still listen on the wildcard address whatever the node address; only a
+    specific non-loopback address, which the runtime-env agent used before, is checked for.)
+    """
+    import ipaddress
+
+    import ray
+
+    from workers.dispatcher import start_embedded
+
+    if ray.is_initialized():  # another test's Ray would be reused, not started with our settings
+        ray.shutdown()
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    upgrade(url)
+    storage = SQLAlchemyStorage(url)
+    handle = start_embedded(Settings(data_dir=tmp_path / "data"), storage, poll_s=0.2)
+    try:
+        assert ipaddress.ip_address(ray.util.get_node_ip_address()).is_loopback
+        addresses = _listening(_children(os.getpid()))
+        assert addresses, "no Ray process found"
+        assert all(ip == "0.0.0.0" or ipaddress.ip_address(ip).is_loopback for ip in addresses), addresses
+    finally:
+        handle.stop()
+        storage.close()
