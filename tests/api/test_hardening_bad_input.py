@@ -148,3 +148,13 @@ def test_nul_anywhere_in_a_job_is_422(api: Api) -> None:
     body = {"space": "digits", "proxy": {"dataset": "npz", "data_path": "/x\x00y"}}
     error = _error(api.client.post(JOBS, json=body, headers=api.alice))
     assert error["field"] == "proxy" and "NUL" in error["message"]
+
+
+def test_every_error_status_is_documented(api: Api) -> None:
+    doc = api.client.get("/api/v1/openapi.json").json()
+    for path, methods in doc["paths"].items():
+        if not path.startswith("/api/v1/") or path.endswith(("/docs", "/openapi.json")):
+            continue
+        for method, operation in methods.items():
+            documented = set(operation["responses"])
+            assert {"400", "401", "404", "413", "422"} <= documented, (method, path, sorted(documented))
