@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nas_service.arch.spec import Architecture
+from nas_service.limits import bool_for_number
 
 #: Names of spaces and jobs: a letter or digit first, then letters, digits, spaces and ``._-`` (no path
 #: separators, no control characters).
@@ -20,10 +21,13 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$"
 def refuse_bool_numbers(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
     """A ``field_validator("*", mode="before")`` body: a boolean given to a numeric field is an error.
 
-    Pydantic's lax mode reads ``true`` as ``1``; ``proxy.epochs: true`` is a mistake, not one epoch.
+    Pydantic's lax mode reads ``true`` as ``1``; ``proxy.epochs: true`` is a mistake, not one epoch. This runs
+    for every field of every validation (stored specs are re-validated on each read), so anything that cannot
+    hold a boolean returns at once.
     """
-    from nas_service.limits import bool_for_number
-
+    kind = type(value)
+    if kind is not bool and kind is not list and kind is not dict and kind is not tuple:
+        return value
     field = model.model_fields.get(info.field_name or "")
     if field is not None and bool_for_number(field.annotation, value):
         raise ValueError("expected a number, got a boolean")

@@ -18,6 +18,7 @@ raise :class:`LimitError` with the field path, which the API answers with a 422.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -268,7 +269,22 @@ def cap_constraints(spec: JobSpec, limits: Limits) -> JobSpec:
 
 # ------------------------------------------------------------------ screening raw input (pydantic validators)
 def _numeric(annotation: Any) -> bool:
-    """Whether a field's annotation takes numbers (``int``, ``float``, optional, or lists/mappings of them)."""
+    """Whether a field's annotation takes numbers (``int``, ``float``, optional, or lists/mappings of them).
+
+    Cached: it runs for every field of every validated model (stored specs are re-validated on each read).
+    """
+    try:
+        return _numeric_cached(annotation)
+    except TypeError:  # an unhashable annotation
+        return _numeric_uncached(annotation)
+
+
+@functools.lru_cache(maxsize=1024)
+def _numeric_cached(annotation: Any) -> bool:
+    return _numeric_uncached(annotation)
+
+
+def _numeric_uncached(annotation: Any) -> bool:
     import types
     import typing
 
