@@ -75,9 +75,28 @@ def space_summary(rec: SpaceRecord) -> SpaceSummary:
 
 def job_summary(rec: JobRecord) -> JobSummary:
     """A job for listings: no spec, its strategy's name and trial budget instead."""
-    public = job_public(rec)
-    fields = public.model_dump(exclude={"spec"})
-    return JobSummary(**fields, strategy=rec.spec.strategy.name, max_trials=rec.spec.budget.max_trials)
+    return JobSummary(
+        id=rec.id,
+        name=rec.name,
+        owner=rec.owner,
+        state=rec.state,
+        kind=rec.kind,
+        strategy=rec.spec.strategy.name,
+        max_trials=rec.spec.budget.max_trials,
+        space_id=rec.space_id,
+        counters=JobCounters(
+            total=rec.trials_total,
+            completed=rec.trials_completed,
+            pruned=rec.trials_pruned,
+            failed=rec.trials_failed,
+        ),
+        best_reward=rec.best_reward,
+        best_trial_id=rec.best_trial_id,
+        created_at=rec.created_at,
+        started_at=rec.started_at,
+        finished_at=rec.finished_at,
+        error=rec.error,
+    )
 
 
 def _trial_fields(rec: TrialRecord) -> dict[str, object]:

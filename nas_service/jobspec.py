@@ -11,11 +11,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nas_service.arch.spec import Architecture
-from nas_service.limits import bool_for_number
+from nas_service.limits import holds_bool, numeric_annotation
 
 #: Names of spaces and jobs: a letter or digit first, then letters, digits, spaces and ``._-`` (no path
 #: separators, no control characters).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$"
+
+
+#: ``(model, field) -> whether the field takes numbers``, filled on first use.
+_NUMERIC_FIELDS: dict[tuple[type[BaseModel], str], bool] = {}
 
 
 def refuse_bool_numbers(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
@@ -23,13 +27,17 @@ def refuse_bool_numbers(model: type[BaseModel], value: Any, info: ValidationInfo
 
     Pydantic's lax mode reads ``true`` as ``1``; ``proxy.epochs: true`` is a mistake, not one epoch. This runs
     for every field of every validation (stored specs are re-validated on each read), so anything that cannot
-    hold a boolean returns at once.
+    hold a boolean returns at once and whether a field takes numbers is looked up once per field.
     """
     kind = type(value)
     if kind is not bool and kind is not list and kind is not dict and kind is not tuple:
         return value
-    field = model.model_fields.get(info.field_name or "")
-    if field is not None and bool_for_number(field.annotation, value):
+    key = (model, info.field_name or "")
+    numeric = _NUMERIC_FIELDS.get(key)
+    if numeric is None:
+        field = model.model_fields.get(key[1])
+        numeric = _NUMERIC_FIELDS[key] = field is not None and numeric_annotation(field.annotation)
+    if numeric and holds_bool(value):
         raise ValueError("expected a number, got a boolean")
     return value
 

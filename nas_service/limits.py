@@ -268,7 +268,7 @@ def cap_constraints(spec: JobSpec, limits: Limits) -> JobSpec:
 
 
 # ------------------------------------------------------------------ screening raw input (pydantic validators)
-def _numeric(annotation: Any) -> bool:
+def numeric_annotation(annotation: Any) -> bool:
     """Whether a field's annotation takes numbers (``int``, ``float``, optional, or lists/mappings of them).
 
     Cached: it runs for every field of every validated model (stored specs are re-validated on each read).
@@ -292,23 +292,28 @@ def _numeric_uncached(annotation: Any) -> bool:
         return True
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _numeric(args[0])
+        return numeric_annotation(args[0])
     if origin in (typing.Union, types.UnionType):
-        return any(_numeric(a) for a in args if a is not type(None))
+        return any(numeric_annotation(a) for a in args if a is not type(None))
     if origin in (list, tuple, set, frozenset, dict) and args:
-        return _numeric(args[-1] if origin is dict else args[0])
+        return numeric_annotation(args[-1] if origin is dict else args[0])
+    return False
+
+
+def holds_bool(value: Any) -> bool:
+    """Whether ``value`` is a boolean, or a list or mapping holding one directly."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list | tuple):
+        return any(isinstance(v, bool) for v in value)
+    if isinstance(value, dict):
+        return any(isinstance(v, bool) for v in value.values())
     return False
 
 
 def bool_for_number(annotation: Any, value: Any) -> bool:
     """Whether ``value`` is a boolean (or holds one) given to a numeric field: ``true`` is not ``1``."""
-    if isinstance(value, bool):
-        return _numeric(annotation)
-    if isinstance(value, list | tuple):
-        return any(isinstance(v, bool) for v in value) and _numeric(annotation)
-    if isinstance(value, dict):
-        return any(isinstance(v, bool) for v in value.values()) and _numeric(annotation)
-    return False
+    return holds_bool(value) and numeric_annotation(annotation)
 
 
 def nul_path(value: Any) -> str | None:
