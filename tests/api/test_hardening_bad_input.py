@@ -158,3 +158,20 @@ def test_every_error_status_is_documented(api: Api) -> None:
         for method, operation in methods.items():
             documented = set(operation["responses"])
             assert {"400", "401", "404", "413", "422"} <= documented, (method, path, sorted(documented))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_report_models_refuse_non_finite_numbers(bad: float) -> None:
+    """The models the Ray side channel and the executor validate reports with (not only the HTTP path)."""
+    from pydantic import ValidationError
+
+    from nas_service.jobspec import EpochReport, LatencyMeasurement, TrialResult
+
+    with pytest.raises(ValidationError):
+        EpochReport(epoch=1, val_accuracy=bad)
+    with pytest.raises(ValidationError):
+        LatencyMeasurement(device="cpu", median_ms=bad, p90_ms=1.0, mean_ms=1.0, samples=1)
+    with pytest.raises(ValidationError):
+        LatencyMeasurement(device="cpu", median_ms=1.0, p90_ms=1.0, mean_ms=1.0, samples=2, samples_ms=[1.0, bad])
+    with pytest.raises(ValidationError):
+        TrialResult(state="completed", train_seconds=bad)
