@@ -36,7 +36,9 @@ log = logging.getLogger("nas_service.api")
 
 API_PREFIX = "/api/v1"
 ADMIN_TOKEN_FILE = "admin-token"
-_ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)}
+#: Every error status a route may answer, documented once (the shape is always ``ErrorResponse``): 400 malformed
+#: JSON or YAML, 413 a body over ``NAS_MAX_BODY_BYTES``, 415 an unsupported content type, 422 a bad field.
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422)}
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -142,7 +144,7 @@ def create_app(
     if storage is not None:
         app.state.storage = storage  # usable before the lifespan runs (plain TestClient without `with`)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     for module in (spaces, jobs, trials, results, scaling, artifacts):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)  # type: ignore[arg-type]

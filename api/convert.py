@@ -9,7 +9,9 @@ from nas_service.schemas import (
     EpochPublic,
     JobCounters,
     JobPublic,
+    JobSummary,
     SpacePublic,
+    SpaceSummary,
     TokenPublic,
     TrialDetail,
     TrialPoint,
@@ -45,6 +47,45 @@ def job_public(rec: JobRecord) -> JobPublic:
         kind=rec.kind,
         space_id=rec.space_id,
         spec=rec.spec,
+        counters=JobCounters(
+            total=rec.trials_total,
+            completed=rec.trials_completed,
+            pruned=rec.trials_pruned,
+            failed=rec.trials_failed,
+        ),
+        best_reward=rec.best_reward,
+        best_trial_id=rec.best_trial_id,
+        created_at=rec.created_at,
+        started_at=rec.started_at,
+        finished_at=rec.finished_at,
+        error=rec.error,
+    )
+
+
+def space_summary(rec: SpaceRecord) -> SpaceSummary:
+    """A stored space for listings (no document)."""
+    return SpaceSummary(
+        id=rec.id,
+        name=rec.name,
+        version=rec.version,
+        owner=rec.owner,
+        log10_cardinality=rec.log10_cardinality,
+        archived=rec.archived,
+        created_at=rec.created_at,
+    )
+
+
+def job_summary(rec: JobRecord) -> JobSummary:
+    """A job for listings: no spec, its strategy's name and trial budget instead."""
+    return JobSummary(
+        id=rec.id,
+        name=rec.name,
+        owner=rec.owner,
+        state=rec.state,
+        kind=rec.kind,
+        strategy=rec.spec.strategy.name,
+        max_trials=rec.spec.budget.max_trials,
+        space_id=rec.space_id,
         counters=JobCounters(
             total=rec.trials_total,
             completed=rec.trials_completed,

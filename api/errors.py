@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nas_service.limits import LimitError
 from nas_service.storage import (
     ConflictError,
     IntegrityError,
@@ -89,7 +90,10 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     if not errors:
         return _json(422, error_body("validation_error", "invalid request"))
     first = errors[0]
-    message = str(first.get("msg", "invalid value"))
+    if first.get("type") == "json_invalid":  # the same 400 as the routes that parse their own body
+        reason = (first.get("ctx") or {}).get("error", "malformed JSON")
+        return _json(400, error_body("bad_request", f"invalid JSON: {str(reason)[:300]}", "body"))
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
     return _json(422, error_body("validation_error", message, field_path(first.get("loc", ()))))
@@ -115,6 +119,11 @@ async def _storage(_: Request, exc: Exception) -> JSONResponse:
     return _json(503, error_body("unavailable", "the database is unavailable; try again later"))
 
 
+async def _limit(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LimitError)
+    return _json(422, error_body("validation_error", exc.message[:500], exc.field or "body"))
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _json(500, error_body("internal_error", "internal server error"))
@@ -126,6 +135,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(StorageError, _storage)
+    app.add_exception_handler(LimitError, _limit)
     app.add_exception_handler(Exception, _unexpected)
 
 

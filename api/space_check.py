@@ -36,6 +36,13 @@ def check_space(body: dict[str, Any]) -> SpaceValidation:
     return SpaceValidation(valid=True, log10_cardinality=log10, cardinality=card if card < _EXACT_INT else str(card))
 
 
+def space_model(body: dict[str, Any]) -> Any:
+    """The :class:`nas_service.space.SearchSpace` of a document already found valid by :func:`check_space`."""
+    from nas_service.space import SearchSpace
+
+    return SearchSpace.from_dict(body)
+
+
 def preset_space(name: str) -> dict[str, Any]:
     """The document of a preset space (``digits``, ``mnasnet``, ...); 422 when unknown."""
     from nas_service.space import get_space
@@ -85,20 +92,24 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_document(raw: bytes, content_type: str) -> Any:
     """Decode a request body as YAML (YAML content types) or JSON (anything else); 400/415 on failure."""
     media = content_type.split(";")[0].strip().lower()
     if media in YAML_TYPES:
         try:
             doc = yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: e.g. a 5,000-digit integer
             message = " ".join(str(exc).split())[:300]
             raise ApiError(400, "bad_request", f"invalid YAML: {message}", field="body") from None
         return doc
     if media not in ("application/json", "") and not media.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", f"send application/json or application/yaml, not {media}")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "bad_request", f"invalid JSON: {str(exc)[:300]}", field="body") from None
 

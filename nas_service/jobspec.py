@@ -8,9 +8,38 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nas_service.arch.spec import Architecture
+from nas_service.limits import holds_bool, numeric_annotation
+
+#: Names of spaces and jobs: a letter or digit first, then letters, digits, spaces and ``._-`` (no path
+#: separators, no control characters).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$"
+
+
+#: ``(model, field) -> whether the field takes numbers``, filled on first use.
+_NUMERIC_FIELDS: dict[tuple[type[BaseModel], str], bool] = {}
+
+
+def refuse_bool_numbers(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """A ``field_validator("*", mode="before")`` body: a boolean given to a numeric field is an error.
+
+    Pydantic's lax mode reads ``true`` as ``1``; ``proxy.epochs: true`` is a mistake, not one epoch. This runs
+    for every field of every validation (stored specs are re-validated on each read), so anything that cannot
+    hold a boolean returns at once and whether a field takes numbers is looked up once per field.
+    """
+    kind = type(value)
+    if kind is not bool and kind is not list and kind is not dict and kind is not tuple:
+        return value
+    key = (model, info.field_name or "")
+    numeric = _NUMERIC_FIELDS.get(key)
+    if numeric is None:
+        field = model.model_fields.get(key[1])
+        numeric = _NUMERIC_FIELDS[key] = field is not None and numeric_annotation(field.annotation)
+    if numeric and holds_bool(value):
+        raise ValueError("expected a number, got a boolean")
+    return value
 
 
 class JobState(StrEnum):
@@ -68,7 +97,13 @@ TRIAL_TERMINAL: frozenset[TrialState] = frozenset(
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and Infinity are refused in every field (specs and worker reports): they cannot be stored as JSON.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_bool_numbers(cls, value, info)
 
 
 class RewardConfig(_Model):

@@ -8,18 +8,22 @@ unbounded work. Error replies all have the shape :class:`ErrorResponse`: ``{"err
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nas_service.arch.spec import BlockSpec
 from nas_service.jobspec import (
+    NAME_PATTERN,
     JobSpec,
     JobState,
     LatencyMeasurement,
     TrialState,
+    refuse_bool_numbers,
 )
+from nas_service.limits import nul_path
 
 T = TypeVar("T")
 
@@ -27,7 +31,6 @@ T = TypeVar("T")
 MAX_SPACE_BYTES = 256 * 1024
 #: Largest page size of any listing.
 MAX_PAGE = 500
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._\-]*$"
 
 
 def _check_document(value: dict[str, Any], what: str) -> dict[str, Any]:
@@ -36,8 +39,26 @@ def _check_document(value: dict[str, Any], what: str) -> dict[str, Any]:
     return value
 
 
+def _screen(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """Refuse booleans for numbers and NUL characters anywhere in a request field (one answer on every backend)."""
+    value = refuse_bool_numbers(model, value, info)
+    where = nul_path(value)
+    if where is not None:
+        raise ValueError(
+            f"NUL characters are not allowed ({where})"
+            if where not in ("value", "key")
+            else "NUL characters are not allowed"
+        )
+    return value
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _screen_input(cls, value: Any, info: ValidationInfo) -> Any:
+        return _screen(cls, value, info)
 
 
 class _Out(BaseModel):
@@ -96,6 +117,18 @@ class SpacePublic(_Out):
     created_at: datetime
 
 
+class SpaceSummary(_Out):
+    """A stored search space as listings show it (no document: ``GET /spaces/{id}`` has it)."""
+
+    id: int
+    name: str
+    version: int
+    owner: str
+    log10_cardinality: float | None = None
+    archived: bool = False
+    created_at: datetime
+
+
 class SpaceError(BaseModel):
     """One problem of a space document."""
 
@@ -128,6 +161,19 @@ class JobCreate(JobSpec):
     #: Run even when the space does not fit the proxy task (:mod:`nas_service.fitcheck`); the refusals come back
     #: as ``notes``.
     force: bool = False
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _screen_input(cls, value: Any, info: ValidationInfo) -> Any:
+        return _screen(cls, value, info)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        # A job's name also names the space stored for an inline one: the same rule as space names.
+        if not re.fullmatch(NAME_PATTERN, v):
+            raise ValueError("a name starts with a letter or digit and has only letters, digits, spaces and ._-")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -185,6 +231,27 @@ class JobPublic(_Out):
     #: Only in the reply to ``POST /jobs``: how the space was fitted to the proxy task (heads sized to the
     #: data's classes, the resolutions trained, refusals overridden by ``force``).
     notes: list[str] = Field(default_factory=list)
+
+
+class JobSummary(_Out):
+    """A job as listings show it: :class:`JobPublic` without the spec (``GET /jobs/{id}`` has it), plus the
+    strategy's name and the trial budget, so a listing stays small whatever the specs hold."""
+
+    id: int
+    name: str
+    owner: str
+    state: JobState
+    kind: str
+    strategy: str
+    max_trials: int
+    space_id: int | None = None
+    counters: JobCounters
+    best_reward: float | None = None
+    best_trial_id: int | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
 
 
 # ---------------------------------------------------------------------------- trials
@@ -405,12 +472,14 @@ __all__ = [
     "JobCounters",
     "JobCreate",
     "JobPublic",
+    "JobSummary",
     "Page",
     "ParetoPublic",
     "ReferencePoint",
     "SpaceCreate",
     "SpaceError",
     "SpacePublic",
+    "SpaceSummary",
     "SpaceValidation",
     "TokenPublic",
     "TrialDetail",

@@ -14,15 +14,18 @@ Every process of one deployment must use the same store.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Where artifacts are stored: rows of the service's database, or files under ``<data_dir>/artifacts``.
 ArtifactStoreKind = Literal["database", "filesystem"]
+if TYPE_CHECKING:
+    from nas_service.limits import Limits
 
 
 class Settings(BaseSettings):
@@ -40,11 +43,52 @@ class Settings(BaseSettings):
     artifact_store: ArtifactStoreKind = "database"
     metrics_token: str | None = Field(default=None, min_length=16)
 
+    # Server-side caps on what one request may cost (nas_service.limits; documented in the README).
+    #: Largest request body in bytes (413 above it, chunked bodies included).
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: Parameters / MACs of any network a job trains (the job's own constraints are lowered to these).
+    max_params: int = Field(200_000_000, ge=1)
+    max_macs: int = Field(50_000_000_000, ge=1)
+    #: Blocks of a network after repeats, block strings per stage, and per-block caps.
+    max_layers: int = Field(256, ge=1)
+    max_blocks_per_stage: int = Field(32, ge=1)
+    max_kernel_size: int = Field(15, ge=1)
+    max_repeats: int = Field(32, ge=1)
+    max_channels: int = Field(8192, ge=1)
+    #: Free-form JSON (strategy settings, inline documents): items per list/mapping, string length, depth.
+    max_list_items: int = Field(1000, ge=1)
+    max_string_chars: int = Field(10_000, ge=1)
+    max_json_depth: int = Field(32, ge=1, le=200)
+
+    #: The node address of the embedded Ray (no ``NAS_RAY_ADDRESS``): a loopback address, so its agents and the
+    #: addresses it advertises stay on this machine. Not 127.0.0.1: Ray rewrites that to the machine's address.
+    embedded_ray_ip: str = "127.0.0.2"
+    #: Where ``proxy.data_path`` may point (``os.pathsep``-separated); default ``<data_dir>/datasets``.
+    data_roots: str | None = None
+
+    def resolved_data_roots(self) -> list[Path]:
+        """The data roots, resolved (see :mod:`nas_service.datapaths`)."""
+        from nas_service.datapaths import parse_roots
+
+        return parse_roots(self.data_roots) if self.data_roots else [(self.data_dir / "datasets").resolve()]
+
+    def limits(self) -> Limits:
+        """The caps above as a :class:`nas_service.limits.Limits`."""
+        from nas_service.limits import Limits
+
+        names = [f.name for f in dataclasses.fields(Limits)]
+        return Limits(**{name: getattr(self, name) for name in names})
+
     def resolved_database_url(self) -> str:
         """The database URL; the embedded SQLite file under ``data_dir`` when none is set."""
         if self.database_url:
             return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:  # it holds the database and the admin token: the owner's only
+            if self.data_dir.stat().st_mode & 0o077:
+                self.data_dir.chmod(0o700)
+        except PermissionError:
+            pass
         return f"sqlite:///{self.data_dir / 'nas.db'}"
 
 

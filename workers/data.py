@@ -92,10 +92,29 @@ def load_dataset(cfg: ProxyConfig) -> ProxyData:
     Raises:
         DatasetError: The data is missing or malformed.
     """
-    path = str(Path(cfg.data_path).expanduser().resolve()) if cfg.data_path else None
+    path = _allowed_path(cfg.data_path) if cfg.data_path else None
     if cfg.dataset in ("cifar10", "imagefolder", "npz") and path is None:
         raise DatasetError(f"dataset {cfg.dataset!r} needs 'data_path'")
     return _load_cached(cfg.dataset, path, cfg.resolution, cfg.val_fraction, cfg.max_train_samples, cfg.seed)
+
+
+def _allowed_path(data_path: str) -> str:
+    """The real path of ``data_path``; under ``NAS_DATA_ROOTS`` when this process has that set.
+
+    The API already refused paths outside its data roots at submit; a worker with its own ``NAS_DATA_ROOTS``
+    checks again (its disk, its rule), with the same message whether or not the path exists.
+    """
+    from nas_service.datapaths import parse_roots, resolve_data_path
+    from nas_service.limits import LimitError
+    from nas_service.settings import get_settings
+
+    roots = get_settings().data_roots
+    if not roots:
+        return str(Path(data_path).expanduser().resolve())
+    try:
+        return str(resolve_data_path(data_path, parse_roots(roots)))
+    except LimitError as exc:
+        raise DatasetError(f"data_path {exc.message}") from None
 
 
 def dataset_signature(cfg: ProxyConfig) -> tuple[int, int]:

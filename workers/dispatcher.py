@@ -88,5 +88,7 @@ def start_embedded(settings: Settings, storage: BaseStorage, **kwargs: Any) -> E
     from workers.executor import RayExecutor
 
     kwargs.setdefault("data_dir", settings.data_dir)  # where trained weights are saved
-    executor = RayExecutor(address=settings.ray_address)  # created here: Ray wants this thread
+    address = settings.ray_address
+    loopback = None if address else settings.embedded_ray_ip  # a local Ray stays on loopback
+    executor = RayExecutor(address=address, node_ip_address=loopback)  # created here: Ray wants this thread
     return EmbeddedDispatcher(Dispatcher(storage, executor, **kwargs))

@@ -23,13 +23,13 @@ import os
 import socket
 import sys
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from nas_service.errors import public_error_text
 from nas_service.jobspec import (
     EpochReport,
     LatencyMeasurement,
@@ -51,8 +51,6 @@ __all__ = [
     "worker_identity",
 ]
 
-_ERROR_TAIL_LINES = 12
-_ERROR_MAX_CHARS = 8000
 #: Trained weights larger than this are not sent back (a proxy network is far smaller; this guards the channel).
 MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
 
@@ -147,11 +145,11 @@ def worker_identity() -> tuple[str, str]:
 
 
 def format_error(exc: BaseException) -> str:
-    """``"Type: message"`` plus the last lines of the traceback, capped in size."""
-    lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
-    head = f"{type(exc).__name__}: {exc}"
-    text = head + "\n" + "\n".join(lines[-_ERROR_TAIL_LINES:])
-    return text[:_ERROR_MAX_CHARS]
+    """The trial's user-visible error: ``"Type: message (error id ...)"``; the traceback goes to this worker's log.
+
+    See :mod:`nas_service.errors`: a traceback names server paths and files, so users never see it.
+    """
+    return public_error_text(exc, "trial", log)
 
 
 class _Phases:

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Path, Query
 
 from api.deps import Principal
-from api.errors import not_found
+from api.errors import ApiError, not_found
+from nas_service.references import Reference
 from nas_service.schemas import MAX_PAGE
 from nas_service.storage import BaseStorage, JobRecord, NotFoundError, SpaceRecord, TrialRecord
 
@@ -45,3 +46,24 @@ def visible_trial(storage: BaseStorage, principal: Principal, trial_id: int) -> 
     job = storage.get_job(trial.job_id)
     principal.check(job.owner, "trial", trial_id)
     return trial, job
+
+
+#: Ids above this cannot exist (32-bit keys); looking them up would overflow Postgres' integer.
+_MAX_ID = 2**31 - 1
+
+
+def visible_reference(storage: BaseStorage, principal: Principal, ref: Reference) -> SpaceRecord | TrialRecord:
+    """Resolve an id a job spec names through the caller's visibility.
+
+    Raises:
+        ApiError: 404 naming ``ref.field``, identical for a missing object and someone else's.
+    """
+    try:
+        if not 1 <= ref.ident <= _MAX_ID:
+            raise not_found(ref.kind, ref.ident)
+        if ref.kind == "space":
+            return visible_space(storage, principal, ref.ident)
+        return visible_trial(storage, principal, ref.ident)[0]
+    except ApiError as exc:
+        exc.field = ref.field
+        raise

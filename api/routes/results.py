@@ -171,11 +171,23 @@ async def _events(
             idle = 0.0
 
 
+#: One server-sent event as clients (and schemathesis) parse it: the JSON payload travels as ``data`` text.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["trial", "job", "end"]},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+
+
 @router.get(
     "/jobs/{job_id}/events",
     operation_id="stream_job_events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}}}},
 )
 def stream_job_events(
     job_id: PathId,

@@ -13,12 +13,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.convert import space_public
+from api.convert import space_public, space_summary
 from api.deps import CurrentOwner, StorageDep
 from api.errors import ApiError
 from api.routes._common import Limit, Offset, PathId, visible_space
-from api.space_check import YAML_TYPES, as_space_create, check_space, parse_document
-from nas_service.schemas import MAX_SPACE_BYTES, Page, SpaceCreate, SpacePublic, SpaceValidation
+from api.space_check import YAML_TYPES, as_space_create, check_space, parse_document, space_model
+from nas_service.limits import check_json_tree, check_space_limits
+from nas_service.schemas import MAX_SPACE_BYTES, Page, SpaceCreate, SpacePublic, SpaceSummary, SpaceValidation
 
 router = APIRouter(prefix="/spaces", tags=["spaces"])
 
@@ -38,7 +39,9 @@ async def _read_document(request: Request) -> Any:
     raw = await request.body()
     if len(raw) > MAX_SPACE_BYTES * 2:
         raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_SPACE_BYTES * 2} bytes")
-    return parse_document(raw, request.headers.get("content-type", "application/json"))
+    doc = parse_document(raw, request.headers.get("content-type", "application/json"))
+    check_json_tree(doc, "", request.app.state.settings.limits())  # depth, sizes, finite numbers (422)
+    return doc
 
 
 @router.post(
@@ -61,6 +64,7 @@ async def create_space(request: Request, storage: StorageDep, principal: Current
     if not report.valid:
         err = report.errors[0]
         raise ApiError(422, "validation_error", err.message, field=f"space.{err.field}".rstrip("."))
+    check_space_limits(space_model(payload.space), request.app.state.settings.limits())
     record = await run_in_threadpool(
         storage.create_space, principal.owner, payload.name, payload.space, report.log10_cardinality
     )
@@ -78,7 +82,7 @@ async def validate_space(request: Request, principal: CurrentOwner) -> SpaceVali
     return check_space(doc)
 
 
-@router.get("", operation_id="list_spaces", response_model=Page[SpacePublic])
+@router.get("", operation_id="list_spaces", response_model=Page[SpaceSummary])
 def list_spaces(
     storage: StorageDep,
     principal: CurrentOwner,
@@ -87,11 +91,13 @@ def list_spaces(
     name: Annotated[str | None, Query(max_length=200)] = None,
     include_archived: bool = True,
     owner: Annotated[str | None, Query(max_length=200, description="Admins only: another owner.")] = None,
-) -> Page[SpacePublic]:
-    """Spaces, newest first (admins see every owner's, or one ``owner``'s)."""
+) -> Page[SpaceSummary]:
+    """Space summaries (no document: ``GET /spaces/{id}`` has it), newest first (admins see every owner's, or
+    one ``owner``'s)."""
     who = owner if principal.is_admin else principal.owner
     page = storage.list_spaces(owner=who, name=name, include_archived=include_archived, limit=limit, offset=offset)
-    return Page[SpacePublic](items=[space_public(s) for s in page.items], total=page.total, limit=limit, offset=offset)
+    items = [space_summary(s) for s in page.items]
+    return Page[SpaceSummary](items=items, total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{space_id}", operation_id="get_space", response_model=SpacePublic)

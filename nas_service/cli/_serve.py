@@ -14,7 +14,6 @@ Ray's authentication, decided here so that Ray neither warns nor writes ``~/.ray
 
 from __future__ import annotations
 
-import copy
 import os
 import secrets
 import signal
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 RAY_TOKEN_FILE = "ray-auth-token"
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -61,26 +59,6 @@ def configure_ray_auth(data_dir: Path, ray_address: str | None, environ: Mutable
     environ["RAY_AUTH_MODE"] = "token"
     environ["RAY_AUTH_TOKEN_PATH"] = str(path)
     return f"Ray authentication: token, kept in {path}"
-
-
-def log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging configuration with a timestamp on every line, ours (``nas_service``) included."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["default"]["fmt"] = "%(asctime)s %(levelprefix)s %(message)s"
-    config["formatters"]["access"]["fmt"] = (
-        '%(asctime)s %(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
-    )
-    config["formatters"]["plain"] = {"format": LOG_FORMAT}
-    config["handlers"]["plain"] = {
-        "class": "logging.StreamHandler",
-        "formatter": "plain",
-        "stream": "ext://sys.stderr",
-    }
-    config["loggers"]["nas_service"] = {"handlers": ["plain"], "level": level.upper(), "propagate": False}
-    config["loggers"]["workers"] = {"handlers": ["plain"], "level": level.upper(), "propagate": False}
-    return config
 
 
 def make_server(config: Any) -> Any:

@@ -306,7 +306,7 @@ def job_list(
             str(job.name),
             _job_state(job),
             _fmt(getattr(job, "kind", None)),
-            _fmt(getattr(getattr(spec, "strategy", None), "name", None)),
+            _fmt(getattr(job, "strategy", None) or getattr(getattr(spec, "strategy", None), "name", None)),
             f"{trials_done(job)}/{trials_budget(job) or '?'}",
             _fmt(getattr(job, "best_reward", None), "reward"),
             _fmt(getattr(job, "created_at", None))[:19],

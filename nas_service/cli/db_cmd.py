@@ -125,8 +125,9 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from nas_service.cli._serve import configure_ray_auth, log_config, make_server, port_problem
+    from nas_service.cli._serve import configure_ray_auth, make_server, port_problem
     from nas_service.cli.exitcodes import EXIT_CANNOT_START, nas_command
+    from nas_service.logconfig import server_log_config
     from nas_service.settings import get_settings
     from nas_service.storage import SchemaOutOfDate
     from nas_service.storage.schema import UPGRADE_COMMAND, ensure_schema_current, is_embedded
@@ -148,7 +149,9 @@ def serve(
         typer.echo(configure_ray_auth(settings.data_dir, settings.ray_address, os.environ), err=True)
     app = create_app(settings, start_dispatcher=not no_dispatcher)
     server = make_server(
-        uvicorn.Config(app, host=bind_host, port=bind_port, log_level=log_level, log_config=log_config(log_level))
+        uvicorn.Config(
+            app, host=bind_host, port=bind_port, log_level=log_level, log_config=server_log_config(log_level)
+        )
     )
     # After a graceful shutdown uvicorn re-raises the signal that stopped it with these handlers: exit 0.
     for sig in (signal.SIGTERM, signal.SIGINT):

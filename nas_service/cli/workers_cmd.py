@@ -48,7 +48,9 @@ def dispatcher(
     from workers.dispatcher import Dispatcher
     from workers.executor import RayExecutor
 
-    executor = RayExecutor(address=ray_address or settings.ray_address, num_cpus=num_cpus)
+    address = ray_address or settings.ray_address
+    loopback = None if address else settings.embedded_ray_ip  # a Ray started here stays on loopback
+    executor = RayExecutor(address=address, num_cpus=num_cpus, node_ip_address=loopback)
     loop = Dispatcher(storage, executor, dispatcher_id, max_jobs=max_jobs, lease_s=lease, stale_after_s=stale_after)
     stop = threading.Event()
 

@@ -77,7 +77,7 @@ def get_space(space_id: int) -> Call:
 def list_spaces(include_archived: bool) -> Call:
     """``GET /spaces`` (paged by the caller)."""
     params = {"include_archived": "true" if include_archived else "false"}
-    return Call("GET", "/spaces", params=params, parse=_model("SpacePublic"))
+    return Call("GET", "/spaces", params=params, parse=_model("SpaceSummary"))
 
 
 def archive_space(space_id: int) -> Call:
@@ -134,7 +134,7 @@ def get_job(job_id: int) -> Call:
 
 def list_jobs(state: str | None) -> Call:
     """``GET /jobs`` (paged by the caller)."""
-    return Call("GET", "/jobs", params=_query(state=state), parse=_model("JobPublic"))
+    return Call("GET", "/jobs", params=_query(state=state), parse=_model("JobSummary"))
 
 
 def job_action(job_id: int, action: str) -> Call:

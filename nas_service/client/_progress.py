@@ -21,7 +21,9 @@ def trials_done(job: Any) -> int:
 
 
 def trials_budget(job: Any) -> int | None:
-    """The job's trial budget, when the snapshot carries its spec."""
+    """The job's trial budget: a listing's ``max_trials``, else the snapshot's spec."""
+    if getattr(job, "max_trials", None) is not None:
+        return int(job.max_trials)
     spec = getattr(job, "spec", None)
     budget = getattr(spec, "budget", None)
     return getattr(budget, "max_trials", None)

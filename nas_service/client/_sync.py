@@ -159,7 +159,7 @@ class Client:
         return Job(self, self._call(_api.get_job(job_id)))
 
     def list_jobs(self, state: str | None = None, *, page_size: int = 100) -> Iterator[Any]:
-        """Every job (``JobPublic``), optionally in one state, newest first, fetching pages on demand."""
+        """Every job (``JobSummary``: no spec), optionally in one state, newest first, fetching pages on demand."""
         return self._paginate(_api.list_jobs(state), page_size)
 
     def cancel_job(self, job_id: int) -> Any:

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nas_service.arch.spec import Architecture
+from nas_service.errors import public_error_text
 from nas_service.jobspec import JobState, LatencyMeasurement, TrialState
 from nas_service.orchestration.completion import finish_job, finish_reason
 from nas_service.orchestration.executor import (
@@ -199,7 +200,7 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - a job that cannot start fails with the reason
                 log.warning("job %s cannot start: %s", job.id, exc)
                 try:
-                    self.storage.transition_job(job.id, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+                    self.storage.transition_job(job.id, JobState.FAILED, error=public_error_text(exc, "job", log))
                 except StorageError:
                     self.leases.release(job.id)
 
@@ -364,7 +365,7 @@ class Dispatcher:
         where = self._by_key.get(event.handle.key)
         run = self.jobs.get(where[0]) if where else None
         if run is not None:
-            self._fail_job(run, f"{type(exc).__name__} while handling {type(event).__name__}: {exc}")
+            self._fail_job(run, f"while handling {type(event).__name__}: {public_error_text(exc, 'event', log)}")
 
     def _on_event(self, event: ExecutorEvent) -> None:
         where = self._by_key.get(event.handle.key)

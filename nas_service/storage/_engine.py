@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from nas_service.storage.errors import IntegrityError, InvalidValueError, StorageError
@@ -43,6 +45,36 @@ def json_serializer(value: Any) -> str:
         return json.dumps(_finite(value), allow_nan=False)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (``None`` for in-memory or non-SQLite URLs)."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def secure_sqlite_file(path: Path) -> None:
+    """Make the database file (and its WAL and shared-memory files) readable by its owner only (mode 600).
+
+    The file is created empty with mode 600 before SQLite opens it; SQLite gives the ``-wal`` and ``-shm``
+    files the database file's permissions, so they follow. A new parent directory is created with mode 700.
+    Files of another user (a read-only mount, say) are left alone.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        with suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            if candidate.exists() and candidate.stat().st_mode & 0o077:
+                candidate.chmod(0o600)
+        except PermissionError:
+            log.warning("cannot restrict %s to mode 600 (not its owner)", candidate)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and explicit ``BEGIN`` control.
 
@@ -52,6 +84,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """
     kwargs.setdefault("json_serializer", json_serializer)
     if url.startswith("sqlite"):
+        database = sqlite_file(url)
+        if database is not None:
+            secure_sqlite_file(database)
         connect_args = {"check_same_thread": False, "timeout": 30}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
 

@@ -1,4 +1,5 @@
-"""Property-based run over the OpenAPI document: no generated request may produce a 5xx.
+"""Property-based run over the OpenAPI document: no generated request may produce a 5xx, and every reply conforms
+to the document (status code, content type, body schema, headers; each event of the event stream too).
 
 In-process (ASGI), on both backends, a bounded number of examples per operation (about 100 requests per
 backend) and ``derandomize`` so a run is repeatable. The database is seeded with one job so ids exist.
@@ -12,12 +13,21 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi import checks
 
 from api.testing import Api
 from nas_service.jobspec import JobState
 from nas_service.storage.testing import run_trial
 
 EXAMPLES_PER_OPERATION = 5
+#: What every reply must match: its status code and content type documented, its body and headers as documented.
+CONFORMANCE = [
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.response_headers_conformance,
+]
 
 
 def test_no_server_errors(api: Api) -> None:
@@ -46,6 +56,12 @@ def test_no_server_errors(api: Api) -> None:
             response = case.call(headers=api.alice)
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}")
+                return
+            try:
+                case.validate_response(response, checks=CONFORMANCE, headers=api.alice)
+            except FailureGroup as exc:  # every non-conformance is collected, then reported at once
+                first = " ".join(str(exc).split())[:400]
+                failures.append(f"{case.method} {case.formatted_path}: {response.status_code}: {first}")
 
         run()
     assert calls >= 80

@@ -16,7 +16,7 @@
   function progressOf(job) {
     const c = job.counters || {};
     const done = (c.completed || 0) + (c.pruned || 0) + (c.failed || 0);
-    const max = (job.spec && job.spec.budget && job.spec.budget.max_trials) || c.total || 0;
+    const max = job.max_trials || (job.spec && job.spec.budget && job.spec.budget.max_trials) || c.total || 0;
     return { done: done, total: max };
   }
 
