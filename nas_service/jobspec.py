@@ -96,6 +96,11 @@ class ProxyConfig(_Model):
     ``dataset``: ``digits`` (scikit-learn's bundled 8x8 digits, upsampled), ``synthetic`` (a seeded toy task),
     ``cifar10`` (python pickle directory at ``data_path``), ``imagefolder`` (``data_path/<class>/*.png|jpg``) or
     ``npz`` (``data_path`` with arrays ``x`` (N,H,W[,C]) and ``y`` (N,)).
+
+    ``test_fraction`` is held out of every search (a fixed, job-independent split; only a ``final`` job
+    evaluates on it); ``val_fraction`` of the rest is the validation split a search selects on;
+    ``data_fraction`` trains on a deterministic class-stratified subset of the training split (a cheaper
+    proxy; see ``nas proxy study``).
     """
 
     dataset: Literal["digits", "synthetic", "cifar10", "imagefolder", "npz"] = "digits"
@@ -108,6 +113,8 @@ class ProxyConfig(_Model):
     weight_decay: float = Field(4e-5, ge=0, le=1)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+    data_fraction: float = Field(1.0, gt=0, le=1)
     max_train_samples: int | None = Field(None, ge=1, le=10_000_000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
