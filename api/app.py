@@ -9,26 +9,28 @@ Nothing here imports torch or ray.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.metrics import Metrics
+from api.metrics import make_registry
+from api.routes import artifacts, dashboard, jobs, ops, results, scaling, spaces, trials
 from nas_service import __version__
 from nas_service.schemas import ErrorResponse
 from nas_service.settings import Settings, get_settings
 from nas_service.storage import BaseStorage, SQLAlchemyStorage, TokenScope
 from nas_service.storage.schema import ensure_schema_current, is_embedded
+
+if TYPE_CHECKING:
+    from workers.dispatcher import EmbeddedDispatcher
 
 log = logging.getLogger("nas_service.api")
 
@@ -46,13 +48,11 @@ def _write_secret(path: Path, text: str) -> None:
 
 
 def bootstrap_tokens(settings: Settings, storage: BaseStorage, url: str) -> Path | None:
-    """Embedded mode: create the local admin token once; register ``NAS_WORKER_TOKEN`` if set.
+    """Embedded mode: create the local admin token once.
 
     Returns:
         The admin-token file when it was created now, else ``None``.
     """
-    if settings.worker_token and storage.verify_token(settings.worker_token) is None:
-        storage.create_token("workers", TokenScope.WORKER, name="NAS_WORKER_TOKEN", token=settings.worker_token)
     if not is_embedded(url):
         return None
     path = Path(settings.data_dir) / ADMIN_TOKEN_FILE
@@ -68,39 +68,15 @@ def bootstrap_tokens(settings: Settings, storage: BaseStorage, url: str) -> Path
     return path
 
 
-#: Routers owned by other parts of the project, mounted when their module exists: (module, prefix).
-OPTIONAL_ROUTERS = (("api.routes.dashboard", ""), ("api.routes.artifacts", API_PREFIX))
+def start_dispatcher_hook(settings: Settings, storage: BaseStorage) -> EmbeddedDispatcher:
+    """Start the embedded dispatcher (``workers.dispatcher.start_embedded``); its handle.
 
-
-def _include_optional(app: FastAPI, module_name: str, prefix: str) -> None:
-    """Mount ``module_name.router`` when that module exists; a broken one is logged, not fatal."""
-    if importlib.util.find_spec(module_name) is None:
-        return
-    try:
-        module = importlib.import_module(module_name)
-    except Exception:  # an optional router must not take the API down
-        log.exception("%s failed to import; serving the API without it", module_name)
-        return
-    router = getattr(module, "router", None)
-    if router is not None:
-        app.include_router(router, prefix=prefix, responses=_ERRORS if prefix else None)  # type: ignore[arg-type]
-
-
-def start_dispatcher_hook(settings: Settings, storage: BaseStorage) -> Any:
-    """Start the embedded dispatcher when ``workers.dispatcher.start_embedded`` exists; its handle or ``None``.
-
-    The dispatcher is owned by the workers package and imported lazily (it may pull in ray): the API process
-    itself never imports it unless asked to run it.
+    Imported here, not at module level: it pulls in ray, which the API process never loads unless it runs the
+    dispatcher itself.
     """
-    if importlib.util.find_spec("workers.dispatcher") is None:
-        log.info("no workers.dispatcher module: serving without the embedded dispatcher")
-        return None
-    module = importlib.import_module("workers.dispatcher")
-    start = getattr(module, "start_embedded", None)
-    if start is None:
-        log.info("workers.dispatcher has no start_embedded(): serving without the embedded dispatcher")
-        return None
-    return start(settings, storage)
+    from workers.dispatcher import start_embedded
+
+    return start_embedded(settings, storage)
 
 
 def _stop(handle: Any) -> None:
@@ -121,8 +97,8 @@ def create_app(
         storage: An open storage to use (tests inject one; its schema is not enforced so that ``/readyz`` can
             report an old one). Without it, the lifespan opens the database of ``settings`` and checks the
             schema, refusing to start on an out-of-date server database.
-        start_dispatcher: Run ``workers.dispatcher.start_embedded(settings, storage)`` on start-up (if that
-            exists) and stop its handle (``stop``/``close``/``shutdown``) on shutdown; ``nas serve`` sets it.
+        start_dispatcher: Run ``workers.dispatcher.start_embedded(settings, storage)`` on start-up
+            and stop its handle (``stop``/``close``/``shutdown``) on shutdown; ``nas serve`` sets it.
     """
     settings = settings or get_settings()
 
@@ -161,19 +137,16 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.metrics = Metrics()
+    app.state.metrics = make_registry(lambda: app.state.storage)
     app.state.sse_poll_s = 1.0
     if storage is not None:
         app.state.storage = storage  # usable before the lifespan runs (plain TestClient without `with`)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
 
-    from api.routes import internal, jobs, ops, results, scaling, spaces, trials
-
-    for module in (spaces, jobs, trials, results, scaling, internal):
+    for module in (spaces, jobs, trials, results, scaling, artifacts):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)  # type: ignore[arg-type]
     app.include_router(ops.router)
     app.include_router(ops.router, prefix=API_PREFIX, include_in_schema=False)
-    for module_name, prefix in OPTIONAL_ROUTERS:
-        _include_optional(app, module_name, prefix)
+    app.include_router(dashboard.router)
     return app

@@ -1,8 +1,8 @@
 """Dependencies of the routes, as ``Annotated`` aliases: the storage, the caller and its permissions.
 
 Tokens are ``Authorization: Bearer <token>``; only their SHA-256 is stored. Scopes: ``user`` (own spaces, jobs
-and trials), ``admin`` (everything) and ``worker`` (the ``/internal`` worker path only). Someone else's object
-answers 404, not 403, so ids of other owners leak nothing.
+and trials) and ``admin`` (everything). Someone else's object answers 404, not 403, so ids of other owners leak
+nothing.
 """
 
 from __future__ import annotations
@@ -73,9 +73,7 @@ def get_principal(
 
 
 def get_current_owner(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-    """A user or admin (worker tokens may only use the worker path: 403)."""
-    if principal.scope == TokenScope.WORKER:
-        raise ApiError(403, "forbidden", "a worker token may only call /api/v1/internal")
+    """A user or admin: any valid token."""
     return principal
 
 
@@ -86,13 +84,5 @@ def require_admin(principal: Annotated[Principal, Depends(get_current_owner)]) -
     return principal
 
 
-def require_worker(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-    """A worker-scoped token (403 otherwise)."""
-    if principal.scope != TokenScope.WORKER:
-        raise ApiError(403, "forbidden", "worker scope required")
-    return principal
-
-
 CurrentOwner = Annotated[Principal, Depends(get_current_owner)]
 RequireAdmin = Annotated[Principal, Depends(require_admin)]
-WorkerAuth = Annotated[Principal, Depends(require_worker)]

@@ -1,78 +1,77 @@
-"""In-process Prometheus metrics (text exposition format 0.0.4), without a client library.
+"""Prometheus metrics (``prometheus_client``), read from the database at scrape time.
 
-Gauges (jobs and trials by state) are read from the database at scrape time; the report-latency histogram is
-kept in this process (each controller replica exposes its own).
+Everything comes from the shared database, so every API replica reports the same numbers and a dispatcher on
+another host needs no metrics endpoint of its own:
+
+* gauges ``nas_jobs{state}`` and ``nas_trials{state}``: how many are in each state now;
+* counters ``nas_trials_created_total``, ``nas_trials_{completed,pruned,failed,cancelled}_total`` (final
+  reports), ``nas_trial_requeues_total`` and ``nas_trials_stale_total``: kept by the storage in the same
+  transaction as each change (:meth:`~nas_service.storage.BaseStorage.count_trial_transitions`), so they only
+  grow: a requeued failed trial stays counted as a failure and adds one requeue;
+* the ``process_*`` metrics of this API process.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from nas_service.storage import BaseStorage
 
-REPORT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: Counter name (without ``_total``) -> (the storage's transition key, help text).
+COUNTERS: dict[str, tuple[str, str]] = {
+    "nas_trials_created": ("created", "Trials created (queued, or stored rejected/duplicate)."),
+    "nas_trials_completed": ("completed", "Trial attempts reported completed."),
+    "nas_trials_pruned": ("pruned", "Trial attempts stopped early by the multi-fidelity scheduler."),
+    "nas_trials_failed": ("failed", "Trial attempts reported failed (a later requeue does not undo it)."),
+    "nas_trials_cancelled": ("cancelled", "Trial attempts reported cancelled."),
+    "nas_trial_requeues": ("requeued", "Stale or failed trials put back in the queue for another attempt."),
+    "nas_trials_stale": ("stale", "Running trials marked stale (missed heartbeats)."),
+}
 
 
-class Histogram:
-    """A thread-safe cumulative histogram."""
+class StorageCollector(Collector):
+    """Collects the database-backed metrics on every scrape.
 
-    def __init__(self, name: str, help_text: str, buckets: Sequence[float] = REPORT_BUCKETS) -> None:
-        """Create an empty histogram with upper bounds ``buckets`` (``+Inf`` is implied)."""
-        self.name, self.help = name, help_text
-        self.buckets = tuple(sorted(buckets))
-        self._counts = [0] * (len(self.buckets) + 1)
-        self._sum = 0.0
-        self._lock = threading.Lock()
+    Args:
+        storage: Returns the storage to read (the app's, which the lifespan may open after this is built).
+    """
 
-    def observe(self, value: float) -> None:
-        """Record one observation (seconds)."""
-        with self._lock:
-            self._sum += value
-            for i, bound in enumerate(self.buckets):
-                if value <= bound:
-                    self._counts[i] += 1
-                    break
-            else:
-                self._counts[-1] += 1
+    def __init__(self, storage: Callable[[], BaseStorage]) -> None:
+        self._storage = storage
 
-    def render(self) -> list[str]:
-        """Exposition lines."""
-        with self._lock:
-            counts, total_sum = list(self._counts), self._sum
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        running = 0
-        for bound, n in zip(self.buckets, counts, strict=False):
-            running += n
-            lines.append(f'{self.name}_bucket{{le="{bound}"}} {running}')
-        running += counts[-1]
-        lines += [
-            f'{self.name}_bucket{{le="+Inf"}} {running}',
-            f"{self.name}_sum {total_sum}",
-            f"{self.name}_count {running}",
-        ]
-        return lines
+    def collect(self) -> Iterator[Metric]:
+        """Yield the gauges and counters (one read of each kind)."""
+        storage = self._storage()
+        jobs = GaugeMetricFamily("nas_jobs", "Jobs by state.", labels=["state"])
+        for state, n in storage.count_jobs_by_state().items():
+            jobs.add_metric([state.value], n)
+        yield jobs
+        trials = GaugeMetricFamily("nas_trials", "Trials by state.", labels=["state"])
+        for trial_state, n in storage.count_trials_by_state().items():
+            trials.add_metric([trial_state.value], n)
+        yield trials
+        counts = storage.count_trial_transitions()
+        for name, (key, help_text) in COUNTERS.items():
+            yield CounterMetricFamily(name, help_text, value=counts.get(key, 0))
+
+    def describe(self) -> Iterator[Metric]:
+        """Nothing up front: describing would read the database at registration."""
+        return iter(())
 
 
-class Metrics:
-    """Every metric of one API process."""
+def make_registry(storage: Callable[[], BaseStorage]) -> CollectorRegistry:
+    """A registry of one app: the storage collector plus this process's ``process_*`` metrics."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StorageCollector(storage))
+    ProcessCollector(registry=registry)
+    return registry
 
-    def __init__(self) -> None:
-        """Create the in-process metrics."""
-        self.report_latency = Histogram(
-            "nas_trial_report_duration_seconds", "Time to store a worker's final trial report."
-        )
 
-    def render(self, storage: BaseStorage) -> str:
-        """The whole exposition text (database gauges read now)."""
-        lines = ["# HELP nas_jobs Jobs by state.", "# TYPE nas_jobs gauge"]
-        lines += [f'nas_jobs{{state="{s.value}"}} {n}' for s, n in storage.count_jobs_by_state().items()]
-        trials = storage.count_trials_by_state()
-        lines += ["# HELP nas_trials Trials by state.", "# TYPE nas_trials gauge"]
-        lines += [f'nas_trials{{state="{s.value}"}} {n}' for s, n in trials.items()]
-        for state in ("completed", "failed", "pruned"):
-            name = f"nas_trials_{state}_total"
-            lines += [f"# HELP {name} Trials that ended {state}.", f"# TYPE {name} counter"]
-            lines.append(f"{name} {next(n for s, n in trials.items() if s.value == state)}")
-        lines += self.report_latency.render()
-        return "\n".join(lines) + "\n"
+def render(registry: CollectorRegistry) -> bytes:
+    """The text exposition of ``registry``."""
+    return generate_latest(registry)

@@ -19,7 +19,6 @@ class Api:
     alice: dict[str, str]
     bob: dict[str, str]
     admin: dict[str, str]
-    worker: dict[str, str]
 
     def space(self, headers: dict[str, str] | None = None, name: str = "digits") -> dict[str, Any]:
         """Store the digits preset space; returns the reply body."""

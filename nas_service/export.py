@@ -13,10 +13,9 @@ Formats (``formats=`` of :func:`export_trial`):
 
 Whenever weights are given, ``weights.pt`` (the ``state_dict``) is written as well.
 
-Trained weights: a worker that keeps its proxy-trained weights saves them at
-``<data_dir>/artifacts/trials/<trial_id>/weights.pt`` (:func:`trial_weights_path`), and the controller serves
-that file at ``GET /api/v1/trials/{id}/weights``. Without it, the untrained network is exported
-(with a warning).
+Trained weights: the dispatcher stores a trial's proxy-trained weights in the deployment's artifact store under
+``trials/<trial_id>/weights.pt`` (:func:`nas_service.artifacts.trial_weights_key`), and the controller streams
+them at ``GET /api/v1/trials/{id}/weights``. Without them, the untrained network is exported (with a warning).
 
 torch is imported lazily: importing this module stays cheap.
 """
@@ -53,11 +52,6 @@ class ExportError(RuntimeError):
 
 class UntrainedExportWarning(UserWarning):
     """Exported without trained weights: the files hold a randomly initialised network."""
-
-
-def trial_weights_path(data_dir: str | os.PathLike[str], trial_id: str) -> Path:
-    """Where a worker stores a trial's trained weights: ``<data_dir>/artifacts/trials/<id>/weights.pt``."""
-    return Path(data_dir) / "artifacts" / "trials" / str(trial_id) / "weights.pt"
 
 
 def normalize_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
@@ -243,8 +237,11 @@ def export_trial(
     return written
 
 
-def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a ``weights.pt`` safely (tensors only, ``weights_only=True``)."""
+def load_state_dict(source: str | os.PathLike[str] | bytes) -> dict[str, Any]:
+    """Load a ``weights.pt`` (a file, or its bytes as the artifact store returns them) safely (``weights_only``)."""
+    import io
+
     import torch
 
-    return dict(torch.load(path, map_location="cpu", weights_only=True))
+    target = io.BytesIO(source) if isinstance(source, bytes) else source
+    return dict(torch.load(target, map_location="cpu", weights_only=True))

@@ -23,6 +23,10 @@ class JobState(StrEnum):
     CANCELLED = "cancelled"
 
 
+#: Job states a job never leaves by itself (only ``resume`` queues a failed or cancelled job again): the one
+#: definition the dispatcher, storage, API and SDK share.
+JOB_TERMINAL: frozenset[JobState] = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
     JobState.RUNNING: frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.QUEUED}),

@@ -14,11 +14,9 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nas_service.jobspec import (
-    EpochReport,
     JobSpec,
     JobState,
     LatencyMeasurement,
-    TrialResult,
     TrialState,
 )
 
@@ -301,61 +299,13 @@ class TokenPublic(_Out):
 
     id: int
     owner: str
-    scope: Literal["user", "admin", "worker"]
+    scope: Literal["user", "admin"]
     prefix: str
     name: str | None = None
     created_at: datetime
     last_used_at: datetime | None = None
     revoked: bool = False
     token: str | None = None
-
-
-# ---------------------------------------------------------------------------- worker path
-class ReportCreate(_In):
-    """A worker's final report of one trial attempt; ``report_key`` makes retries idempotent."""
-
-    attempt: int = Field(..., ge=1, le=1000)
-    report_key: str = Field(..., min_length=1, max_length=200)
-    result: TrialResult
-
-
-class EpochCreate(EpochReport):
-    """A worker's per-epoch report (an :class:`~nas_service.jobspec.EpochReport` with caps)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    epoch: int = Field(..., ge=0, le=100_000)
-    train_loss: float | None = Field(None, ge=-1e12, le=1e12)
-    elapsed_s: float | None = Field(None, ge=0, le=1e9)
-    attempt: int | None = Field(None, ge=1, le=1000, description="The reporting attempt; others are ignored.")
-
-
-class EpochStored(BaseModel):
-    """Whether an epoch report was new (``false``: that epoch was already stored; nothing changed)."""
-
-    stored: bool
-
-
-class HeartbeatCreate(_In):
-    """A worker's heartbeat; ``attempt`` guards against an older attempt's worker."""
-
-    attempt: int | None = Field(None, ge=1, le=1000)
-
-
-class StartCreate(_In):
-    """A worker starting an attempt of a trial, and where it runs."""
-
-    attempt: int = Field(..., ge=1, le=1000)
-    worker: str | None = Field(None, max_length=200)
-    node: str | None = Field(None, max_length=200)
-    device: str | None = Field(None, max_length=200)
-
-
-class TrialStatePublic(BaseModel):
-    """A trial's state (a worker stops when it reads ``cancelled``)."""
-
-    trial_id: int
-    state: TrialState
 
 
 # ---------------------------------------------------------------------------- ops
@@ -370,29 +320,23 @@ class HealthPublic(BaseModel):
 
 __all__ = [
     "BestPublic",
-    "EpochCreate",
     "EpochPublic",
-    "EpochStored",
     "ErrorDetail",
     "ErrorResponse",
     "HealthPublic",
-    "HeartbeatCreate",
     "JobCounters",
     "JobCreate",
     "JobPublic",
     "Page",
     "ParetoPublic",
     "ReferencePoint",
-    "ReportCreate",
     "SpaceCreate",
     "SpaceError",
     "SpacePublic",
     "SpaceValidation",
-    "StartCreate",
     "TokenPublic",
     "TrialDetail",
     "TrialPoint",
     "TrialPublic",
-    "TrialStatePublic",
     "ScalingPublic",
 ]

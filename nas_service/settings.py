@@ -2,15 +2,27 @@
 
 With nothing set, everything is embedded: a SQLite file under the data dir and an in-process local Ray.
 ``NAS_DATABASE_URL`` points at Postgres and ``NAS_RAY_ADDRESS`` at a Ray cluster; nothing else changes.
+
+``NAS_ARTIFACT_STORE`` says where trained weights (and checkpoints) live: ``database`` (the default: rows of the
+same database, so ``nas serve --no-dispatcher`` exports what a ``nas dispatcher`` on another host with its own
+data dir stored) or ``filesystem`` (``<data_dir>/artifacts``: only for processes that share the data dir).
+Every process of one deployment must use the same store.
+
+``NAS_METRICS_TOKEN``: when set, ``GET /metrics`` needs ``Authorization: Bearer <that token>``; unset, it is open
+(the default server binds to loopback only; set it before exposing the port).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Where artifacts are stored: rows of the service's database, or files under ``<data_dir>/artifacts``.
+ArtifactStoreKind = Literal["database", "filesystem"]
 
 
 class Settings(BaseSettings):
@@ -23,10 +35,10 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     api_url: str = "http://127.0.0.1:8765"
     token: str | None = None
-    worker_token: str | None = None
     host: str = "127.0.0.1"
     port: int = 8765
-    environment: str = "development"
+    artifact_store: ArtifactStoreKind = "database"
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     def resolved_database_url(self) -> str:
         """The database URL; the embedded SQLite file under ``data_dir`` when none is set."""
@@ -34,6 +46,19 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.data_dir / 'nas.db'}"
+
+
+def settings_error_message(exc: ValidationError) -> str | None:
+    """One line naming each bad ``NAS_*`` variable of a failed :class:`Settings` load; ``None`` for other models.
+
+    The CLI prints it instead of a traceback (exit code 2).
+    """
+    if exc.title != Settings.__name__:
+        return None
+    parts = [
+        f"NAS_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors(include_url=False)
+    ]
+    return "invalid setting " + "; ".join(parts)
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,8 @@
 """The Ray execution layer: run trial attempts as Ray tasks and stream their progress back to the dispatcher.
 
+:class:`RayExecutor` implements :class:`~nas_service.orchestration.executor.BaseExecutor` (the payload, handle
+and event types live there, re-exported here).
+
 Design:
 
 * **One Ray task per attempt, ``max_retries=0``.** Retries are the controller's decision, not Ray's: a lost
@@ -27,7 +30,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +38,19 @@ import ray
 import ray.exceptions
 
 from nas_service.jobspec import EpochReport, LatencyMeasurement, TrialResult, TrialState
-from workers.trial import NullReporter, TrialPayload, TrialRun, noop_trial, run_trial_detailed
+from nas_service.orchestration.executor import (
+    CrashedEvent,
+    EpochEvent,
+    ExecutorEvent,
+    FinishedEvent,
+    HeartbeatEvent,
+    LatencyEvent,
+    TrialHandle,
+    TrialPayload,
+    TrialRun,
+)
+from workers.detection_trial import DetectionTrialPayload, run_detection_trial
+from workers.trial import NullReporter, noop_trial, run_trial_detailed
 
 __all__ = [
     "CrashedEvent",
@@ -49,92 +64,14 @@ __all__ = [
 ]
 
 #: Runners a task can execute, by name (a name, not a function, travels to the worker).
-RUNNERS = {"train": run_trial_detailed, "noop": noop_trial}
+RUNNERS: dict[str, Callable[[Any, Any], TrialRun]] = {
+    "train": run_trial_detailed,
+    "noop": noop_trial,
+    "detection": run_detection_trial,
+}
+#: The payload type of each runner that does not take a :class:`TrialPayload`.
+PAYLOAD_TYPES: dict[str, type[TrialPayload] | type[DetectionTrialPayload]] = {"detection": DetectionTrialPayload}
 _STOP_CHECK_S = 0.5
-
-
-@dataclass(frozen=True)
-class TrialHandle:
-    """A submitted attempt.
-
-    Attributes:
-        trial_id: The controller's trial id.
-        job_id: Its job.
-        attempt: The attempt number.
-        key: Unique key of this submission (the channel's address for it).
-    """
-
-    trial_id: int | str
-    job_id: int | str
-    attempt: int
-    key: str
-
-
-@dataclass(frozen=True)
-class EpochEvent:
-    """An epoch finished. ``report.epoch`` counts completed epochs (1-based)."""
-
-    handle: TrialHandle
-    report: EpochReport
-
-
-@dataclass(frozen=True)
-class LatencyEvent:
-    """The attempt measured (or reused) its latency, before training: a multi-fidelity pruner ranks by it."""
-
-    handle: TrialHandle
-    latency: LatencyMeasurement
-
-
-@dataclass(frozen=True)
-class HeartbeatEvent:
-    """The attempt is alive (the first one also says where it runs).
-
-    Attributes:
-        handle: The attempt.
-        pid: Worker process id.
-        node_ip: IP of the Ray node running it.
-        node_id: Ray node id.
-        at: Unix time the worker sent it.
-    """
-
-    handle: TrialHandle
-    pid: int
-    node_ip: str
-    node_id: str
-    at: float
-
-
-@dataclass(frozen=True)
-class FinishedEvent:
-    """The attempt returned: ``result.state`` is completed, pruned, cancelled or failed.
-
-    Attributes:
-        handle: The attempt.
-        result: What to store.
-        run: The result's details (reward, phase timings, latency cache key, trained weights); ``None`` for
-            a force-cancelled one.
-    """
-
-    handle: TrialHandle
-    result: TrialResult
-    run: TrialRun | None = None
-
-
-@dataclass(frozen=True)
-class CrashedEvent:
-    """The attempt was lost (worker or node died, or it went silent): the controller decides about a retry.
-
-    Attributes:
-        handle: The attempt.
-        error: ``"<Ray error type>: <message>"``.
-    """
-
-    handle: TrialHandle
-    error: str
-
-
-ExecutorEvent = EpochEvent | LatencyEvent | HeartbeatEvent | FinishedEvent | CrashedEvent
 
 
 class TrialChannel:
@@ -217,7 +154,7 @@ def _run_task(
     """Run one attempt; answer the run as JSON and its trained weights as raw bytes (no base64 detour)."""
     reporter = ChannelReporter(channel, key, heartbeat_interval_s)
     reporter.heartbeat()  # the first heartbeat says where (node, pid) the attempt runs
-    run = RUNNERS[runner](TrialPayload.model_validate_json(payload_json), reporter)
+    run = RUNNERS[runner](PAYLOAD_TYPES.get(runner, TrialPayload).model_validate_json(payload_json), reporter)
     t0 = time.perf_counter()
     reporter.flush()
     run.phases["report"] = run.phases.get("report", 0.0) + time.perf_counter() - t0
@@ -299,7 +236,10 @@ class RayExecutor:
     # --- submitting and steering ---
 
     def submit(
-        self, payload: TrialPayload, resources: Mapping[str, float] | None = None, runner: str = "train"
+        self,
+        payload: TrialPayload | DetectionTrialPayload,
+        resources: Mapping[str, float] | None = None,
+        runner: str = "train",
     ) -> TrialHandle:
         """Start one attempt.
 
@@ -308,13 +248,16 @@ class RayExecutor:
             resources: ``{"cpu": n, "gpu": m}`` plus optional ``memory`` (bytes) and custom Ray resources; a
                 positive ``gpu`` requests ``num_gpus``. With no GPU requested, ``auto`` devices are pinned to
                 CPU so an attempt never uses a GPU it did not reserve.
-            runner: ``"train"`` (the real trial) or ``"noop"`` (overhead measurements).
+            runner: ``"train"`` (the real trial), ``"detection"`` (a detection trial; ``payload`` is then a
+                :class:`~workers.detection_trial.DetectionTrialPayload`) or ``"noop"`` (overhead measurements).
 
         Returns:
             The handle events refer to.
         """
         if runner not in RUNNERS:
             raise ValueError(f"unknown runner {runner!r}; choose from {sorted(RUNNERS)}")
+        if not isinstance(payload, PAYLOAD_TYPES.get(runner, TrialPayload)):
+            raise TypeError(f"runner {runner!r} takes a {PAYLOAD_TYPES.get(runner, TrialPayload).__name__}")
         opts = _task_options(resources)
         if opts["num_gpus"] <= 0:
             payload = _pin_to_cpu(payload)
@@ -466,7 +409,7 @@ class RayExecutor:
         self.shutdown()
 
 
-def _pin_to_cpu(payload: TrialPayload) -> TrialPayload:
+def _pin_to_cpu(payload: TrialPayload | DetectionTrialPayload) -> TrialPayload | DetectionTrialPayload:
     update: dict[str, Any] = {}
     if payload.proxy.device == "auto":
         update["proxy"] = payload.proxy.model_copy(update={"device": "cpu"})

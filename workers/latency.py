@@ -25,12 +25,13 @@ import torch
 import torch.nn as nn
 
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement
+from nas_service.orchestration.latency_cache import latency_cache_key as _cache_key
+from nas_service.orchestration.latency_cache import runtime_key as _runtime_key
 from workers.train import resolve_device
 
 __all__ = ["cpu_model_name", "describe_device", "latency_cache_key", "measure_latency", "runtime_key"]
 
 #: Bumped when the measurement protocol changes, so old cache entries stop matching.
-PROTOCOL_VERSION = 1
 
 
 @functools.lru_cache(maxsize=1)
@@ -56,31 +57,13 @@ def describe_device(device: torch.device | str) -> str:
 
 
 def runtime_key(device_name: str) -> str:
-    """What besides the network and the hardware changes a timing: torch version, protocol, layout, dtype."""
-    layout = "channels_last" if device_name.startswith("cuda:") else "contiguous"
-    return f"torch-{torch.__version__}|protocol-{PROTOCOL_VERSION}|{layout}|fp32"
+    """This worker's :func:`nas_service.orchestration.latency_cache.runtime_key` (its torch version)."""
+    return _runtime_key(device_name, torch.__version__)
 
 
 def latency_cache_key(arch_hash: str, input_shape: Sequence[int], device_name: str, cfg: LatencyConfig) -> str:
-    """Key of a latency measurement in the controller's cross-job cache.
-
-    The storage's own :func:`nas_service.storage.latency_cache_key` over the network, input shape, device,
-    :func:`runtime_key`, batch size and threads. Warm-up and repeat counts are left out on purpose: they change
-    the precision of a measurement, not the quantity measured.
-
-    Args:
-        arch_hash: :meth:`Architecture.arch_hash` of the network *as measured* (proxy resolution and classes).
-        input_shape: Per-sample input shape ``(C, H, W)``.
-        device_name: :func:`describe_device` of the measuring device.
-        cfg: The latency settings (batch size and threads are part of the key).
-
-    Returns:
-        A hex digest.
-    """
-    from nas_service.storage.domain import latency_cache_key as storage_key  # lazy: pulls in SQLAlchemy
-
-    shape = [int(s) for s in input_shape]
-    return storage_key(arch_hash, shape, device_name, runtime_key(device_name), cfg.batch_size, cfg.threads)
+    """:func:`nas_service.orchestration.latency_cache.latency_cache_key` with this worker's :func:`runtime_key`."""
+    return _cache_key(arch_hash, input_shape, device_name, runtime_key(device_name), cfg)
 
 
 def measure_latency(model: nn.Module, input_shape: Sequence[int], cfg: LatencyConfig) -> LatencyMeasurement:

@@ -29,18 +29,14 @@ from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-from nas_service.arch.spec import Architecture
 from nas_service.jobspec import (
     EpochReport,
-    LatencyConfig,
     LatencyMeasurement,
-    ProxyConfig,
-    RewardConfig,
     TrialResult,
     TrialState,
 )
+from nas_service.orchestration.executor import TrialPayload, TrialRun
 
 __all__ = [
     "MAX_WEIGHTS_BYTES",
@@ -61,62 +57,6 @@ _ERROR_MAX_CHARS = 8000
 MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
 
 log = logging.getLogger(__name__)
-
-
-class TrialPayload(BaseModel):
-    """Everything a worker needs to run one trial attempt (JSON-serialisable; sent to the Ray task).
-
-    Attributes:
-        trial_id: The controller's trial id.
-        job_id: The job the trial belongs to.
-        attempt: Attempt number (1-based); retries of a lost worker get the next number.
-        architecture: The network as trained: the worker trains and measures latency at its resolution. Its
-            classes and channels come from the dispatcher too; the data's own replace them only as a safety net.
-        proxy: The proxy training task.
-        latency: How to measure latency.
-        reward: The reward's target and exponents.
-        cached_latency: A latency already measured for this network on this kind of device (skips measuring).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    trial_id: int | str
-    job_id: int | str
-    attempt: int = Field(1, ge=1)
-    architecture: Architecture
-    proxy: ProxyConfig = Field(default_factory=ProxyConfig)
-    latency: LatencyConfig = Field(default_factory=LatencyConfig)
-    reward: RewardConfig = Field(default_factory=RewardConfig)
-    cached_latency: LatencyMeasurement | None = None
-
-
-class TrialRun(BaseModel):
-    """:func:`run_trial_detailed`'s answer: the result and the numbers around it.
-
-    Attributes:
-        result: The trial result the controller stores.
-        reward: The MnasNet reward (``None`` unless completed with accuracy and latency).
-        phases: Seconds per phase: ``data``, ``build``, ``train``, ``latency``, ``report``, ``other``.
-        images_per_second: Training throughput.
-        latency_key: :func:`workers.latency.latency_cache_key` of a freshly measured latency, for the cache.
-        measured_arch_hash: Hash of the network as trained (its resolution, the data's classes and channels).
-        input_shape: Per-sample input shape ``(C, H, W)`` of the proxy data.
-        num_classes: Classes of the proxy data.
-        weights: ``torch.save`` bytes of the trained ``state_dict`` (CPU tensors) of a completed or pruned
-            trial; ``None`` otherwise or above :data:`MAX_WEIGHTS_BYTES`. Kept out of the JSON form.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    result: TrialResult
-    reward: float | None = None
-    phases: dict[str, float] = Field(default_factory=dict)
-    images_per_second: float | None = None
-    latency_key: str | None = None
-    measured_arch_hash: str | None = None
-    input_shape: list[int] | None = None
-    num_classes: int | None = None
-    weights: bytes | None = Field(None, exclude=True)
 
 
 @runtime_checkable
@@ -263,7 +203,7 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
     from nas_service.arch.profile import count_macs, count_params
     from nas_service.reward import mnasnet_reward
     from workers.data import load_dataset
-    from workers.latency import describe_device, latency_cache_key, measure_latency
+    from workers.latency import describe_device, latency_cache_key, measure_latency, runtime_key
     from workers.train import resolve_device, train_proxy
 
     wall0 = time.perf_counter()
@@ -305,6 +245,7 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
                 run.latency_key = latency_cache_key(
                     run.measured_arch_hash, data.input_shape, latency.device, payload.latency
                 )
+                run.latency_runtime = runtime_key(latency.device)
         fields["latency"] = latency
         timed.latency(latency)
         with phase("train"):

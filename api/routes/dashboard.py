@@ -98,8 +98,8 @@ def job_xy(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> Resp
 def job_scaling(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> dict[str, Any]:
     """The phi family of a compound-scaling job as ``rows`` (empty when there is none yet); the API's
     ``/jobs/{id}/scaling`` serves the same report with the step-1 grid too."""
-    from nas_service.strategies.scaling import scaling_report  # lazy: only scaling jobs need the strategies
+    from nas_service.orchestration.reports import job_scaling_report  # lazy: only scaling jobs need it
 
     job = visible_job(storage, principal, job_id)
-    report = scaling_report(job.spec, storage.load_strategy_state(job_id))
+    report = job_scaling_report(storage, job)
     return {"rows": report["family"], "note": report["note"]}

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from api.convert import TRAINING, job_public, trial_point, trial_public
 from api.deps import CurrentOwner, StorageDep
 from api.routes._common import PathId, visible_job
-from nas_service.jobspec import JobState, RewardConfig
+from nas_service.jobspec import JOB_TERMINAL, RewardConfig
 from nas_service.pareto import hypervolume_2d
 from nas_service.reward import mnasnet_reward
 from nas_service.schemas import BestPublic, ParetoPublic, ReferencePoint
@@ -30,7 +30,7 @@ router = APIRouter(tags=["results"])
 TargetMs = Annotated[float | None, Query(gt=0, le=1e6, description="Latency target T (ms) override.")]
 Alpha = Annotated[float | None, Query(ge=-10, le=10, description="Exponent at or under T, override.")]
 Beta = Annotated[float | None, Query(ge=-10, le=10, description="Exponent over T, override.")]
-JOB_DONE = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+JOB_DONE = JOB_TERMINAL
 #: Trials sent per SSE page (a burst of changes is sent in several pages).
 _SSE_PAGE = 200
 _KEEPALIVE_S = 15.0
@@ -117,9 +117,8 @@ def _sse(event: str, data: str, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {data}\n\n"
 
 
-def _trial_events(storage: BaseStorage, trials: list[TrialRecord], upto: int) -> list[str]:
-    """The ``trial`` event bodies of ``trials`` changed up to seq ``upto``; training ones carry their last epoch."""
-    trials = [t for t in trials if t.updated_seq <= upto]
+def _trial_events(storage: BaseStorage, trials: list[TrialRecord]) -> list[str]:
+    """The ``trial`` event bodies of ``trials``; training ones carry their last epoch."""
     training = [t.id for t in trials if t.state in TRAINING]
     last = storage.latest_metrics(training) if training else {}
     return [trial_public(t, last.get(t.id)).model_dump_json(exclude={"architecture"}) for t in trials]
@@ -128,22 +127,27 @@ def _trial_events(storage: BaseStorage, trials: list[TrialRecord], upto: int) ->
 async def _events(
     request: Request, storage: BaseStorage, job_id: int, cursor: int, poll_s: float
 ) -> AsyncIterator[str]:
-    """Poll the job's ``event_seq``; send changed trials, then the job (whose seq is the event id)."""
+    """Poll the job's ``event_seq``; send changed trials, then the job (whose seq is the event id).
+
+    The trials changed in ``(cursor, job.event_seq]`` are paged by their ``(updated_seq, id)`` (keyset, see
+    :meth:`BaseStorage.list_changed_trials`): one that changes again meanwhile leaves this round's range and is
+    sent, in its newer state, in the next, so none is skipped however many change while the client reads.
+    """
     idle = 0.0
     yield "retry: 2000\n\n"
     while True:
         job = await run_in_threadpool(storage.get_job, job_id)
         if job.event_seq > cursor:
-            offset = 0
-            while True:  # trials changed in (cursor, job.event_seq]; later ones go out next round
+            after_seq, after_id = cursor, None
+            while True:  # trials changed in (cursor, job.event_seq]; later changes go out next round
                 page = await run_in_threadpool(
-                    storage.list_trials, job_id, None, "updated", "asc", _SSE_PAGE, offset, cursor
+                    storage.list_changed_trials, job_id, after_seq, job.event_seq, _SSE_PAGE, after_id
                 )
-                for body in await run_in_threadpool(_trial_events, storage, page.items, job.event_seq):
+                for body in await run_in_threadpool(_trial_events, storage, page):
                     yield _sse("trial", body)
-                offset += len(page.items)
-                if len(page.items) < _SSE_PAGE:
+                if len(page) < _SSE_PAGE:
                     break
+                after_seq, after_id = page[-1].updated_seq, page[-1].id
             cursor = job.event_seq
             yield _sse("job", job_public(job).model_dump_json(), cursor)
             idle = 0.0

@@ -16,9 +16,8 @@ router = APIRouter(tags=["results"])
 async def get_scaling(job_id: PathId, storage: StorageDep, principal: CurrentOwner) -> ScalingPublic:
     """Step 1 (the alpha/beta/gamma grid at phi=1) and step 2 (the phi family) with measured accuracy,
     latency, params and MACs. Empty tables, with a note, for other jobs or before the planner has state."""
-    from nas_service.strategies.scaling import scaling_report  # lazy: strategies are not needed elsewhere
+    from nas_service.orchestration.reports import job_scaling_report  # lazy: strategies are not needed elsewhere
 
     job = visible_job(storage, principal, job_id)
-    state = await run_in_threadpool(storage.load_strategy_state, job_id)
-    report = await run_in_threadpool(scaling_report, job.spec, state)
+    report = await run_in_threadpool(job_scaling_report, storage, job)
     return ScalingPublic(job_id=job_id, **report)

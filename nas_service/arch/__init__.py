@@ -10,6 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from nas_service.arch.blockstr import BlockStringError, decode_block, decode_stages, encode_block
+from nas_service.arch.detection import DetectionArchitecture, bifpn_nodes, resolve_detection
+from nas_service.arch.detection_presets import (
+    DETECTION_PRESETS,
+    get_detection_preset,
+    list_detection_presets,
+)
+from nas_service.arch.detection_profile import profile_detection
 from nas_service.arch.presets import PRESETS, UnknownPresetError, get_preset, list_presets
 from nas_service.arch.profile import count_macs, count_params, profile_architecture
 from nas_service.arch.resolve import (
@@ -33,6 +40,7 @@ from nas_service.arch.scaling import (
 from nas_service.arch.spec import Architecture, BlockSpec, HeadSpec, StemSpec
 
 if TYPE_CHECKING:
+    from nas_service.arch.bifpn import EfficientDet, build_detector
     from nas_service.arch.blocks import (
         ConvBnAct,
         DepthwiseSeparable,
@@ -45,6 +53,8 @@ if TYPE_CHECKING:
 # Names whose modules import torch, resolved lazily (PEP 562).
 _LAZY = {
     "build_model": "nas_service.arch.builder",
+    "build_detector": "nas_service.arch.bifpn",
+    "EfficientDet": "nas_service.arch.bifpn",
     "NasNet": "nas_service.arch.builder",
     "ConvBnAct": "nas_service.arch.blocks",
     "DepthwiseSeparable": "nas_service.arch.blocks",
@@ -61,6 +71,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DETECTION_PRESETS",
+    "DetectionArchitecture",
+    "EfficientDet",
+    "bifpn_nodes",
+    "build_detector",
+    "get_detection_preset",
+    "list_detection_presets",
+    "profile_detection",
+    "resolve_detection",
     "EFFICIENTDET_PARAMS",
     "EFFICIENTNET_PARAMS",
     "PRESETS",

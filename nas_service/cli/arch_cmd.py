@@ -6,7 +6,9 @@
 * block strings, as one argument: stages separated by ``|`` or ``;``, blocks within a stage by ``,`` or
   whitespace, e.g. ``"ds_r1_k3_s1_c16 | ir_r2_k3_s2_e6_c24_se0.25, ir_r1_k5_s1_e6_c24 ; cn_r1_k1_s1_c960"``
   (other settings take the :class:`~nas_service.arch.spec.Architecture` defaults: swish, stem 32, head 1280);
-* a JSON file holding an Architecture (or the ``--json`` output of this command).
+* a JSON file holding an Architecture (or the ``--json`` output of this command);
+* a detection preset (``nas arch show efficientdet_d0``) or a JSON file holding a DetectionArchitecture (an
+  object with a ``backbone``): params, MACs and a per-part table (see :mod:`nas_service.cli.arch_detection`).
 
 Params and MACs are analytic (:mod:`nas_service.arch.profile`), so the command never imports torch.
 """
@@ -118,15 +120,24 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of a table."),
     list_only: bool = typer.Option(False, "--list", help="List the preset names and exit."),
 ) -> None:
-    """Show an architecture's params, MACs and per-stage breakdown (analytic; no torch)."""
+    """Show an architecture's params, MACs and per-stage (per-part for detectors) breakdown (analytic; no torch)."""
+    from nas_service.arch.detection_presets import list_detection_presets
     from nas_service.arch.presets import list_presets
     from nas_service.arch.profile import profile_architecture
+    from nas_service.cli import arch_detection
 
     if list_only:
-        typer.echo("\n".join(list_presets()))
+        typer.echo("\n".join([*list_presets(), *list_detection_presets()]))
         return
     if not target:
         raise _fail(f"give a preset name, block strings or FILE.json; presets: {', '.join(list_presets())}")
+    if arch_detection.is_detection_target(target):
+        try:
+            det = arch_detection.load_detection(target, resolution=resolution, num_classes=num_classes)
+            arch_detection.show_detection(det, as_json)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        return
     try:
         arch = load_architecture(target, resolution=resolution, num_classes=num_classes)
         prof = profile_architecture(arch)
@@ -192,6 +203,24 @@ def show(
         f"{prof.head.macs:,}",
     )
     Console(width=200).print(table)
+
+
+@arch_app.command("scale-detection")
+def scale_detection(
+    rule: str = typer.Option("table", "--rule", help="table (the stored D-table) or formula (the paper's)."),
+    base: str | None = typer.Option(None, "--base", help="Base detector for --rule formula: preset or FILE.json."),
+    phis: str = typer.Option("0-7", "--phis", help="phi values: 'A-B' or a comma list."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show detection compound scaling: backbone, BiFPN width/depth, head depth, resolution, params, MACs."""
+    from nas_service.cli import arch_detection
+
+    if rule not in ("table", "formula"):
+        raise _fail(f"--rule: expected table or formula, got {rule!r}")
+    try:
+        arch_detection.show_detection_scaling(rule, base, arch_detection.parse_phis(phis), as_json)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 def register(app: typer.Typer) -> None:

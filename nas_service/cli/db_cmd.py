@@ -56,7 +56,7 @@ def db_current(url: UrlOption = None) -> None:
 @token_app.command("create")
 def token_create(
     owner: Annotated[str, typer.Option("--owner", help="Who the token acts for (created if new).")],
-    scope: Annotated[str, typer.Option("--scope", help="user, admin or worker.")] = "user",
+    scope: Annotated[str, typer.Option("--scope", help="user or admin.")] = "user",
     name: Annotated[str | None, typer.Option("--name", help="A label shown in listings.")] = None,
     url: UrlOption = None,
 ) -> None:
@@ -66,7 +66,7 @@ def token_create(
     try:
         token_scope = TokenScope(scope)
     except ValueError:
-        raise typer.BadParameter("scope must be user, admin or worker", param_hint="--scope") from None
+        raise typer.BadParameter("scope must be user or admin", param_hint="--scope") from None
     storage = open_storage(_url(url))
     try:
         created = storage.create_token(owner, token_scope, name=name)

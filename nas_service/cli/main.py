@@ -31,8 +31,19 @@ for _module in (arch_cmd, space_cmd, db_cmd, workers_cmd, client_cmd, demo_cmd):
 
 
 def main() -> None:
-    """Run the CLI."""
-    app()
+    """Run the CLI; a bad ``NAS_*`` setting is one line on stderr and exit code 2, not a traceback."""
+    from pydantic import ValidationError
+
+    from nas_service.settings import settings_error_message
+
+    try:
+        app()
+    except ValidationError as exc:
+        message = settings_error_message(exc)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas_service.jobspec import JobState
+from nas_service.jobspec import JOB_TERMINAL
 
-TERMINAL_JOB_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+TERMINAL_JOB_STATES = JOB_TERMINAL
 
 
 def is_terminal(state: Any) -> bool:

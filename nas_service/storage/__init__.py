@@ -22,7 +22,6 @@ from nas_service.storage.domain import (
     TrialColumns,
     TrialMetric,
     TrialRecord,
-    latency_cache_key,
 )
 from nas_service.storage.errors import (
     ConflictError,
@@ -73,6 +72,5 @@ __all__ = [
     "TrialRecord",
     "TrialSort",
     "hash_token",
-    "latency_cache_key",
     "open_storage",
 ]

@@ -75,6 +75,7 @@ def job(row: JobRow, owner_name: str) -> JobRecord:
         best_trial_id=row.best_trial_id,
         claimed_by=row.claimed_by,
         lease_until=row.lease_until,
+        lease_epoch=row.lease_epoch,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
@@ -115,6 +116,8 @@ def trial(row: TrialRow) -> TrialRecord:
         finished_at=row.finished_at,
         heartbeat_at=row.heartbeat_at,
         updated_seq=row.updated_seq,
+        suggestion_id=row.suggestion_id,
+        suggestion_memo=row.suggestion_memo,
     )
 
 

@@ -6,14 +6,14 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
-from nas_service.jobspec import JobState
+from nas_service.jobspec import JOB_TERMINAL
 from nas_service.storage._engine import SessionScope, make_engine
 from nas_service.storage.errors import NotFoundError
 from nas_service.storage.orm import JobRow, OwnerRow, TrialRow
 
-JOB_TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+__all__ = ["JOB_TERMINAL", "SQLCore", "clean_text", "rowcount"]
 
 
 def clean_text(text: str | None) -> str | None:
@@ -50,7 +50,9 @@ class SQLCore:
         return s.execute(select(OwnerRow.id).where(OwnerRow.name == name)).scalar_one_or_none()
 
     def _lock_job(self, s: Session, job_id: int) -> JobRow:
-        row = s.get(JobRow, job_id, with_for_update=True, populate_existing=True)
+        # The spec (JSON) is not decoded under the lock: the hot paths (create, claim, report) never need it,
+        # and a caller that does (a JobRecord) loads it on first access.
+        row = s.get(JobRow, job_id, with_for_update=True, populate_existing=True, options=[defer(JobRow.spec)])
         if row is None:
             raise NotFoundError(f"job {job_id} not found")
         return row

@@ -32,7 +32,14 @@ from nas_service.storage.domain import (
     TrialRecord,
 )
 from nas_service.storage.errors import ConflictError, NotFoundError
-from nas_service.storage.orm import JobRow, LatencyMeasurementRow, TrialMetricRow, TrialRow, utcnow
+from nas_service.storage.orm import (
+    JobRow,
+    LatencyMeasurementRow,
+    TrialCounterRow,
+    TrialMetricRow,
+    TrialRow,
+    utcnow,
+)
 
 _MAX_LATENCY_SAMPLES = 2000  # samples kept with a trial (the latency cache keeps what it is given)
 _TERMINAL_VALUES = frozenset(t.value for t in TRIAL_TERMINAL)
@@ -53,12 +60,30 @@ _COUNTERS = {
 }
 
 
-def _reward_config(job: JobRow) -> RewardConfig:
-    return JobSpec.model_validate(job.spec).reward
+_REWARD_CACHE_SIZE = 1024
+
+
+def _claimed(claimer: str | None, now: Any, state: TrialState) -> dict[str, Any]:
+    """Columns of a trial created already claimed (attempt 1 running), as :meth:`claim_trial` sets them."""
+    if claimer is None or state != TrialState.QUEUED:
+        return {"attempts": 0}
+    return {"attempts": 1, "worker": claimer, "started_at": now, "heartbeat_at": now}
 
 
 class TrialOps(SQLCore):
     """Trials, epoch metrics, results, the incremental Pareto front and the latency cache."""
+
+    def _reward_config(self, s: Session, job_id: int) -> RewardConfig:
+        """A job's reward settings, decoded once per job (a job's spec never changes after it is created)."""
+        cache: dict[int, RewardConfig] = self.__dict__.setdefault("_rewards", {})
+        reward = cache.get(job_id)
+        if reward is None:
+            spec = s.execute(select(JobRow.spec).where(JobRow.id == job_id)).scalar_one()
+            reward = JobSpec.model_validate(spec).reward
+            if len(cache) >= _REWARD_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[job_id] = reward
+        return reward
 
     # ------------------------------------------------------------------ create / read
     def create_trial(
@@ -71,6 +96,9 @@ class TrialOps(SQLCore):
         params_count: int | None = None,
         macs: int | None = None,
         error: str | None = None,
+        suggestion_id: str | None = None,
+        suggestion_memo: dict[str, Any] | None = None,
+        claimer: str | None = None,
     ) -> TrialRecord:
         """See :meth:`BaseStorage.create_trial`."""
         state = TrialState(state)
@@ -89,12 +117,14 @@ class TrialOps(SQLCore):
                 number=number,
                 state=state.value,
                 params=params,
+                suggestion_id=suggestion_id,
+                suggestion_memo=suggestion_memo or None,
+                **_claimed(claimer, now, state),
                 architecture=architecture.model_dump(mode="json") if architecture else None,
                 block_strings=architecture.block_strings() if architecture else None,
                 arch_hash=architecture.arch_hash() if architecture else None,
                 params_count=params_count,
                 macs=macs,
-                attempts=0,
                 epochs_run=0,
                 on_front=False,
                 error=clean_text(error),
@@ -102,8 +132,11 @@ class TrialOps(SQLCore):
                 created_at=now,
                 finished_at=now if state in TRIAL_TERMINAL else None,
             )
+            if claimer is not None and state == TrialState.QUEUED:
+                row.state = TrialState.RUNNING.value
             s.add(row)
             s.flush()
+            self._count(s, job_id, "created")
             return conv.trial(row)
 
     def get_trial(self, trial_id: int) -> TrialRecord:
@@ -140,6 +173,22 @@ class TrialOps(SQLCore):
         with self._session(write=False) as s:
             rows, total = self._page(s, q, limit, offset)
             return RecordPage([conv.trial(r) for r in rows], total)
+
+    def list_changed_trials(
+        self, job_id: int, after_seq: int, upto_seq: int, limit: int = 200, after_id: int | None = None
+    ) -> list[TrialRecord]:
+        """See :meth:`BaseStorage.list_changed_trials`."""
+        later = TrialRow.updated_seq > after_seq
+        if after_id is not None:
+            later = or_(later, and_(TrialRow.updated_seq == after_seq, TrialRow.id > after_id))
+        q = (
+            select(TrialRow)
+            .where(TrialRow.job_id == job_id, TrialRow.updated_seq <= upto_seq, later)
+            .order_by(TrialRow.updated_seq, TrialRow.id)
+            .limit(limit)
+        )
+        with self._session(write=False) as s:
+            return [conv.trial(r) for r in s.execute(q).scalars()]
 
     def list_trial_points(self, job_id: int, limit: int = 20_000, offset: int = 0) -> TrialColumns:
         """See :meth:`BaseStorage.list_trial_points`."""
@@ -358,12 +407,13 @@ class TrialOps(SQLCore):
                     raise ConflictError(
                         f"report for attempt {attempt} of trial {trial_id}, which is at attempt {row.attempts}"
                     )
-            self._store_result(row, result, report_key, now, _reward_config(job))
+            self._store_result(row, result, report_key, now, self._reward_config(s, job.id))
             seq = self._bump(s, job.id)
             row.updated_seq = seq
             if late:  # stored for the record; counters, states and the front stay as they are
                 return conv.trial(row)
             row.state = result.state.value
+            self._count(s, job.id, result.state.value)
             counter = _COUNTERS.get(result.state)
             if counter:
                 setattr(job, counter, getattr(job, counter) + 1)
@@ -451,13 +501,16 @@ class TrialOps(SQLCore):
             for job_id in sorted(by_job):  # ascending job ids: a fixed lock order
                 self._lock_job(s, job_id)
                 seq = self._bump(s, job_id)
-                ids = s.execute(
-                    update(TrialRow)
-                    .where(TrialRow.id.in_(by_job[job_id]), *overdue)
-                    .values(state=TrialState.STALE.value, updated_seq=seq)
-                    .returning(TrialRow.id)
-                    .execution_options(synchronize_session=False)
-                ).scalars()
+                ids = list(
+                    s.execute(
+                        update(TrialRow)
+                        .where(TrialRow.id.in_(by_job[job_id]), *overdue)
+                        .values(state=TrialState.STALE.value, updated_seq=seq)
+                        .returning(TrialRow.id)
+                        .execution_options(synchronize_session=False)
+                    ).scalars()
+                )
+                self._count(s, job_id, "stale", len(ids))
                 marked.extend(ids)
             return sorted(marked)
 
@@ -476,6 +529,7 @@ class TrialOps(SQLCore):
                 job.trials_failed -= 1
                 row.report_key = None  # the next attempt reports with a new key
             row.state = TrialState.QUEUED.value
+            self._count(s, job.id, "requeued")
             row.epochs_run = 0  # the next attempt trains from epoch 1; this one's metrics stay as history
             row.updated_seq = self._bump(s, job.id)
             return conv.trial(row)
@@ -528,6 +582,24 @@ class TrialOps(SQLCore):
                 )
             )
             return [(int(i), float(a or 0.0), float(lat or 0.0)) for i, a, lat in s.execute(q).all()]
+
+    def _count(self, s: Session, job_id: int, name: str, n: int = 1) -> None:
+        """Add ``n`` to a job's monotonic counter (the caller holds the job's lock: no contention across jobs)."""
+        if n <= 0:
+            return
+        stmt = self._insert(TrialCounterRow).values(job_id=job_id, name=name, value=n)
+        s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[TrialCounterRow.job_id, TrialCounterRow.name],
+                set_={"value": TrialCounterRow.value + n},
+            )
+        )
+
+    def count_trial_transitions(self) -> dict[str, int]:
+        """See :meth:`BaseStorage.count_trial_transitions`."""
+        q = select(TrialCounterRow.name, func.sum(TrialCounterRow.value)).group_by(TrialCounterRow.name)
+        with self._session(write=False) as s:
+            return {str(name): int(total) for name, total in s.execute(q).all()}
 
     def count_trials_by_state(self) -> dict[TrialState, int]:
         """See :meth:`BaseStorage.count_trials_by_state`."""

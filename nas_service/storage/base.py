@@ -68,7 +68,7 @@ class BaseStorage(abc.ABC):
     ) -> CreatedToken:
         """Create a token for ``owner`` (created if new); the plaintext is returned once and never stored.
 
-        ``token`` registers a given secret (e.g. ``NAS_WORKER_TOKEN``) instead of generating one.
+        ``token`` registers a given secret instead of generating one.
         """
 
     @abc.abstractmethod
@@ -150,7 +150,8 @@ class BaseStorage(abc.ABC):
     def claim_job(self, dispatcher_id: str, lease_s: float) -> JobRecord | None:
         """Claim the oldest queued job, or a running one whose lease expired; ``None`` when there is none.
 
-        A claimed queued job becomes ``running``. Two concurrent claimers never get the same job.
+        A claimed queued job becomes ``running``. Two concurrent claimers never get the same job. Every claim
+        increments the job's ``lease_epoch`` (the fencing token of this claim).
         """
 
     @abc.abstractmethod
@@ -167,7 +168,11 @@ class BaseStorage(abc.ABC):
 
     @abc.abstractmethod
     def save_strategy_state(self, job_id: int, state: dict[str, Any]) -> None:
-        """Persist the strategy's resumable state (a JSON-able dict)."""
+        """Persist the strategy's small resumable state (a JSON-able dict) in its own table, not the job row.
+
+        The history is never part of it: strategies rebuild that from the job's trials (each carries its
+        ``suggestion_id``), so the state stays the same size however many trials the job has.
+        """
 
     @abc.abstractmethod
     def load_strategy_state(self, job_id: int) -> dict[str, Any] | None:
@@ -189,8 +194,18 @@ class BaseStorage(abc.ABC):
         params_count: int | None = None,
         macs: int | None = None,
         error: str | None = None,
+        suggestion_id: str | None = None,
+        suggestion_memo: dict[str, Any] | None = None,
+        claimer: str | None = None,
     ) -> TrialRecord:
-        """Add a trial with the job's next number (atomic); ``state`` may be ``rejected``/``duplicate``."""
+        """Add a trial with the job's next number (atomic); ``state`` may be ``rejected``/``duplicate``.
+
+        ``suggestion_id`` (the strategy's id of the suggestion the trial came from) and ``suggestion_memo``
+        (what else the strategy needs to recognise it) are stored in the same transaction; the id is unique
+        within the job (a second trial for one suggestion is an IntegrityError). With ``claimer`` a queued
+        trial is created already claimed by it (``running``, attempt 1: what :meth:`claim_trial` would do),
+        in the same transaction.
+        """
 
     @abc.abstractmethod
     def get_trial(self, trial_id: int) -> TrialRecord:
@@ -212,6 +227,26 @@ class BaseStorage(abc.ABC):
         updated_after: int | None = None,
     ) -> RecordPage[TrialRecord]:
         """A job's trials; NULL rewards/accuracies/latencies sort last; ``updated_after`` filters by seq."""
+
+    @abc.abstractmethod
+    def list_changed_trials(
+        self, job_id: int, after_seq: int, upto_seq: int, limit: int = 200, after_id: int | None = None
+    ) -> list[TrialRecord]:
+        """A page of the trials changed after a cursor, for the event stream (keyset paging, never offsets).
+
+        Every change of a trial gives it the job's next ``updated_seq`` (under the job's lock, so a job's seqs
+        commit in order). Trials come ordered by ``(updated_seq, id)``; pass the last one's pair as
+        ``after_seq``/``after_id`` for the next page. A trial that changes while a client pages moves past
+        ``upto_seq`` and is left for the next round (``after_seq=upto_seq``) instead of shifting the pages under
+        the client and being skipped.
+
+        Args:
+            job_id: The job.
+            after_seq: Trials changed after this seq (with ``after_id``: after the pair ``(after_seq, after_id)``).
+            upto_seq: Highest ``updated_seq`` to include (the job's ``event_seq`` read before paging).
+            limit: Page size.
+            after_id: The id of the last trial already sent at ``after_seq`` (``None``: none was).
+        """
 
     @abc.abstractmethod
     def list_trial_points(self, job_id: int, limit: int = 20_000, offset: int = 0) -> TrialColumns:
@@ -306,6 +341,15 @@ class BaseStorage(abc.ABC):
     @abc.abstractmethod
     def count_trials_by_state(self) -> dict[TrialState, int]:
         """How many trials are in each state, over all jobs (for metrics)."""
+
+    @abc.abstractmethod
+    def count_trial_transitions(self) -> dict[str, int]:
+        """Monotonic counts over all jobs of what happened to trials (Prometheus counters).
+
+        Keys: ``created``, ``requeued``, ``stale`` and each terminal state a final report set (``completed``,
+        ``pruned``, ``failed``, ``cancelled``). Each is counted in the transaction that made the change and never
+        decreases: a requeued failed trial stays counted as a failure (and once as a requeue).
+        """
 
     # ---------------------------------------------------------------- latency cache
     @abc.abstractmethod

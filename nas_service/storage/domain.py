@@ -17,11 +17,10 @@ T = TypeVar("T")
 
 
 class TokenScope(StrEnum):
-    """What a token may do: ``user`` its owner's objects, ``admin`` everything, ``worker`` the worker path."""
+    """What a token may do: ``user`` its owner's objects, ``admin`` everything."""
 
     USER = "user"
     ADMIN = "admin"
-    WORKER = "worker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +87,7 @@ class JobRecord:
     finished_at: datetime | None
     error: str | None
     event_seq: int
+    lease_epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +127,8 @@ class TrialRecord:
     finished_at: datetime | None
     heartbeat_at: datetime | None
     updated_seq: int
+    suggestion_id: str | None = None
+    suggestion_memo: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,27 +216,3 @@ class CreatedToken:
 
     token: str
     record: TokenRecord
-
-
-def latency_cache_key(
-    arch_hash: str,
-    input_shape: list[int] | tuple[int, ...],
-    device: str,
-    runtime_key: str,
-    batch_size: int,
-    threads: int,
-) -> str:
-    """The latency cache key: the same candidate on the same hardware and runtime settings is measured once.
-
-    Args:
-        arch_hash: :meth:`Architecture.arch_hash` of the candidate.
-        input_shape: Input tensor shape without the batch dimension, e.g. ``[3, 32, 32]``.
-        device: The device's stable description (e.g. CPU model or GPU name).
-        runtime_key: Everything else that changes timings (torch version, dtype, channels_last, ...).
-        batch_size: Batch size measured.
-        threads: Intra-op threads used.
-    """
-    import hashlib
-
-    text = "|".join([arch_hash, "x".join(map(str, input_shape)), device, runtime_key, str(batch_size), str(threads)])
-    return hashlib.sha256(text.encode()).hexdigest()

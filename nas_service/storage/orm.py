@@ -17,7 +17,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -122,9 +124,10 @@ class JobRow(Base):
     trials_failed: Mapped[int] = mapped_column(Integer, default=0)
     best_reward: Mapped[float | None] = mapped_column(Float, nullable=True)
     best_trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    strategy_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # bumped by every claim: the fencing token of the current claim (a dispatcher holding an older one lost it)
+    lease_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -145,6 +148,8 @@ class TrialRow(Base):
         # covers completed_points (the dashboard's first Pareto draw): an index-only scan, never the wide rows;
         # SQLite's index entries carry the rowid (``id``) already, Postgres gets it as an INCLUDE column
         Index("ix_trials_job_state_points", "job_id", "state", "accuracy", "latency_ms", postgresql_include=["id"]),
+        # one trial per suggestion: the strategy recognises its own suggestions by this id (NULLs are distinct)
+        Index("ix_trials_job_suggestion", "job_id", "suggestion_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -152,6 +157,8 @@ class TrialRow(Base):
     number: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    suggestion_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    suggestion_memo: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     architecture: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     block_strings: Mapped[list[list[str]] | None] = mapped_column(JSON, nullable=True)
     arch_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -176,6 +183,16 @@ class TrialRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StrategyStateRow(Base):
+    """A job's small resumable strategy state (RNG state, policy weights, ids); the history is the trials."""
+
+    __tablename__ = "strategy_states"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TrialMetricRow(Base):
@@ -210,3 +227,40 @@ class LatencyMeasurementRow(Base):
     samples: Mapped[int] = mapped_column(Integer)
     samples_ms: Mapped[list[float]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrialCounterRow(Base):
+    """Monotonic per-job counts of trial transitions (``completed``, ``failed``, ``requeued``, ...) for /metrics.
+
+    No foreign key: the counts outlive their job, so a Prometheus counter summed over jobs never goes down.
+    """
+
+    __tablename__ = "trial_counters"
+    __table_args__ = (PrimaryKeyConstraint("job_id", "name"),)
+
+    job_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(32))
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ArtifactRow(Base):
+    """One stored artifact of the database artifact store; its bytes are in :class:`ArtifactChunkRow`."""
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ArtifactChunkRow(Base):
+    """A chunk (at most ``CHUNK_SIZE`` bytes) of an artifact; an overwrite replaces the artifact row and its chunks."""
+
+    __tablename__ = "artifact_chunks"
+    __table_args__ = (PrimaryKeyConstraint("artifact_id", "part"),)
+
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"))
+    part: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

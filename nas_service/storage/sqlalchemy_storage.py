@@ -43,6 +43,7 @@ from nas_service.storage.orm import (
     JobRow,
     OwnerRow,
     SearchSpaceRow,
+    StrategyStateRow,
     TrialRow,
     utcnow,
 )
@@ -340,6 +341,7 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
                         state=JobState.RUNNING.value,
                         claimed_by=dispatcher_id,
                         lease_until=now + timedelta(seconds=lease_s),
+                        lease_epoch=JobRow.lease_epoch + 1,
                         event_seq=JobRow.event_seq + 1,
                     )
                     .returning(JobRow.id)
@@ -386,16 +388,22 @@ class SQLAlchemyStorage(TrialOps, BaseStorage):
     def save_strategy_state(self, job_id: int, state: dict[str, Any]) -> None:
         """See :meth:`BaseStorage.save_strategy_state`."""
         with self._session() as s:
-            if rowcount(s.execute(update(JobRow).where(JobRow.id == job_id).values(strategy_state=state))) == 0:
-                raise NotFoundError(f"job {job_id} not found")
+            if rowcount(s.execute(update(StrategyStateRow).where(StrategyStateRow.job_id == job_id).values(
+                state=state, updated_at=utcnow()
+            ))) == 0:  # fmt: skip
+                if s.execute(select(JobRow.id).where(JobRow.id == job_id)).first() is None:
+                    raise NotFoundError(f"job {job_id} not found")
+                s.add(StrategyStateRow(job_id=job_id, state=state, updated_at=utcnow()))
 
     def load_strategy_state(self, job_id: int) -> dict[str, Any] | None:
         """See :meth:`BaseStorage.load_strategy_state`."""
         with self._session(write=False) as s:
-            row = s.execute(select(JobRow.id, JobRow.strategy_state).where(JobRow.id == job_id)).first()
-            if row is None:
+            row = s.execute(select(StrategyStateRow.state).where(StrategyStateRow.job_id == job_id)).first()
+            if row is not None:
+                return row.state
+            if s.execute(select(JobRow.id).where(JobRow.id == job_id)).first() is None:
                 raise NotFoundError(f"job {job_id} not found")
-            return row.strategy_state
+            return None
 
     def count_jobs_by_state(self) -> dict[JobState, int]:
         """See :meth:`BaseStorage.count_jobs_by_state`."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from nas_service.arch.spec import Architecture, BlockSpec
 from nas_service.jobspec import LatencyMeasurement, TrialResult, TrialState
 from nas_service.storage.base import BaseStorage
@@ -18,6 +20,27 @@ def make_result(acc: float, lat: float, state: TrialState = TrialState.COMPLETED
         device="cpu", median_ms=lat, p90_ms=lat * 1.1, mean_ms=lat, samples=3, samples_ms=[lat, lat, lat]
     )
     return TrialResult(state=state, accuracy=acc, latency=latency, params=1000, macs=2000, epochs_run=2)
+
+
+def store_told(
+    storage: BaseStorage, job_id: int, told: list[tuple[str, dict[str, Any], float | None, float | None]]
+) -> None:
+    """Store told suggestions as the dispatcher would: one trial per suggestion id, completed with its values
+    (no params/MACs: readers compute those from the architecture).
+
+    Args:
+        storage: The storage.
+        job_id: The job.
+        told: ``(suggestion_id, params, accuracy, latency_ms)``; a ``None`` accuracy stores a failed trial.
+    """
+    for sid, params, acc, lat in told:
+        trial = storage.create_trial(job_id, params, suggestion_id=sid, claimer="worker")
+        if acc is None:
+            result = TrialResult(state=TrialState.FAILED, error="told failed")
+        else:
+            latency = None if lat is None else make_result(acc, lat).latency
+            result = TrialResult(state=TrialState.COMPLETED, accuracy=acc, latency=latency)
+        storage.report_trial(trial.id, 1, result, f"told-{trial.id}")
 
 
 def run_trial(

@@ -1,17 +1,14 @@
 """Shared plumbing for strategies that wrap an Optuna sampler (TPE, NSGA-II) through ask-and-tell.
 
-Persistence is a JSON history replay, not Optuna storage:
+Persistence rebuilds the study from the job's trials, as Optuna's own samplers read ``study.get_trials()``:
 
-* ``state_dict`` lists every trial of the in-memory study in number order (params, state, values, system
-  attrs) plus the study's system attrs (NSGA-II caches its parent populations there) and which suggestion owns
-  which trial number. ``load_state_dict`` builds a fresh in-memory study and re-adds each trial with
-  ``study.add_trial(optuna.trial.create_trial(...))`` (trials still in flight come back as RUNNING, so their
-  later ``tell`` works). The blob lives in the controller's own database like every other strategy's, so this
-  is DB-agnostic; Optuna's RDB storage would instead need its own schema and Alembic version table (see
-  RUNTIME-NOTES), and a second copy of the truth.
+* each suggestion's memo (stored on its trial row) keeps the Optuna trial's system attributes (NSGA-II's
+  generation); ``_rebuild`` creates a fresh in-memory study and re-adds every told suggestion in ask order
+  (``study.add_trial(optuna.trial.create_trial(...))``) and every pending one as RUNNING, so its later
+  ``tell`` works. The saved state holds only a counter of sampler draws; nothing per trial.
 * Determinism: before each ``study.ask`` the sampler is recreated with a seed derived from the job seed and
-  the trial number. A sampler's random stream therefore depends only on (seed, trial number, trials so far),
-  all of which the replay restores exactly: a resumed strategy asks what an uninterrupted one would have.
+  the number of draws so far (saved). A sampler's stream therefore depends only on (seed, draws, told trials),
+  which the rebuild restores: a resumed strategy asks what an uninterrupted one would have.
 * Pruned, failed and rejected outcomes become PRUNED/FAIL trials (TPE may instead get a penalty value for
   rejected ones, see :class:`~nas_service.strategies.tpe.TPEStrategy`); they never enter a Pareto front.
 * De-duplication: when the sampler proposes canonical params that were already asked, the internal trial is
@@ -26,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from nas_service.jobspec import StrategyConfig
-from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike, Suggestion
+from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike, Suggestion, Told
 
 if TYPE_CHECKING:
     import optuna
@@ -49,7 +46,9 @@ class OptunaStrategy(BaseStrategy):
         self._distributions: dict[str, BaseDistribution] = {
             name: CategoricalDistribution(list(choices)) for name, choices in space.parameters().items()
         }
-        self._trial_of: dict[str, int] = {}  # suggestion id -> Optuna trial number
+        self._trial_of: dict[str, int] = {}  # pending suggestion id -> Optuna trial number
+        self._draws = 0  # sampler draws so far: seeds the next one
+        self._memos_in_batch: list[dict[str, Any]] = []
         self._new_study()
 
     def _new_study(self) -> None:
@@ -73,8 +72,8 @@ class OptunaStrategy(BaseStrategy):
         """Map an outcome to an Optuna state name (``COMPLETE``/``PRUNED``/``FAIL``) and values."""
 
     def _ask_one(self) -> optuna.trial.Trial:
-        number = len(self.study.get_trials(deepcopy=False))
-        self.study.sampler = self._make_sampler((self.config.seed * _SEED_MIX + number) % (2**31 - 1))
+        self.study.sampler = self._make_sampler((self.config.seed * _SEED_MIX + self._draws) % (2**31 - 1))
+        self._draws += 1
         return self.study.ask(fixed_distributions=self._distributions)
 
     def _propose(self, n: int) -> list[dict[str, Any]]:
@@ -101,7 +100,13 @@ class OptunaStrategy(BaseStrategy):
             self._seen[self.key(params)] = "pending"
             out.append(params)
             self._numbers_in_batch.append(trial.number)
+            attrs = self._storage.get_trial_system_attrs(trial._trial_id)
+            self._memos_in_batch.append({"system_attrs": attrs} if attrs else {})
         return out
+
+    def _take_memos(self, n: int) -> list[dict[str, Any]]:
+        memos, self._memos_in_batch = self._memos_in_batch, []
+        return memos
 
     def ask(self, n: int = 1) -> list[Suggestion]:
         """See :meth:`BaseStrategy.ask`."""
@@ -123,41 +128,36 @@ class OptunaStrategy(BaseStrategy):
             self.study.tell(number, state=state)
 
     def _extra_state(self) -> dict[str, Any]:
-        trials = []
-        for t in self.study.get_trials(deepcopy=False):
-            trials.append(
-                {
-                    "number": t.number,
-                    "params": t.params,
-                    "state": t.state.name,
-                    "values": list(t.values) if t.values is not None else None,
-                    "system_attrs": t.system_attrs,
-                    "intermediate": {str(k): v for k, v in t.intermediate_values.items()},
-                }
-            )
-        return {
-            "trials": trials,
-            "study_system_attrs": self._storage.get_study_system_attrs(self._study_id),
-            "trial_of": dict(self._trial_of),
-        }
+        return {"draws": self._draws}
 
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
+        self._draws = int(extra.get("draws", 0))
+
+    def _rebuild(self, told: Sequence[Told]) -> None:
         import optuna
         from optuna.trial import create_trial
 
         self._new_study()
-        for t in extra.get("trials", []):
-            state = optuna.trial.TrialState[t["state"]]
+        for t in told:
+            state_name, values = self._values(t.outcome)
+            state = optuna.trial.TrialState[state_name]
             self.study.add_trial(
                 create_trial(
                     state=state,
-                    params=dict(t["params"]),
-                    distributions={k: self._distributions[k] for k in t["params"]},
-                    values=t["values"] if state == optuna.trial.TrialState.COMPLETE else None,
-                    system_attrs=dict(t.get("system_attrs") or {}),
-                    intermediate_values={int(k): v for k, v in (t.get("intermediate") or {}).items()},
+                    params=dict(t.params),
+                    distributions={k: self._distributions[k] for k in t.params if k in self._distributions},
+                    values=values if state == optuna.trial.TrialState.COMPLETE else None,
+                    system_attrs=dict(t.memo.get("system_attrs") or {}),
                 )
             )
-        for key, value in (extra.get("study_system_attrs") or {}).items():
-            self._storage.set_study_system_attr(self._study_id, key, value)
-        self._trial_of = {str(k): int(v) for k, v in (extra.get("trial_of") or {}).items()}
+        self._trial_of = {}
+        for sid, params in sorted(self._pending.items(), key=lambda kv: kv[0]):
+            self.study.add_trial(
+                create_trial(
+                    state=optuna.trial.TrialState.RUNNING,
+                    params=dict(params),
+                    distributions={k: self._distributions[k] for k in params if k in self._distributions},
+                    system_attrs=dict(self._memo.get(sid, {}).get("system_attrs") or {}),
+                )
+            )
+            self._trial_of[sid] = len(self.study.get_trials(deepcopy=False)) - 1

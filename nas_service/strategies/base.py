@@ -3,13 +3,19 @@
 Call order (the controller drives it; a strategy never trains anything itself)::
 
     strategy = make_strategy(config, space, reward_config)    # or SomeStrategy(space, config, objectives)
-    strategy.load_state_dict(blob)                             # only when resuming a job after a restart
+    strategy.load_state_dict(blob, history)                    # only when resuming a job after a restart
     while budget left:
         for s in strategy.ask(n):                              # n = free worker slots; may return fewer,
                                                                # even [] (ask again after the next tell)
-            ...check caps, train, measure...
+            ...store a trial with s.suggestion_id and s.memo, check caps, train, measure...
             strategy.tell(s.suggestion_id, Outcome(...))       # exactly once per suggestion, any order
-        blob = strategy.state_dict()                           # JSON-serialisable; store it after each tell
+        blob = strategy.state_dict()                           # small and JSON-serialisable: store it
+
+The job's trials are the one source of truth (as Optuna samplers rebuild from ``study.get_trials()``): each
+trial row carries the id (and :attr:`Suggestion.memo`) of the suggestion it came from, and on resume the
+controller rebuilds the told ``history`` (:class:`Told`, in ask order) from them. ``state_dict`` therefore
+holds only what cannot be derived: the RNG state, the next id, the suggestions still pending, and small
+strategy-specific state (policy weights, population ids); its size does not grow with the job.
 
 ``ask`` may be called again before every earlier suggestion is told (asynchronous workers). ``tell`` with
 ``state="rejected"`` is the constraint hook: the controller found the candidate over the job's caps and never
@@ -17,9 +23,10 @@ trained it; every strategy treats it as very bad and does not propose the same (
 while cheaper alternatives exist.
 
 Subclasses implement :meth:`BaseStrategy._propose` and, when they learn, :meth:`BaseStrategy._observe`; those
-with internal state add :meth:`BaseStrategy._extra_state` / :meth:`BaseStrategy._load_extra_state`. Every
-random draw goes through ``self.rng`` (or a generator seeded from the config) and its state is part of
-``state_dict``: the same seed and the same tells give the same asks, with or without a restart in between.
+with internal state add :meth:`BaseStrategy._extra_state` / :meth:`BaseStrategy._load_extra_state` (small,
+bounded) and may rebuild the rest from the history in :meth:`BaseStrategy._rebuild`. Every random draw goes
+through ``self.rng`` (or a generator seeded from the config) and its state is part of ``state_dict``: the
+same seed and the same tells give the same asks, with or without a restart in between.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from nas_service.reward import mnasnet_reward
 OutcomeState = Literal["completed", "pruned", "failed", "rejected", "duplicate"]
 OUTCOME_STATES: frozenset[str] = frozenset({"completed", "pruned", "failed", "rejected", "duplicate"})
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 
 
 class SearchSpaceLike(Protocol):
@@ -65,11 +72,14 @@ class Suggestion:
         suggestion_id: Unique within the strategy's life (kept across ``state_dict`` round trips).
         params: The search-space parameters (JSON scalars), as ``space.parameters()`` names them.
         architecture: ``space.decode(params)`` (or the scaled network for compound scaling).
+        memo: What the strategy needs to recognise the suggestion when it rebuilds from trials (stored on
+            the trial row with the id; e.g. an Optuna trial's system attributes). Small, JSON.
     """
 
     suggestion_id: str
     params: dict[str, Any]
     architecture: Architecture
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,29 @@ class Outcome:
             macs=result.macs,
             epochs=result.epochs_run,
         )
+
+
+@dataclass(frozen=True)
+class Told:
+    """One told suggestion, as the controller rebuilds it from a terminal trial row (history entry).
+
+    Attributes:
+        suggestion_id: The suggestion's id (``trials.suggestion_id``).
+        params: Its search-space parameters.
+        outcome: What happened to it.
+        memo: :attr:`Suggestion.memo` as stored with the trial.
+    """
+
+    suggestion_id: str
+    params: dict[str, Any]
+    outcome: Outcome
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+def suggestion_order(suggestion_id: str) -> tuple[int, str]:
+    """Sort key of suggestion ids in ask order (``<name>-<number>``)."""
+    head, _, number = suggestion_id.rpartition("-")
+    return (int(number), head) if number.isdigit() else (-1, suggestion_id)
 
 
 @dataclass(frozen=True)
@@ -224,6 +257,7 @@ class BaseStrategy(ABC):
         self.history: list[dict[str, Any]] = []
         self._next_id = 0
         self._pending: dict[str, dict[str, Any]] = {}
+        self._memo: dict[str, dict[str, Any]] = {}  # memos of the pending suggestions
         self._seen: dict[str, str] = {}  # canonical key -> last known state ("pending" while asked)
 
     # -- the public surface ------------------------------------------------------------------------------
@@ -243,12 +277,16 @@ class BaseStrategy(ABC):
         if n < 1:
             raise ValueError(f"ask(n) needs n >= 1, got {n}")
         out: list[Suggestion] = []
-        for params in self._propose(n):
+        proposed = self._propose(n)
+        memos = self._take_memos(len(proposed))
+        for params, memo in zip(proposed, memos, strict=True):
             sid = f"{self.name}-{self._next_id:06d}"
             self._next_id += 1
             self._pending[sid] = dict(params)
+            if memo:
+                self._memo[sid] = memo
             self._seen[self.key(params)] = "pending"
-            out.append(Suggestion(sid, dict(params), self._architecture(params)))
+            out.append(Suggestion(sid, dict(params), self._architecture(params), dict(memo)))
         return out
 
     def tell(self, suggestion_id: str, outcome: Outcome) -> None:
@@ -264,12 +302,19 @@ class BaseStrategy(ABC):
         if suggestion_id not in self._pending:
             raise KeyError(f"unknown or already told suggestion {suggestion_id!r}")
         params = self._pending.pop(suggestion_id)
+        memo = self._memo.pop(suggestion_id, {})
         self._seen[self.key(params)] = outcome.state
-        self.history.append({"suggestion_id": suggestion_id, "params": params, "outcome": outcome.to_dict()})
+        self.history.append(
+            {"suggestion_id": suggestion_id, "params": params, "outcome": outcome.to_dict(), "memo": memo}
+        )
         self._observe(suggestion_id, params, outcome)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: JSON-serialisable (``json.dumps`` works on it)."""
+        """What cannot be rebuilt from the trials: small, bounded, JSON-serialisable.
+
+        The told history is not in it (the controller passes it back to :meth:`load_state_dict`, rebuilt
+        from the job's trials); pending suggestions are, so one asked but not yet stored as a trial survives.
+        """
         return {
             "format": STATE_FORMAT,
             "name": self.name,
@@ -277,12 +322,25 @@ class BaseStrategy(ABC):
             "next_id": self._next_id,
             "rng": rng_state_to_json(self.rng.getstate()),
             "pending": dict(self._pending),
-            "history": list(self.history),
+            "memo": dict(self._memo),
             "extra": self._extra_state(),
         }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore from :meth:`state_dict` (call on a fresh strategy built from the same config and space).
+    def told(self) -> list[Told]:
+        """The told history in ask order (what the controller rebuilds from the trials)."""
+        rows = [
+            Told(h["suggestion_id"], dict(h["params"]), Outcome.from_dict(h["outcome"]), dict(h.get("memo") or {}))
+            for h in self.history
+        ]
+        return sorted(rows, key=lambda t: suggestion_order(t.suggestion_id))
+
+    def load_state_dict(self, state: Mapping[str, Any], history: Sequence[Told] = ()) -> None:
+        """Restore from :meth:`state_dict` and the told ``history`` (on a fresh strategy, same config and space).
+
+        Args:
+            state: What :meth:`state_dict` returned.
+            history: The told suggestions, rebuilt from the job's trials (:class:`Told`); any order (sorted
+                here into ask order). Suggestions still pending in ``state`` must not be in it.
 
         Raises:
             ValueError: The blob belongs to another strategy or format.
@@ -295,13 +353,20 @@ class BaseStrategy(ABC):
         self._next_id = int(state["next_id"])
         self.rng.setstate(rng_state_from_json(state["rng"]))
         self._pending = {str(k): dict(v) for k, v in state["pending"].items()}
-        self.history = [dict(h) for h in state["history"]]
+        self._memo = {str(k): dict(v) for k, v in (state.get("memo") or {}).items()}
+        told = sorted(history, key=lambda t: suggestion_order(t.suggestion_id))
+        self.history = [
+            {"suggestion_id": t.suggestion_id, "params": dict(t.params), "outcome": t.outcome.to_dict(),
+             "memo": dict(t.memo)}
+            for t in told
+        ]  # fmt: skip
         self._seen = {}
-        for h in self.history:
-            self._seen[self.key(h["params"])] = h["outcome"]["state"]
+        for t in told:
+            self._seen[self.key(t.params)] = t.outcome.state
         for p in self._pending.values():
             self._seen[self.key(p)] = "pending"
         self._load_extra_state(state.get("extra") or {})
+        self._rebuild(told)
 
     def is_exhausted(self) -> bool:
         """True when :meth:`ask` will never propose anything new (grid done, scaling plan done)."""
@@ -367,7 +432,7 @@ class BaseStrategy(ABC):
             KeyError: ``suggestion_id`` is not pending.
         """
         params = dict(self._pending[suggestion_id])
-        return Suggestion(suggestion_id, params, self._architecture(params))
+        return Suggestion(suggestion_id, params, self._architecture(params), dict(self._memo.get(suggestion_id, {})))
 
     def _architecture(self, params: dict[str, Any]) -> Architecture:
         return self.space.decode(params)
@@ -379,8 +444,15 @@ class BaseStrategy(ABC):
     def _observe(self, suggestion_id: str, params: dict[str, Any], outcome: Outcome) -> None:  # noqa: B027
         """Learn from a told outcome (default: nothing beyond the shared history)."""
 
+    def _take_memos(self, n: int) -> list[dict[str, Any]]:
+        """Memos of the ``n`` params :meth:`_propose` just returned, in order (default: none)."""
+        return [{} for _ in range(n)]
+
+    def _rebuild(self, told: Sequence[Told]) -> None:  # noqa: B027
+        """Rebuild what derives from the told history (in ask order) after a restore (default: nothing)."""
+
     def _extra_state(self) -> dict[str, Any]:
-        """Strategy-specific JSON state (default: none)."""
+        """Strategy-specific JSON state, small and bounded (default: none); never a copy of the history."""
         return {}
 
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:  # noqa: B027

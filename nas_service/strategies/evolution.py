@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nas_service.strategies._ranking import pareto_ranks
-from nas_service.strategies.base import BaseStrategy, Outcome
+from nas_service.strategies.base import BaseStrategy, Outcome, Told
 
 
 class EvolutionStrategy(BaseStrategy):
@@ -39,8 +39,9 @@ class EvolutionStrategy(BaseStrategy):
         self.n_mutations = int(self.settings.get("n_mutations", 1))
         if self.population_size < 1:
             raise ValueError("settings.population must be >= 1")
-        # Members in age order: {"params", "reward", "accuracy", "latency_ms"}.
+        # Members in age order: {"suggestion_id", "params", "reward", "accuracy", "latency_ms"}.
         self.population: list[dict[str, Any]] = []
+        self._member_ids: list[str] = []  # saved state: the members' suggestion ids (rebuilt from the trials)
 
     def _propose(self, n: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -81,6 +82,7 @@ class EvolutionStrategy(BaseStrategy):
         reward = self.objectives.reward_of(outcome)
         self.population.append(
             {
+                "suggestion_id": suggestion_id,
                 "params": params,
                 "reward": reward,
                 "accuracy": outcome.accuracy,
@@ -91,7 +93,24 @@ class EvolutionStrategy(BaseStrategy):
             self.population.pop(0)
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"population": self.population}
+        return {"population": [m["suggestion_id"] for m in self.population]}
 
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
-        self.population = [dict(m) for m in extra.get("population", [])]
+        self._member_ids = [str(sid) for sid in extra.get("population", [])]
+
+    def _rebuild(self, told: Sequence[Told]) -> None:
+        by_id = {t.suggestion_id: t for t in told}
+        self.population = []
+        for sid in self._member_ids:
+            t = by_id.get(sid)
+            if t is None:  # its trial is gone (never happens while the job exists): the member ages out early
+                continue
+            self.population.append(
+                {
+                    "suggestion_id": sid,
+                    "params": dict(t.params),
+                    "reward": self.objectives.reward_of(t.outcome),
+                    "accuracy": t.outcome.accuracy,
+                    "latency_ms": t.outcome.latency_ms,
+                }
+            )

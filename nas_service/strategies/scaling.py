@@ -14,12 +14,12 @@ been asked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import JobSpec, ScalingConfig, StrategyConfig
-from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike
+from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike, Told
 
 #: Used when no step-1 candidate completed (all rejected or failed): the EfficientNet paper's grid result.
 PAPER_COEFFICIENTS = (1.2, 1.1, 1.15)
@@ -302,12 +302,16 @@ class CompoundScalingStrategy(BaseStrategy):
             self.base = Architecture.model_validate(extra["base"])
 
 
-def scaling_report(spec: JobSpec, saved_state: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The result of a compound-scaling job, rebuilt from its saved dispatcher state (no retraining).
+def scaling_report(
+    spec: JobSpec, saved_state: Mapping[str, Any] | None, history: Sequence[Told] = ()
+) -> dict[str, Any]:
+    """The result of a compound-scaling job, rebuilt from its saved state and its trials (no retraining).
 
     Args:
         spec: The job's spec (its ``scaling`` settings and strategy config recreate the planner).
         saved_state: What the dispatcher saved (``{"strategy": <state_dict>, ...}``), or ``None``.
+        history: The told suggestions rebuilt from the job's trials
+            (:func:`nas_service.orchestration.told_history`).
 
     Returns:
         ``{"chosen": {alpha, beta, gamma} | None, "note", "grid": [step-1 rows], "family": [phi rows]}``;
@@ -324,7 +328,7 @@ def scaling_report(spec: JobSpec, saved_state: Mapping[str, Any] | None) -> dict
     # is "random"); rebuild the same planner.
     strategy = make_strategy(spec.strategy.model_copy(update={"name": "compound-scaling"}), None, scaling=spec.scaling)
     assert isinstance(strategy, CompoundScalingStrategy)
-    strategy.load_state_dict(saved_state["strategy"])
+    strategy.load_state_dict(saved_state["strategy"], history)
     chosen = strategy.chosen
     return {
         "chosen": dict(zip(("alpha", "beta", "gamma"), chosen, strict=True)) if chosen else None,

@@ -30,5 +30,4 @@ def api(storage: SQLAlchemyStorage, tmp_path: Path) -> Iterator[Api]:
             alice=_bearer(storage, "alice"),
             bob=_bearer(storage, "bob"),
             admin=_bearer(storage, "root", TokenScope.ADMIN),
-            worker=_bearer(storage, "workers", TokenScope.WORKER),
         )

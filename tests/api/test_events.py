@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from api.testing import Api
 from nas_service.jobspec import EpochReport, JobState
 from nas_service.storage.testing import make_result, run_trial
@@ -101,3 +103,37 @@ def _read_until_job(api: Api, job_id: int, last_event_id: str | None = None, kee
                 break
     events = _events(text)
     return events if keep else events[-1][0]
+
+
+def test_changes_while_a_client_pages_are_all_seen(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than a page of trials change between two pages of one round: none is skipped, each ends current."""
+    import api.routes.results as results
+
+    monkeypatch.setattr(results, "_SSE_PAGE", 4)
+    job = api.job()
+    api.storage.transition_job(job["id"], JobState.RUNNING)
+    trials = [api.storage.create_trial(job["id"], {"i": i}) for i in range(12)]
+    for _ in trials:
+        api.storage.claim_trial(job["id"], "w")
+    real = api.storage.list_changed_trials
+    pages: list[list[int]] = []
+
+    def page_then_change(*args: Any, **kwargs: Any) -> Any:
+        page = real(*args, **kwargs)
+        pages.append([t.id for t in page])
+        if len(pages) == 1:  # the client holds page 1 of 3: nine trials (over two pages' worth) change now
+            for t in trials[:9]:
+                assert api.storage.report_epoch(t.id, EpochReport(epoch=1, val_accuracy=0.5))
+            for t in trials[9:11]:
+                api.storage.report_trial(t.id, 1, make_result(0.7, 2.0), f"final-{t.id}")
+            api.storage.transition_job(job["id"], JobState.COMPLETED)
+        return page
+
+    monkeypatch.setattr(api.storage, "list_changed_trials", page_then_change)
+    events = _read(api, job["id"])
+    last_seen = {body["id"]: body for _, kind, body in events if kind == "trial"}
+    assert set(last_seen) == {t.id for t in trials}, pages  # every trial reached the client
+    for t in trials:  # and what the client last saw of each is its current state
+        stored = api.storage.get_trial(t.id)
+        assert (last_seen[t.id]["state"], last_seen[t.id]["epochs_run"]) == (stored.state.value, stored.epochs_run)
+    assert [e[1] for e in events][-2:] == ["job", "end"]

@@ -1,15 +1,19 @@
-"""``/jobs`` and trials: creation, validation, transitions (409), isolation (404), the worker path."""
+"""``/jobs`` and trials: creation, validation, transitions (409), isolation (404), reports as the API shows them."""
 
 from __future__ import annotations
 
+import pytest
+
 from api.testing import Api
-from nas_service.jobspec import JobState, TrialState
+from nas_service.jobspec import EpochReport, JobState, TrialState
+from nas_service.storage import ConflictError
 from nas_service.storage.testing import make_result
 
 
 def _report(api: Api, trial_id: int, key: str, attempt: int = 1, acc: float = 0.8, lat: float = 3.0) -> dict:
-    body = {"attempt": attempt, "report_key": key, "result": make_result(acc, lat).model_dump(mode="json")}
-    r = api.client.post(f"/api/v1/internal/trials/{trial_id}/report", json=body, headers=api.worker)
+    """Store a final report as the dispatcher does; the trial as the API then shows it."""
+    api.storage.report_trial(trial_id, attempt, make_result(acc, lat), key)
+    r = api.client.get(f"/api/v1/trials/{trial_id}", headers=api.admin)
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -65,34 +69,25 @@ def test_owner_isolation_is_404(api: Api) -> None:
     assert api.client.get("/api/v1/jobs?owner=alice", headers=api.admin).json()["total"] == 1
 
 
-def test_worker_path_idempotent_and_late_reports(api: Api) -> None:
+def test_reports_are_idempotent_and_late_ones_change_nothing(api: Api) -> None:
     job = api.job()
     trial = api.storage.create_trial(job["id"], {"a": 1})
     api.storage.claim_trial(job["id"], "w")
-    epoch = {"epoch": 0, "val_accuracy": 0.5}
-    path = f"/api/v1/internal/trials/{trial.id}"
-    assert api.client.post(f"{path}/epochs", json=epoch, headers=api.worker).json() == {"stored": True}
-    assert api.client.post(f"{path}/epochs", json=epoch, headers=api.worker).json() == {"stored": False}
-    assert api.client.post(f"{path}/epochs", json=epoch, headers=api.alice).status_code == 403
-    beat = api.client.post(f"{path}/heartbeat", json={"attempt": 1}, headers=api.worker).json()
-    assert beat["state"] == "running"
+    assert api.storage.report_epoch(trial.id, EpochReport(epoch=0, val_accuracy=0.5)) is True
+    assert api.storage.report_epoch(trial.id, EpochReport(epoch=0, val_accuracy=0.5)) is False
+    assert api.storage.heartbeat(trial.id, 1) == TrialState.RUNNING
     first = _report(api, trial.id, "k1")
-    second = _report(api, trial.id, "k1")  # a retried report: same reply, counted once
+    second = _report(api, trial.id, "k1")  # a retried report: same result, counted once
     assert first == second and first["state"] == "completed"
     counters = api.client.get(f"/api/v1/jobs/{job['id']}", headers=api.alice).json()["counters"]
     assert counters == {"total": 1, "completed": 1, "pruned": 0, "failed": 0}
-    r = api.client.post(
-        f"{path}/report",
-        json={"attempt": 1, "report_key": "k2", "result": make_result(0.9, 1.0).model_dump(mode="json")},
-        headers=api.worker,
-    )
-    assert r.status_code == 409
+    with pytest.raises(ConflictError):
+        api.storage.report_trial(trial.id, 1, make_result(0.9, 1.0), "k2")
 
     late = api.storage.create_trial(job["id"], {"a": 2})
     api.storage.claim_trial(job["id"], "w")
     api.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=api.alice)
-    beat = api.client.post(f"/api/v1/internal/trials/{late.id}/heartbeat", headers=api.worker).json()
-    assert beat["state"] == "cancelled"
+    assert api.storage.heartbeat(late.id) == TrialState.CANCELLED
     stored = _report(api, late.id, "late", acc=0.99, lat=0.5)
     assert stored["state"] == "cancelled" and stored["accuracy"] == 0.99 and not stored["on_front"]
     after = api.client.get(f"/api/v1/jobs/{job['id']}", headers=api.alice).json()
@@ -106,11 +101,7 @@ def test_trial_listing_and_detail(api: Api) -> None:
     for i, (acc, lat) in enumerate([(0.5, 1.0), (0.9, 4.0), (0.7, 2.0)]):
         t = api.storage.create_trial(job["id"], {"i": i})
         api.storage.claim_trial(job["id"], "w")
-        api.client.post(
-            f"/api/v1/internal/trials/{t.id}/epochs",
-            json={"epoch": 0, "val_accuracy": acc / 2},
-            headers=api.worker,
-        )
+        api.storage.report_epoch(t.id, EpochReport(epoch=0, val_accuracy=acc / 2))
         _report(api, t.id, f"k{i}", acc=acc, lat=lat)
     base = f"/api/v1/jobs/{job['id']}/trials"
     by_acc = api.client.get(f"{base}?sort=accuracy", headers=api.alice).json()
@@ -128,18 +119,15 @@ def test_trial_listing_and_detail(api: Api) -> None:
     ]
 
 
-def test_worker_epoch_from_an_older_attempt_is_ignored(api: Api) -> None:
+def test_an_epoch_from_an_older_attempt_is_ignored(api: Api) -> None:
     job = api.job()
     t = api.storage.create_trial(job["id"], {"i": 0})
     api.storage.claim_trial(job["id"], "w")  # attempt 1
-    url = f"/api/v1/internal/trials/{t.id}/epochs"
-    assert api.client.post(url, json={"epoch": 1, "val_accuracy": 0.3, "attempt": 1}, headers=api.worker).json()
+    assert api.storage.report_epoch(t.id, EpochReport(epoch=1, val_accuracy=0.3), attempt=1)
     api.storage.mark_stale_trials(older_than_s=0.0)
     api.storage.requeue_trial(t.id)
     api.storage.claim_trial(job["id"], "w")  # attempt 2
-    late = api.client.post(url, json={"epoch": 2, "val_accuracy": 0.4, "attempt": 1}, headers=api.worker)
-    assert late.status_code == 200 and late.json() == {"stored": False}
-    fresh = api.client.post(url, json={"epoch": 1, "val_accuracy": 0.6, "attempt": 2}, headers=api.worker)
-    assert fresh.json() == {"stored": True}
+    assert api.storage.report_epoch(t.id, EpochReport(epoch=2, val_accuracy=0.4), attempt=1) is False
+    assert api.storage.report_epoch(t.id, EpochReport(epoch=1, val_accuracy=0.6), attempt=2) is True
     detail = api.client.get(f"/api/v1/trials/{t.id}", headers=api.alice).json()
     assert [(e["epoch"], e["val_accuracy"]) for e in detail["epochs"]] == [(1, 0.6)]

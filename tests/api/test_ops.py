@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.testing import Api
+from nas_service.jobspec import TrialState
 from nas_service.settings import Settings
-from nas_service.storage import SchemaOutOfDate, SQLAlchemyStorage
+from nas_service.storage import SchemaOutOfDate, SQLAlchemyStorage, TokenScope
 from nas_service.storage.schema import current_revision, downgrade, head_revision
 from nas_service.storage.testing import run_trial
 
@@ -24,9 +25,56 @@ def test_health_ready_metrics(api: Api) -> None:
     assert api.client.get("/api/v1/readyz").status_code == 200
     job = api.job()
     run_trial(api.storage, job["id"], 0.5, 1.0)
-    text = api.client.get("/metrics").text
-    assert 'nas_jobs{state="queued"} 1' in text and "nas_trials_completed_total 1" in text
-    assert "nas_trial_report_duration_seconds_count" in text
+    reply = api.client.get("/metrics")
+    assert reply.headers["content-type"].startswith("text/plain; version=")
+    samples = _samples(reply.text)
+    assert samples['nas_jobs{state="queued"}'] == 1 and samples["nas_trials_completed_total"] == 1
+    assert samples['nas_trials{state="completed"}'] == 1 and samples["nas_trials_created_total"] == 1
+    assert "process_cpu_seconds_total" in samples
+
+
+def _samples(text: str) -> dict[str, float]:
+    """``name{labels}`` -> value of every sample, parsed by ``prometheus_client``'s own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return out
+
+
+def test_metric_counters_never_go_down_when_trials_are_requeued(api: Api) -> None:
+    job = api.job()
+    failed = run_trial(api.storage, job["id"], 0.5, 1.0, state=TrialState.FAILED)
+    stale = api.storage.create_trial(job["id"], {"s": 1})
+    api.storage.claim_trial(job["id"], "w")
+    assert api.storage.mark_stale_trials(older_than_s=0.0) == [stale.id]
+    before = _samples(api.client.get("/metrics").text)
+    assert before["nas_trials_failed_total"] == 1 and before["nas_trials_stale_total"] == 1
+    assert before["nas_trial_requeues_total"] == 0
+    api.storage.requeue_trial(failed)  # the failed trial leaves 'failed': the gauge drops, the counter stays
+    api.storage.requeue_trial(stale.id)
+    after = _samples(api.client.get("/metrics").text)
+    assert after['nas_trials{state="failed"}'] == 0 and after['nas_trials{state="queued"}'] == 2
+    assert after["nas_trials_failed_total"] == 1 and after["nas_trial_requeues_total"] == 2
+    counters = [name for name in after if name.endswith("_total") and name.startswith("nas_")]
+    assert len(counters) == 7 and all(after[name] >= before[name] for name in counters)
+
+
+def test_metrics_token_when_configured(storage: SQLAlchemyStorage, tmp_path: Path) -> None:
+    secret = "metrics-secret-0123456789"
+    with TestClient(create_app(Settings(data_dir=tmp_path, metrics_token=secret), storage)) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+        admin = storage.create_token("root", TokenScope.ADMIN).token  # an API token is not the metrics token
+        assert client.get("/metrics", headers={"Authorization": f"Bearer {admin}"}).status_code == 401
+        ok = client.get("/metrics", headers={"Authorization": f"Bearer {secret}"})
+        assert ok.status_code == 200 and "nas_trials_created_total" in ok.text
+        assert client.get("/healthz").status_code == 200  # liveness stays open
+    with pytest.raises(ValueError, match="metrics_token"):
+        Settings(data_dir=tmp_path, metrics_token="short")
 
 
 def test_readyz_503_on_old_schema(migrated_url: str, tmp_path: Path) -> None:
@@ -99,12 +147,10 @@ def test_stable_operation_ids(api: Api) -> None:
         "get_pareto",
         "get_best",
         "stream_job_events",
-        "start_trial",
-        "heartbeat_trial",
-        "report_epoch",
-        "report_trial",
+        "get_trial_weights",
         "health",
         "readiness",
         "metrics",
     } <= ids
     assert all(p.startswith("/api/v1/") for p in spec["paths"] if p not in ("/healthz", "/readyz", "/metrics"))
+    assert not any("/internal" in p for p in spec["paths"])  # workers report through a Ray actor, not HTTP

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from api.testing import Api
 from nas_service.jobspec import JobSpec
+from nas_service.orchestration import STATE_FORMAT
+from nas_service.storage.testing import store_told
 from nas_service.strategies import make_strategy
 from nas_service.strategies.base import Outcome
 
@@ -17,8 +17,9 @@ SCALING = {
 }
 
 
-def _run_planner(spec: JobSpec) -> dict[str, Any]:
-    """Drive the real planner through step 1 (accuracy rising with width) and save its state as the dispatcher does."""
+def _run_planner(api: Api, job_id: int, spec: JobSpec) -> None:
+    """Drive the real planner through step 1 (accuracy rising with width) and store its trials and state as the
+    dispatcher does."""
     strategy = make_strategy(spec.strategy, None, spec.reward, scaling=spec.scaling)
     for _ in range(20):
         asked = strategy.ask(4)
@@ -29,7 +30,9 @@ def _run_planner(spec: JobSpec) -> dict[str, Any]:
             strategy.tell(s.suggestion_id, Outcome(state="completed", accuracy=min(0.99, 0.5 * width), latency_ms=1.0))
         if strategy.scaling_table() and all(r["phi"] <= 1 or r["state"] != "planned" for r in strategy.scaling_table()):
             break
-    return {"strategy": strategy.state_dict()}
+    told = [(t.suggestion_id, t.params, t.outcome.accuracy, t.outcome.latency_ms) for t in strategy.told()]
+    store_told(api.storage, job_id, told)
+    api.storage.save_strategy_state(job_id, {"format": STATE_FORMAT, "strategy": strategy.state_dict()})
 
 
 def test_scaling_table_from_saved_state(api: Api) -> None:
@@ -38,7 +41,7 @@ def test_scaling_table_from_saved_state(api: Api) -> None:
     assert empty["family"] == [] and empty["chosen"] is None and "no strategy state" in empty["note"]
 
     spec = JobSpec.model_validate(job["spec"])
-    api.storage.save_strategy_state(job["id"], _run_planner(spec))
+    _run_planner(api, job["id"], spec)
     body = api.client.get(f"/api/v1/jobs/{job['id']}/scaling", headers=api.alice).json()
     chosen = body["chosen"]
     assert chosen is not None

@@ -43,8 +43,7 @@ def test_no_server_errors(api: Api) -> None:
         def run(case: Any) -> None:
             nonlocal calls
             calls += 1
-            headers = api.worker if case.path.startswith("/api/v1/internal") else api.alice
-            response = case.call(headers=headers)
+            response = case.call(headers=api.alice)
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}")
 

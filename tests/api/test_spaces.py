@@ -62,7 +62,6 @@ def test_owner_isolation(api: Api) -> None:
     assert api.client.get("/api/v1/spaces", headers=api.admin).json()["total"] == 1
     r = api.client.get("/api/v1/spaces")
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
-    assert api.client.get("/api/v1/spaces", headers=api.worker).status_code == 403
 
 
 def test_yaml_aliases_are_refused(api: Api) -> None:

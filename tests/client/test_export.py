@@ -15,7 +15,6 @@ from nas_service.export import (
     export_trial,
     load_state_dict,
     normalize_formats,
-    trial_weights_path,
 )
 
 torch = pytest.importorskip("torch")
@@ -94,7 +93,3 @@ def test_untrained_export_warns(tmp_path: Path) -> None:
 def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     with warnings.catch_warnings(), pytest.raises(ExportError, match="do not fit"):
         export_trial(tiny_architecture(), {"nonsense": torch.zeros(1)}, tmp_path, "onnx")
-
-
-def test_weights_path_is_documented_layout(tmp_path: Path) -> None:
-    assert trial_weights_path(tmp_path, "42") == tmp_path / "artifacts" / "trials" / "42" / "weights.pt"

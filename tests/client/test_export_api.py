@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
+from nas_service.artifacts import artifact_store_for, trial_weights_key
 from nas_service.client import Client, NotFoundError
 from nas_service.client.testing import LiveServer, seed_job
-from nas_service.export import UntrainedExportWarning, trial_weights_path
+from nas_service.export import UntrainedExportWarning
+from nas_service.settings import get_settings
 
 torch = pytest.importorskip("torch")
 
@@ -42,13 +45,14 @@ def test_export_uses_the_saved_weights(client: Client, live: LiveServer, trial_i
     arch = Architecture.model_validate(client.get_trial(trial_id).architecture)
     torch.manual_seed(1)
     trained = build_model(arch).eval()
-    path = trial_weights_path(live.data_dir, str(trial_id))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(trained.state_dict(), path)
+    store = artifact_store_for(live.storage, live.data_dir, get_settings().artifact_store)
+    buffer = io.BytesIO()
+    torch.save(trained.state_dict(), buffer)
+    store.put(trial_weights_key(trial_id), buffer.getvalue())
     try:
         written = client.export(trial_id, tmp_path, format="torchscript")
     finally:
-        path.unlink()
+        store.delete(trial_weights_key(trial_id))
     assert set(written) == {"torchscript", "weights"}
     x = torch.randn(2, arch.in_channels, arch.resolution, arch.resolution)
     with torch.no_grad():
@@ -63,5 +67,5 @@ def test_export_of_a_missing_trial_is_not_found(client: Client, tmp_path: Path) 
     assert not any(tmp_path.iterdir())
 
 
-def test_weights_route_is_404_without_a_file(client: Client, trial_id: int) -> None:
+def test_weights_route_is_404_without_stored_weights(client: Client, trial_id: int) -> None:
     assert client.download_weights(trial_id) is None

@@ -11,7 +11,7 @@ import pytest
 from api.routes.dashboard import POINT_COLUMNS
 from nas_service.client.testing import LiveServer, seed_job
 from nas_service.jobspec import JobSpec
-from nas_service.storage.testing import make_arch
+from nas_service.storage.testing import make_arch, store_told
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,9 @@ def test_scaling_table_is_rebuilt_from_the_saved_strategy_state(http: httpx.Clie
             break
         acc = 0.8 + 0.001 * step
         strategy.tell(asked[0].suggestion_id, Outcome(state="completed", accuracy=acc, latency_ms=1.0 + 0.1 * step))
-    live.storage.save_strategy_state(job.id, {"strategy": strategy.state_dict()})
+    told = [(t.suggestion_id, t.params, t.outcome.accuracy, t.outcome.latency_ms) for t in strategy.told()]
+    store_told(live.storage, job.id, told)
+    live.storage.save_strategy_state(job.id, {"format": "nas-dispatcher/2", "strategy": strategy.state_dict()})
     rows = http.get(f"/dashboard/api/jobs/{job.id}/scaling").json()["rows"]
     assert [r["phi"] for r in rows][-2:] == [1, 2]
     assert rows == strategy.scaling_table()  # type: ignore[attr-defined]

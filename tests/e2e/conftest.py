@@ -22,12 +22,12 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import pytest  # noqa: E402
 
-from nas_service.jobspec import JobSpec, JobState, TrialState  # noqa: E402
+from nas_service.jobspec import JOB_TERMINAL, JobSpec, TrialState  # noqa: E402
 from nas_service.space import tiny_space  # noqa: E402
 
 T = TypeVar("T")
 
-JOB_TERMINAL = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
 TRAINED_STATES = [s for s in TrialState if s not in (TrialState.REJECTED, TrialState.DUPLICATE)]
 
 
@@ -108,25 +108,33 @@ def assert_counters_match_rows(storage: Any, job_id: int) -> None:
     assert len({t.number for t in rows}) == len(rows)  # numbers unique
 
 
+def history_of(storage: Any, job_id: int) -> list[dict[str, Any]]:
+    """The job's told history as the strategy rebuilds it from the trial rows (ask order)."""
+    from nas_service.orchestration import told_history
+
+    blob = storage.load_strategy_state(job_id) or {}
+    pending = (blob.get("strategy") or {}).get("pending")
+    return [
+        {"suggestion_id": t.suggestion_id, "params": t.params, "outcome": t.outcome.to_dict()}
+        for t in told_history(trials_of(storage, job_id), pending)
+    ]
+
+
 def assert_history_consistent(storage: Any, job_id: int) -> list[dict[str, Any]]:
-    """The saved strategy history: every suggestion told exactly once, none pending, and one entry per trial
-    row (each trial row, trained or not, came from exactly one suggestion). Returns the history."""
+    """Every suggestion told exactly once: each trial row carries its own suggestion id, the ids are exactly
+    the ones asked (no gaps, no repeats), and the saved state has none pending. Returns the history."""
     blob = storage.load_strategy_state(job_id)
-    assert blob is not None and blob.get("format") == "nas-dispatcher/1", blob
+    assert blob is not None and blob.get("format") == "nas-dispatcher/2", blob
     strategy = blob["strategy"]
-    history = strategy["history"]
-    ids = [h["suggestion_id"] for h in history]
-    assert len(ids) == len(set(ids)), f"a suggestion was told twice: {ids}"
     assert strategy["pending"] == {}, strategy["pending"]
-    assert blob["suggestions"] == {}, blob["suggestions"]
-    assert strategy["next_id"] == len(history), (strategy["next_id"], ids)  # every asked id was told
     rows = trials_of(storage, job_id)
-    assert len(history) == len(rows), (ids, rows)
-    # The strategy learned what was actually trained: every completed trial's accuracy was told as completed
-    # (a trial whose outcome never reached the strategy shows up here as a told "failed").
-    told = sorted(h["outcome"]["accuracy"] for h in history if h["outcome"]["state"] == "completed")
-    stored = sorted(t.accuracy for t in rows if t.state == TrialState.COMPLETED)
-    assert told == stored, (told, stored)
+    ids = [t.suggestion_id for t in rows]
+    assert None not in ids, [(t.id, t.suggestion_id) for t in rows]
+    assert len(ids) == len(set(ids)), f"two trials of one suggestion: {ids}"
+    name = ids[0].rsplit("-", 1)[0] if ids else ""
+    assert sorted(ids) == [f"{name}-{i:06d}" for i in range(strategy["next_id"])], (ids, strategy["next_id"])
+    history = history_of(storage, job_id)
+    assert len(history) == len(rows), (history, rows)
     return history
 
 
@@ -141,6 +149,7 @@ class Helpers:
     job_done = staticmethod(job_done)
     assert_counters_match_rows = staticmethod(assert_counters_match_rows)
     assert_history_consistent = staticmethod(assert_history_consistent)
+    history_of = staticmethod(history_of)
     JOB_TERMINAL = JOB_TERMINAL
     TRAINED_STATES = TRAINED_STATES
 

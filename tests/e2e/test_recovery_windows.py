@@ -1,18 +1,18 @@
-"""Crashes inside the two windows where the database is ahead of the saved strategy state.
+"""Crashes inside the windows where the database is ahead of the saved strategy state.
 
-:meth:`workers.dispatcher.Dispatcher.step` stores trials and results as it goes but saves the strategy state
-(``JobRun.save_state``) once, at the end of the step, after waiting up to ``poll_s`` for executor events. A
-dispatcher killed in between leaves a database that is ahead of the saved state; the next dispatcher is meant
-to reconcile the two (``JobRun.restore_state``). Each test here puts the database in exactly that state with
-real parts: dispatcher A (real Ray executor, real training) runs until the moment in question, its Ray work is
-killed, and the saved state is rolled back to what A had saved before the step that stored the new row (which
-is what a kill before the end of that step leaves). Dispatcher B must then finish the job with every
-suggestion told exactly once.
+:meth:`nas_service.orchestration.Dispatcher.step` stores trials and results as it goes and saves the strategy's
+small state right after each ``ask`` (before any of its trials exists) and once at the end of the step. A
+dispatcher killed in between leaves a database ahead of the saved state; the next one rebuilds from the trials by
+suggestion id (``JobRun.restore_state``). Each test puts the database in exactly that state with real parts:
+dispatcher A (real Ray executor, real training) runs until the moment in question, its Ray work is killed, and
+the saved state is rolled back to what A had saved before the write in question. Dispatcher B must then finish
+the job with every suggestion told exactly once.
 
-The first window (a result stored, not saved) failed the job with a KeyError until ``JobRun.restore_state``
-stopped telling such a suggestion twice. The second (a trial created, not saved) lost the trial's outcome until
-the dispatcher saved right after ``ask`` and ``restore_state`` learned to adopt such trials by their parameters;
-its test rolls back to exactly that post-``ask`` save, the latest state a crash in that window can leave.
+1. A result stored, the state not saved: the suggestion is still pending; B finds its trial terminal and tells
+   it (once).
+2. A trial created, the state not saved since the ask: the suggestion is pending; B finds its trial by
+   suggestion id and awaits it (no matching by parameters).
+3. The ask saved, its trial never created: B places the pending suggestion unchanged.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_a_crash_after_a_result_was_stored_but_before_the_state_was_saved(
     def running_and_saved() -> bool:
         blob = store.load_strategy_state(job_id)
         rows = e2e.trials_of(store, job_id)
-        if blob and blob["suggestions"] and rows and rows[0].state == TrialState.RUNNING:
+        if blob and blob["strategy"]["pending"] and rows and rows[0].state == TrialState.RUNNING:
             saved["blob"] = copy.deepcopy(blob)
             return True
         return False
@@ -109,7 +109,7 @@ def test_a_crash_after_a_trial_was_created_but_before_the_state_was_saved(
         executor.shutdown()  # A dies here
     rows = e2e.trials_of(store, job_id)
     assert len(rows) == 2 and saves and rows[1].state not in TRIAL_TERMINAL
-    assert str(rows[1].id) not in saves[0]["suggestions"]  # the new trial is unknown to that save
+    assert rows[1].suggestion_id in saves[0]["strategy"]["pending"]  # asked and saved before its trial existed
     store.save_strategy_state(job_id, saves[0])
     _finish_with_b(store, job_id, e2e)
 
@@ -149,5 +149,5 @@ def test_a_crash_after_the_ask_was_saved_but_before_its_trial_was_created(
     saved = store.load_strategy_state(job_id)
     (asked,) = saved["strategy"]["pending"]  # the durable ask, with no trial
     _finish_with_b(store, job_id, e2e)  # B places it (told once, as trained), nothing told "failed"
-    history = store.load_strategy_state(job_id)["strategy"]["history"]
+    history = e2e.history_of(store, job_id)
     assert [h["outcome"]["state"] for h in history if h["suggestion_id"] == asked] == ["completed"]

@@ -8,16 +8,25 @@ from collections.abc import Callable
 
 import pytest
 
-from nas_service.jobspec import EpochReport, JobSpec, JobState, LatencyMeasurement, RewardConfig, TrialState
+from nas_service.jobspec import (
+    EpochReport,
+    JobSpec,
+    JobState,
+    LatencyConfig,
+    LatencyMeasurement,
+    RewardConfig,
+    TrialState,
+)
+from nas_service.orchestration.latency_cache import latency_cache_key
 from nas_service.reward import mnasnet_reward
 from nas_service.storage import (
     TRIAL_POINT_COLUMNS,
     BaseStorage,
     ConflictError,
+    IntegrityError,
     JobRecord,
     NotFoundError,
     TokenScope,
-    latency_cache_key,
 )
 from nas_service.storage.testing import make_arch, make_result, run_trial
 
@@ -118,6 +127,52 @@ def test_trial_numbers_claims_and_idempotent_reports(storage: BaseStorage, make_
     assert storage.get_trials([t2.id, t1.id, 12345])[0].id == t2.id
 
 
+def test_suggestion_id_is_stored_with_the_trial_and_unique_per_job(storage: BaseStorage, make_job: MakeJob) -> None:
+    job, other = make_job(), make_job()
+    first = storage.create_trial(job.id, {"a": 1}, suggestion_id="random-000000", suggestion_memo={"g": 2})
+    assert (first.suggestion_id, first.suggestion_memo) == ("random-000000", {"g": 2})
+    assert storage.get_trial(first.id).suggestion_id == "random-000000"
+    assert storage.create_trial(other.id, {}, suggestion_id="random-000000").suggestion_id == "random-000000"
+    assert storage.create_trial(job.id, {}).suggestion_id is None  # trials without one (API, tests) coexist
+    assert storage.create_trial(job.id, {}).suggestion_id is None
+    with pytest.raises(IntegrityError):  # one trial per suggestion: a replayed ask cannot make a second one
+        storage.create_trial(job.id, {"a": 1}, suggestion_id="random-000000")
+    assert storage.get_job(job.id).trials_total == 3  # the refused create left nothing behind
+
+
+def test_a_trial_created_claimed_runs_attempt_one(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job()
+    trial = storage.create_trial(job.id, {}, suggestion_id="s-000000", claimer="d1")
+    assert (trial.state, trial.attempts, trial.worker) == (TrialState.RUNNING, 1, "d1")
+    assert trial.started_at is not None and trial.heartbeat_at is not None
+    assert storage.claim_trial(job.id, "d2") is None  # nothing queued: it is already running
+    stored = storage.report_trial(trial.id, 1, make_result(0.5, 2.0), "k")
+    assert stored.state == TrialState.COMPLETED and storage.get_job(job.id).trials_completed == 1
+    rejected = storage.create_trial(job.id, {}, state=TrialState.REJECTED, claimer="d1")
+    assert (rejected.state, rejected.attempts) == (TrialState.REJECTED, 0)  # only queued trials are claimed
+
+
+def test_every_claim_bumps_the_lease_epoch(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job()
+    first = storage.claim_job("d1", lease_s=-1)  # expires at once: the next claimer takes it over
+    assert first is not None and first.id == job.id and first.lease_epoch == 1
+    second = storage.claim_job("d2", lease_s=60)
+    assert second is not None and second.id == job.id and second.lease_epoch == 2
+    assert storage.renew_lease(job.id, "d2", 60).lease_epoch == 2  # a renewal keeps the claim's epoch
+
+
+def test_strategy_state_lives_in_its_own_row(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job()
+    assert storage.load_strategy_state(job.id) is None
+    storage.save_strategy_state(job.id, {"next_id": 1})
+    storage.save_strategy_state(job.id, {"next_id": 2})  # an update, not a second row
+    assert storage.load_strategy_state(job.id) == {"next_id": 2}
+    with pytest.raises(NotFoundError):
+        storage.save_strategy_state(987654, {"next_id": 1})
+    with pytest.raises(NotFoundError):
+        storage.load_strategy_state(987654)
+
+
 def test_late_report_for_cancelled_trial_is_stored_not_counted(storage: BaseStorage, make_job: MakeJob) -> None:
     job = make_job()
     trial = storage.create_trial(job.id, {})
@@ -199,7 +254,7 @@ def test_incremental_pareto_matches_brute_force(storage: BaseStorage, make_job: 
 
 
 def test_latency_cache_tokens_strategy_state(storage: BaseStorage, make_job: MakeJob) -> None:
-    key = latency_cache_key("h", [3, 32, 32], "cpu-x", "torch2", 1, 1)
+    key = latency_cache_key("h", [3, 32, 32], "cpu-x", "torch2", LatencyConfig(batch_size=1, threads=1))
     assert storage.get_cached_latency(key) is None
     m1 = LatencyMeasurement(device="cpu-x", median_ms=2.0, p90_ms=2.5, mean_ms=2.1, samples=2, samples_ms=[2, 2.2])
     m2 = LatencyMeasurement(device="cpu-x", median_ms=9.0, p90_ms=9.5, mean_ms=9.1, samples=1)
@@ -207,9 +262,9 @@ def test_latency_cache_tokens_strategy_state(storage: BaseStorage, make_job: Mak
     assert storage.put_latency(key, "h", [3, 32, 32], "torch2", m2).median_ms == 2.0
     assert storage.get_cached_latency(key) == first
 
-    created = storage.create_token("carol", TokenScope.WORKER, name="w")
+    created = storage.create_token("carol", TokenScope.ADMIN, name="w")
     record = storage.verify_token(created.token)
-    assert record is not None and record.owner == "carol" and record.scope == TokenScope.WORKER
+    assert record is not None and record.owner == "carol" and record.scope == TokenScope.ADMIN
     assert storage.verify_token("nas_wrong") is None
     storage.revoke_token(created.record.id)
     assert storage.verify_token(created.token) is None

@@ -19,7 +19,11 @@ from nas_service.storage.schema import (
     upgrade,
 )
 
-TABLES = {"owners", "api_tokens", "search_spaces", "jobs", "trials", "trial_metrics", "latency_measurements"}
+TABLES = {
+    "owners", "api_tokens", "search_spaces", "jobs", "trials", "trial_metrics", "latency_measurements",
+    "strategy_states",
+    "artifacts", "artifact_chunks", "trial_counters",
+}  # fmt: skip
 
 
 def _tables(url: str) -> set[str]:
@@ -111,3 +115,43 @@ def test_schema_check_of_a_database_one_revision_behind(db_url: str) -> None:
     if db_url.startswith("sqlite"):
         ensure_schema_current(db_url, auto_upgrade=True)
         assert current_revision(db_url) == head_revision() != "0001_initial"
+
+
+def test_0003b_starts_counters_from_existing_trials_and_drops_worker_tokens(db_url: str) -> None:
+    upgrade(db_url, "0002_points_index_attempts")
+    engine = create_engine(db_url, poolclass=pool.NullPool)
+    now = "2026-01-01 00:00:00"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO owners (id, name, created_at) VALUES (1, 'o', :t)"), {"t": now})
+        for scope in ("user", "worker"):
+            conn.execute(
+                text(
+                    "INSERT INTO api_tokens (owner_id, token_hash, prefix, scope, revoked, created_at) "
+                    "VALUES (1, :h, 'nas_x', :s, false, :t)"
+                ),
+                {"h": f"hash-{scope}", "s": scope, "t": now},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, owner_id, name, kind, spec, state, trials_total, trials_completed, "
+                "trials_pruned, trials_failed, event_seq, created_at) "
+                "VALUES (1, 1, 'j', 'search', '{}', 'running', 4, 2, 0, 1, 0, :t)"
+            ),
+            {"t": now},
+        )
+        for number, state in enumerate(["completed", "completed", "failed", "running"], start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO trials (job_id, number, state, params, attempts, epochs_run, on_front, "
+                    "updated_seq, created_at) VALUES (1, :n, :s, '{}', 1, 1, false, 0, :t)"
+                ),
+                {"n": number, "s": state, "t": now},
+            )
+    upgrade(db_url)
+    with engine.connect() as conn:
+        counters = dict(conn.execute(text("SELECT name, value FROM trial_counters WHERE job_id = 1")).all())
+        scopes = [r[0] for r in conn.execute(text("SELECT scope FROM api_tokens")).all()]
+    assert counters == {"created": 4, "completed": 2, "failed": 1} and scopes == ["user"]
+    downgrade(db_url, "0002_points_index_attempts")
+    engine.dispose()
+    assert not {"artifacts", "artifact_chunks", "trial_counters"} & _tables(db_url)

@@ -79,7 +79,7 @@ def test_resume_from_json_state_continues_identically(name: str, make: Any, h: A
     in_flight_b = interrupted.ask(3)
     blob = json.loads(json.dumps(interrupted.state_dict()))
     resumed = fresh()
-    resumed.load_state_dict(blob)
+    resumed.load_state_dict(blob, interrupted.told())
     assert sorted(resumed.pending) == sorted(s.suggestion_id for s in in_flight_b)
     for s_a, s_b in zip(in_flight_a, in_flight_b, strict=True):
         acc, lat = env.objective(s_a.params)

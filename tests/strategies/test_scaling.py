@@ -117,7 +117,7 @@ def test_resume_mid_step_one_continues_identically() -> None:
             s.tell(sug.suggestion_id, _objective(sug.params))
         s.ask(2)  # in flight at the restart
     c = _strategy(max_grid_points=5)
-    c.load_state_dict(json.loads(json.dumps(b.state_dict())))
+    c.load_state_dict(json.loads(json.dumps(b.state_dict())), b.told())
     for s in (a, c):
         for sid, params in s.pending.items():
             s.tell(sid, _objective(params))
@@ -159,7 +159,7 @@ def test_rebuilt_from_state_uses_the_saved_base() -> None:
         RewardConfig.model_validate({"target_ms": 2.0}),
         scaling=ScalingConfig.model_validate({"base": "42", "max_phi": 3}),
     )
-    rebuilt.load_state_dict(json.loads(json.dumps(s.state_dict())))
+    rebuilt.load_state_dict(json.loads(json.dumps(s.state_dict())), s.told())
     assert isinstance(rebuilt, CompoundScalingStrategy)
     assert rebuilt.scaling_table() == s.scaling_table()
     assert s.scaling_table()[0]["resolution"] == 32

@@ -18,7 +18,8 @@ import pytest
 from nas_service.arch.builder import build_model
 from nas_service.arch.profile import count_macs
 from nas_service.arch.spec import Architecture
-from nas_service.export import load_state_dict, trial_weights_path
+from nas_service.artifacts import artifact_store_for, trial_weights_key
+from nas_service.export import load_state_dict
 from nas_service.jobspec import JobSpec, JobState, TrialState
 from nas_service.space import SearchSpace, tiny_space
 from nas_service.storage import SQLAlchemyStorage
@@ -124,8 +125,9 @@ def test_a_job_over_two_resolutions_trains_each_candidate_at_its_own(store: SQLA
         assert (arch.num_classes, arch.in_channels) == (10, 1)  # digits, not the space's 3 channels
         assert arch == _as_trained(space, res)
         assert trial.macs == count_macs(arch, res)  # stored at creation; the worker's result agrees
-        # The trained weights were saved where the artifacts route serves them, for this very network.
-        state = load_state_dict(trial_weights_path(tmp_path / "data", str(trial.id)))
+        # The trained weights were stored where the artifacts route serves them, for this very network.
+        weights = artifact_store_for(store, tmp_path / "data", "database").get(trial_weights_key(trial.id))
+        state = load_state_dict(weights)
         build_model(arch).load_state_dict(state, strict=True)
     assert by_res[32].macs and by_res[16].macs and by_res[32].macs > 2 * by_res[16].macs
     for payload, run in ex.runs:
@@ -145,7 +147,7 @@ def test_a_job_over_two_resolutions_trains_each_candidate_at_its_own(store: SQLA
         trial = by_res[32]
         reply = client.get(f"/api/v1/trials/{trial.id}/weights", headers={"Authorization": f"Bearer {token}"})
     assert reply.status_code == 200, reply.text
-    assert reply.content == trial_weights_path(tmp_path / "data", str(trial.id)).read_bytes()
+    assert reply.content == artifact_store_for(store, tmp_path / "data", "database").get(trial_weights_key(trial.id))
 
 
 @pytest.mark.parametrize("first_attempt", ["complete", "hang"])

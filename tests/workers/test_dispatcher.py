@@ -18,12 +18,7 @@ from nas_service.jobspec import (
     TrialResult,
     TrialState,
 )
-from nas_service.space import tiny_space
-from nas_service.storage import SQLAlchemyStorage
-from nas_service.storage.schema import upgrade
-from nas_service.strategies import make_strategy
-from workers.dispatcher import Dispatcher
-from workers.executor import (
+from nas_service.orchestration import (
     CrashedEvent,
     EpochEvent,
     ExecutorEvent,
@@ -31,9 +26,18 @@ from workers.executor import (
     HeartbeatEvent,
     LatencyEvent,
     TrialHandle,
+    TrialPayload,
+    TrialRun,
+    told_history,
 )
-from workers.latency import latency_cache_key
-from workers.trial import TrialPayload, TrialRun
+from nas_service.orchestration.latency_cache import latency_cache_key, runtime_key
+from nas_service.space import tiny_space
+from nas_service.storage import SQLAlchemyStorage
+from nas_service.storage.schema import upgrade
+from nas_service.strategies import make_strategy
+from workers.dispatcher import Dispatcher
+
+_RUNTIME = runtime_key("cpu:fake", "test")
 
 Behaviour = Callable[[TrialPayload], str]
 
@@ -73,13 +77,13 @@ class ScriptedExecutor:
             shape = [1, payload.proxy.resolution, payload.proxy.resolution]
             key = None
             if payload.cached_latency is None:
-                key = latency_cache_key(measured.arch_hash(), shape, lat.device, payload.latency)
+                key = latency_cache_key(measured.arch_hash(), shape, lat.device, _RUNTIME, payload.latency)
             result = TrialResult(
                 state=TrialState.COMPLETED, accuracy=acc, latency=lat, params=1000, macs=5000, epochs_run=epochs
             )
             run = TrialRun(
-                result=result, latency_key=key, measured_arch_hash=measured.arch_hash(), input_shape=shape,
-                num_classes=10,
+                result=result, latency_key=key, latency_runtime=_RUNTIME, measured_arch_hash=measured.arch_hash(),
+                input_shape=shape, num_classes=10,
             )  # fmt: skip
             self._events.append(FinishedEvent(h, result, run))
         return h
@@ -149,12 +153,14 @@ def test_job_runs_to_completion(store: SQLAlchemyStorage) -> None:
     assert store.get_job(job_id).best_reward is not None
     assert max(sum(1 for _ in group) for group in [ex.submitted]) == 4
     state = store.load_strategy_state(job_id)
-    assert state and state["format"] == "nas-dispatcher/1" and len(state["strategy"]["history"]) == 4
+    assert state and state["format"] == "nas-dispatcher/2" and state["strategy"]["pending"] == {}
+    assert "history" not in state["strategy"]  # the trials are the history: one suggestion id per trial
+    assert len(told_history(trials)) == 4 and len({t.suggestion_id for t in trials}) == 4
     # the job's latencies went into the cross-job cache, under the network as trained
     payload = ex.submitted[0][1]
     measured, res = payload.architecture, payload.architecture.resolution
     assert (measured.num_classes, measured.in_channels, payload.proxy.resolution) == (10, 1, res)
-    key = latency_cache_key(measured.arch_hash(), [1, res, res], "cpu:fake", payload.latency)
+    key = latency_cache_key(measured.arch_hash(), [1, res, res], "cpu:fake", _RUNTIME, payload.latency)
     assert store.get_cached_latency(key) is not None
 
 
@@ -229,8 +235,8 @@ def test_a_restarted_dispatcher_recovers_orphaned_trials(store: SQLAlchemyStorag
     trials = _trials(store, job_id)
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETED for t in trials)
     assert {t.id: t.attempts for t in trials if t.id in {r.id for r in running}} == {r.id: 2 for r in running}
-    history = store.load_strategy_state(job_id)["strategy"]["history"]  # type: ignore[index]
-    assert len(history) == 4  # every suggestion told exactly once across the restart
+    assert store.load_strategy_state(job_id)["strategy"]["pending"] == {}  # type: ignore[index]
+    assert len(told_history(trials)) == 4  # every suggestion told exactly once across the restart
 
 
 def test_cancelling_the_job_cancels_its_attempts(store: SQLAlchemyStorage) -> None:
@@ -273,7 +279,8 @@ def test_end_to_end_on_a_local_ray(store: SQLAlchemyStorage, ray_local: None, tm
 
     from nas_service.arch.builder import build_model
     from nas_service.arch.spec import Architecture
-    from nas_service.export import load_state_dict, trial_weights_path
+    from nas_service.artifacts import artifact_store_for, trial_weights_key
+    from nas_service.export import load_state_dict
     from workers.executor import RayExecutor
 
     spec = _spec(budget={"max_trials": 2, "max_concurrent": 2}, proxy={"epochs": 1})
@@ -293,9 +300,9 @@ def test_end_to_end_on_a_local_ray(store: SQLAlchemyStorage, ray_local: None, tm
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 2
     assert all(t.accuracy is not None and t.latency_ms and t.reward is not None and t.node for t in trials)
     assert all(store.list_metrics(t.id) for t in trials)
-    # The trained weights came back through Ray and were saved where the artifacts route serves them.
+    # The trained weights came back through Ray and were stored where the artifacts route serves them.
     for t in trials:
-        state = load_state_dict(trial_weights_path(tmp_path / "data", str(t.id)))
+        state = load_state_dict(artifact_store_for(store, tmp_path / "data", "database").get(trial_weights_key(t.id)))
         assert all(isinstance(v, torch.Tensor) for v in state.values())
         build_model(Architecture.model_validate(t.architecture)).load_state_dict(state, strict=True)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from nas_service.artifacts import DatabaseArtifactStore, trial_weights_key
 from nas_service.cli.main import app
-from nas_service.export import trial_weights_path
 from nas_service.jobspec import JobSpec, JobState
 from nas_service.settings import get_settings
 from nas_service.space import tiny_space
@@ -72,10 +72,10 @@ def test_dispatcher_command_runs_a_job_and_stops_on_sigterm(
     assert result.exit_code == 0, result.output
     assert outcome["state"] == JobState.COMPLETED
     assert "dispatcher stopped" in result.output
-    # The command's dispatcher saves trained weights under the configured data dir.
+    # The command's dispatcher stores trained weights in the database (the default artifact store).
     reader = SQLAlchemyStorage(url)
     try:
         (trial,) = reader.list_trials(job_id).items
+        assert DatabaseArtifactStore(reader.engine).exists(trial_weights_key(trial.id))
     finally:
         reader.close()
-    assert trial_weights_path(tmp_path, str(trial.id)).is_file()

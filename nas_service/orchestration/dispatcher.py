@@ -1,0 +1,479 @@
+"""The dispatcher: drives claimed jobs from the database through a strategy onto an executor.
+
+One loop (:meth:`Dispatcher.step`) per tick, single-threaded, so no lock guards its state:
+
+1. **Claim** jobs (:mod:`~nas_service.orchestration.lease`) up to ``max_jobs`` and renew held leases. Opening a
+   job (:mod:`~nas_service.orchestration.opening`) builds its strategy and scheduler, rebuilds them from the
+   job's trials and small saved state (:mod:`~nas_service.orchestration.jobrun`) and retries the trials a
+   dead dispatcher left ``running``/``stale`` (:mod:`~nas_service.orchestration.retries`).
+2. **Fill** free slots (``budget.max_concurrent``): requeued trials first, then suggestions a restart left
+   unplaced, then new ones from ``strategy.ask``. The ask is saved before any of its trials exists; each
+   suggestion then becomes exactly one trial row (:mod:`~nas_service.orchestration.placement`), and the ones to
+   train are submitted with a latency from the cross-job cache when this network was measured before
+   (:mod:`~nas_service.orchestration.latency_cache`).
+3. **Events** from the executor: heartbeats (a ``cancelled`` trial read back cancels the attempt), the
+   latency (for the pruner), epochs (stored, and fed to the scheduler: ``stop`` prunes), results (stored
+   idempotently by the submission's key, latency cached, weights saved, the strategy told) and crashes
+   (retried until ``max_attempts``, then ``failed``).
+4. **Sweep**: trials whose heartbeat is older than ``stale_after_s`` become ``stale`` and are retried.
+5. **Finish** (:mod:`~nas_service.orchestration.completion`) a job when its budget is spent or the strategy
+   has nothing more, and nothing of it runs; then save the strategy's state once if it changed.
+
+Cost per report does not depend on the job's size: a report is one storage write for the result plus, at
+most once per step, one write of the strategy's small state; nothing reads all the job's trials except
+opening a job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from nas_service.arch.spec import Architecture
+from nas_service.jobspec import JobState, LatencyMeasurement, TrialState
+from nas_service.orchestration.completion import finish_job, finish_reason
+from nas_service.orchestration.executor import (
+    BaseExecutor,
+    CrashedEvent,
+    EpochEvent,
+    ExecutorEvent,
+    FinishedEvent,
+    HeartbeatEvent,
+    LatencyEvent,
+    TrialPayload,
+)
+from nas_service.orchestration.jobrun import JobRun, outcome_state
+from nas_service.orchestration.latency_cache import cached_latency
+from nas_service.orchestration.lease import JobLeases
+from nas_service.orchestration.opening import DataProbe, open_job
+from nas_service.orchestration.placement import as_trained, place
+from nas_service.orchestration.retries import retry_or_fail
+from nas_service.storage.base import BaseStorage
+from nas_service.storage.domain import JobRecord, TrialRecord
+from nas_service.storage.errors import ConflictError, NotFoundError, StorageError
+from nas_service.strategies.base import Outcome, Suggestion
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger(__name__)
+
+_HEARTBEAT_WRITE_S = 2.0
+
+
+def resources_key(resources: dict[str, float]) -> str:
+    """A stable text key of a job's ``resources`` (workers with the same resources measure alike)."""
+    return ",".join(f"{k}={v:g}" for k, v in sorted(resources.items()))
+
+
+class Dispatcher:
+    """Claims jobs and runs their trials on an executor (see the module docstring).
+
+    Args:
+        storage: The controller's storage.
+        executor: Where attempts run (:class:`workers.executor.RayExecutor`, or the in-process one).
+        dispatcher_id: This dispatcher's claim name (default: ``host:pid:random``).
+        max_jobs: Jobs driven at once.
+        lease_s: Job claim lease; renewed every third of it.
+        stale_after_s: Heartbeat age after which a running trial is stale.
+        poll_s: How long one :meth:`step` waits for executor events.
+        max_skips: Rejected/duplicate candidates in a row after which a job is considered exhausted.
+        job_check_s: How often a held job's state is re-read (a cancel through the API shows up then).
+        data_dir: The controller's data directory (the filesystem artifact store keeps trained weights under it)
+            (default: ``get_settings().data_dir``).
+        probe_data: Reads a job's proxy data shape ``(classes, channels)`` here (``None``: learned from results).
+    """
+
+    def __init__(
+        self,
+        storage: BaseStorage,
+        executor: BaseExecutor,
+        dispatcher_id: str | None = None,
+        *,
+        max_jobs: int = 4,
+        lease_s: float = 60.0,
+        stale_after_s: float = 120.0,
+        poll_s: float = 0.5,
+        max_skips: int = 200,
+        job_check_s: float = 1.0,
+        data_dir: str | os.PathLike[str] | None = None,
+        probe_data: DataProbe | None = None,
+    ) -> None:
+        self.storage = storage
+        self.executor = executor
+        self.id = dispatcher_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.max_jobs = max_jobs
+        self.lease_s = lease_s
+        self.stale_after_s = stale_after_s
+        self.poll_s = poll_s
+        self.max_skips = max_skips
+        self.job_check_s = job_check_s
+        if data_dir is None:
+            from nas_service.settings import get_settings
+
+            data_dir = get_settings().data_dir
+        self.data_dir = Path(data_dir)
+        self.probe_data = probe_data
+        self.leases = JobLeases(storage, self.id, lease_s)
+        self.jobs: dict[int, JobRun] = {}
+        self._by_key: dict[str, tuple[int, int]] = {}  # handle key -> (job id, trial id)
+        self._started: set[str] = set()  # handle keys whose first heartbeat was stored
+        self._beat_at: dict[str, float] = {}
+        self._swept_at = 0.0
+        self._data_shapes: dict[tuple[str, str | None], tuple[int, int]] = {}
+        self._latency_runtime: dict[str, tuple[str, str]] = {}  # resources key -> (device, runtime key)
+
+    # ------------------------------------------------------------------ the loop
+    def step(self, timeout: float | None = None) -> int:
+        """One tick: claim, fill, handle events, sweep, finish. Returns the number of executor events."""
+        self._claim_jobs()
+        for run in list(self.jobs.values()):
+            self._guard(run, self._maintain, run)
+        for run in list(self.jobs.values()):
+            self._guard(run, self._fill, run)
+        events = self.executor.poll(timeout=self.poll_s if timeout is None else timeout)
+        for event in events:
+            try:
+                self._on_event(event)
+            except StorageError as exc:  # a conflict on one trial must not stop the others
+                log.warning("storage refused %s: %s", type(event).__name__, exc)
+            except Exception as exc:  # noqa: BLE001 - one bad event fails its job, never the whole dispatcher
+                self._on_event_error(event, exc)
+        self._sweep()
+        for run in list(self.jobs.values()):
+            self._guard(run, self._maybe_finish, run)
+            if run.dirty and run.job.id in self.jobs:
+                self._guard(run, run.save_state, self.storage)
+        return len(events)
+
+    def run(self, stop: threading.Event) -> None:
+        """Step until ``stop`` is set, then :meth:`close`."""
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Give the held jobs back: running attempts are cancelled and their trials requeued; claims released."""
+        for run in list(self.jobs.values()):
+            for trial_id, handle in list(run.running.items()):
+                self.executor.cancel(handle, grace_s=0.0)
+                self._forget(run, trial_id)
+                try:
+                    retry_or_fail(self.storage, run, trial_id, "dispatcher stopped", count_attempt=False)
+                except StorageError as exc:
+                    log.warning("could not requeue trial %s: %s", trial_id, exc)
+            try:
+                run.save_state(self.storage)
+            except StorageError as exc:
+                log.warning("job %s: could not save the strategy state: %s", run.job.id, exc)
+            self._drop(run, release=True)
+
+    def _guard(self, run: JobRun, fn: Callable[..., object], *args: object) -> None:
+        """Run one per-job action; an unexpected error fails that job, not the dispatcher."""
+        try:
+            fn(*args)
+        except StorageError as exc:
+            log.warning("job %s: storage error: %s", run.job.id, exc)
+        except Exception as exc:  # noqa: BLE001 - e.g. a strategy bug: the job fails with the reason
+            log.exception("job %s failed in the dispatcher", run.job.id)
+            self._fail_job(run, f"{type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------ jobs
+    def _claim_jobs(self) -> None:
+        while len(self.jobs) < self.max_jobs:
+            job = self.leases.claim_next()
+            if job is None:
+                return
+            if job.id in self.jobs:  # our own lease lapsed and we got it back
+                self.jobs[job.id].job = job
+                continue
+            try:
+                self._open_job(job)
+            except Exception as exc:  # noqa: BLE001 - a job that cannot start fails with the reason
+                log.warning("job %s cannot start: %s", job.id, exc)
+                try:
+                    self.storage.transition_job(job.id, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+                except StorageError:
+                    self.leases.release(job.id)
+
+    def _open_job(self, job: JobRecord) -> None:
+        run = open_job(self.storage, job, self.probe_data)
+        self.jobs[job.id] = run
+        # Trials a dead dispatcher left running (its attempts died with it) are retried.
+        for state in (TrialState.RUNNING, TrialState.STALE):
+            for trial in self.storage.list_trials(job.id, states=[state], limit=10_000).items:
+                retry_or_fail(self.storage, run, trial.id, "its dispatcher was lost")
+        run.requeued = self.storage.list_trials(job.id, states=[TrialState.QUEUED], limit=1).total
+        run.dirty = True
+        log.info("dispatcher %s took job %s (%s)", self.id, job.id, job.spec.strategy.name)
+
+    def _maintain(self, run: JobRun) -> None:
+        now = time.monotonic()
+        if self.leases.renewal_due(run.renewed_at, now):
+            try:
+                run.job = self.leases.renew(run.job.id)
+                run.renewed_at = now
+            except ConflictError:
+                log.warning("lost the claim on job %s", run.job.id)
+                self._abandon(run, release=False)
+                return
+        if now - run.checked_at >= self.job_check_s:
+            run.checked_at = now
+            run.job = self.storage.get_job(run.job.id)
+            if run.job.state != JobState.RUNNING:  # cancelled (or resumed/failed) through the API
+                self._abandon(run, release=True)
+                return
+            wall = run.job.spec.budget.max_wall_s
+            started = run.job.started_at
+            spent = wall is not None and started is not None and time.time() - started.timestamp() >= wall
+            if spent and not run.out_of_time:
+                log.info("job %s reached its wall-time budget", run.job.id)
+                run.out_of_time = True
+                for handle in run.running.values():
+                    self.executor.cancel(handle)
+
+    def _abandon(self, run: JobRun, release: bool) -> None:
+        """Stop driving a job: cancel its attempts (late results are still stored) and drop it."""
+        for handle in run.running.values():
+            self.executor.cancel(handle)
+        self._drop(run, release=release)
+
+    def _drop(self, run: JobRun, release: bool) -> None:
+        self.jobs.pop(run.job.id, None)
+        if release:
+            self.leases.release(run.job.id)
+        else:
+            self.leases.forget(run.job.id)
+
+    def _maybe_finish(self, run: JobRun) -> None:
+        if run.job.id not in self.jobs:
+            return
+        finish = finish_reason(run, self.max_skips, run.requeued)
+        if finish is None:
+            return
+        run.drop_replays()
+        state = finish_job(self.storage, run, finish)
+        run.save_state(self.storage)
+        self._drop(run, release=False)
+        log.info("job %s finished: %s (%s)", run.job.id, state.value, finish.why)
+
+    def _fail_job(self, run: JobRun, error: str) -> None:
+        for handle in run.running.values():
+            self.executor.cancel(handle)
+        try:
+            self.storage.transition_job(run.job.id, JobState.FAILED, error=error[:4000])
+        except StorageError as exc:
+            log.warning("job %s: cannot mark failed: %s", run.job.id, exc)
+        self._drop(run, release=True)
+
+    # ------------------------------------------------------------------ filling slots
+    def _fill(self, run: JobRun) -> None:
+        if run.job.id not in self.jobs or run.out_of_time:
+            return
+        budget = run.job.spec.budget
+        while run.requeued > 0 and len(run.running) < budget.max_concurrent:
+            trial = self.storage.claim_trial(run.job.id, self.id)
+            if trial is None:
+                run.requeued = 0
+                break
+            run.requeued -= 1
+            self._submit(run, trial)
+        while (
+            not run.exhausted
+            and len(run.running) < budget.max_concurrent
+            and run.trained < budget.max_trials
+            and run.skips < self.max_skips
+        ):
+            want = min(budget.max_concurrent - len(run.running), budget.max_trials - run.trained)
+            if run.replay:  # asked before a restart, never placed: they go first, unchanged
+                sids, run.replay = run.replay[:want], run.replay[want:]
+                suggestions = [run.strategy.pending_suggestion(sid) for sid in sids]
+            else:
+                if run.strategy.is_exhausted():
+                    run.exhausted = True
+                    return
+                suggestions = run.strategy.ask(want)
+                if not suggestions:
+                    # Compound scaling asks nothing while its first step is in flight; with nothing in flight,
+                    # nothing more will come.
+                    run.exhausted = not run.running
+                    return
+                # Durable before any trial row exists: a crash before a trial is created leaves a pending
+                # suggestion with no trial, which the next dispatcher places unchanged.
+                run.save_state(self.storage)
+            for suggestion in suggestions:
+                self._place(run, suggestion)
+
+    def _place(self, run: JobRun, suggestion: Suggestion) -> None:
+        """One suggestion, judged as it will be trained: its one trial row, submitted when it is to train."""
+        arch = as_trained(suggestion.architecture, run, self._signature(run))
+        trial = place(self.storage, run, suggestion, arch, self.id)
+        if trial is not None:
+            self._submit(run, trial, arch)
+
+    def _signature(self, run: JobRun) -> tuple[int, int] | None:
+        """``(classes, channels)`` of the job's proxy data: read here, else learned from a result, else unknown."""
+        if run.data_signature is not None:
+            return run.data_signature
+        proxy = run.job.spec.proxy
+        return self._data_shapes.get((proxy.dataset, proxy.data_path))
+
+    def _submit(self, run: JobRun, trial: TrialRecord, arch: Architecture | None = None) -> None:
+        spec = run.job.spec
+        if arch is None:
+            if trial.architecture is None:
+                raise ValueError(f"trial {trial.id} has no architecture")
+            # Stored as trained already; mapped again for trials stored before the data shape was known.
+            arch = as_trained(Architecture.model_validate(trial.architecture), run, self._signature(run))
+        proxy = spec.proxy.model_copy(update={"resolution": arch.resolution})
+        payload = TrialPayload(
+            trial_id=trial.id,
+            job_id=run.job.id,
+            attempt=trial.attempts,
+            architecture=arch,
+            proxy=proxy,
+            latency=spec.latency,
+            reward=spec.reward,
+            cached_latency=self._cached_latency(run, arch),
+        )
+        handle = self.executor.submit(payload, resources=spec.resources)
+        run.start(trial.id, arch.arch_hash(), handle)
+        self._by_key[handle.key] = (run.job.id, trial.id)
+
+    def _cached_latency(self, run: JobRun, arch: Architecture) -> LatencyMeasurement | None:
+        spec = run.job.spec
+        shape = self._signature(run)
+        measured_by = self._latency_runtime.get(resources_key(spec.resources))
+        if shape is None or measured_by is None:
+            return None
+        device, runtime = measured_by
+        return cached_latency(self.storage, arch, arch.resolution, spec.latency, shape, device, runtime)
+
+    # ------------------------------------------------------------------ events
+    def _on_event_error(self, event: ExecutorEvent, exc: Exception) -> None:
+        """An unexpected error while handling ``event``: fail that event's job with the reason, keep the rest."""
+        log.error("handling %s failed: %s: %s", type(event).__name__, type(exc).__name__, exc)
+        log.debug("traceback", exc_info=exc)
+        where = self._by_key.get(event.handle.key)
+        run = self.jobs.get(where[0]) if where else None
+        if run is not None:
+            self._fail_job(run, f"{type(exc).__name__} while handling {type(event).__name__}: {exc}")
+
+    def _on_event(self, event: ExecutorEvent) -> None:
+        where = self._by_key.get(event.handle.key)
+        if where is None:
+            return
+        job_id, trial_id = where
+        run = self.jobs.get(job_id)
+        handle = event.handle
+        if isinstance(event, HeartbeatEvent):
+            if handle.key not in self._started:
+                self._started.add(handle.key)
+                self._beat_at[handle.key] = time.monotonic()
+                self.storage.start_trial(
+                    trial_id, handle.attempt, f"{event.node_ip}:{event.pid}", f"{event.node_ip}/{event.node_id}", None
+                )
+                return
+            now = time.monotonic()
+            if now - self._beat_at.get(handle.key, 0.0) >= _HEARTBEAT_WRITE_S:
+                self._beat_at[handle.key] = now
+                if self.storage.heartbeat(trial_id, handle.attempt) == TrialState.CANCELLED:
+                    self.executor.cancel(handle)
+        elif isinstance(event, LatencyEvent):
+            if run is not None:
+                run.latency_ms[trial_id] = event.latency.median_ms
+        elif isinstance(event, EpochEvent):
+            # The attempt makes a late epoch from a lost earlier attempt harmless (storage ignores it).
+            self.storage.report_epoch(trial_id, event.report, attempt=handle.attempt)
+            if run is not None and run.scheduler is not None:
+                decision = run.scheduler.on_epoch(
+                    str(trial_id), event.report.epoch, event.report.val_accuracy, run.latency_ms.get(trial_id)
+                )
+                if decision.stop:
+                    self.executor.prune(handle)
+        elif isinstance(event, FinishedEvent):
+            self._on_finished(run, trial_id, event)
+        elif isinstance(event, CrashedEvent):
+            self._release_key(handle.key)
+            if run is not None:
+                self._forget(run, trial_id)
+                retry_or_fail(self.storage, run, trial_id, f"worker lost: {event.error}")
+
+    def _on_finished(self, run: JobRun | None, trial_id: int, event: FinishedEvent) -> None:
+        handle, result, detail = event.handle, event.result, event.run
+        self._release_key(handle.key)
+        stored = self.storage.report_trial(trial_id, handle.attempt, result, report_key=handle.key)
+        if detail is not None and detail.weights and result.state in (TrialState.COMPLETED, TrialState.PRUNED):
+            self._save_weights(trial_id, detail.weights)
+        if run is None:
+            return
+        if detail is not None and detail.num_classes and detail.input_shape:
+            proxy = run.job.spec.proxy
+            self._data_shapes[(proxy.dataset, proxy.data_path)] = (detail.num_classes, detail.input_shape[0])
+        if result.latency is not None and detail is not None and detail.latency_runtime:
+            self._latency_runtime[resources_key(run.job.spec.resources)] = (
+                result.latency.device, detail.latency_runtime
+            )  # fmt: skip
+            if detail.latency_key and detail.measured_arch_hash and detail.input_shape:
+                self.storage.put_latency(
+                    detail.latency_key, detail.measured_arch_hash, detail.input_shape, detail.latency_runtime,
+                    result.latency,
+                )  # fmt: skip
+        self._forget(run, trial_id)
+        outcome = Outcome(
+            state=outcome_state(result.state),
+            accuracy=result.accuracy,
+            latency_ms=result.latency.median_ms if result.latency else None,
+            reward=stored.reward,
+            params=result.params,
+            macs=result.macs,
+            epochs=result.epochs_run,
+        )
+        run.tell(trial_id, outcome)
+
+    def _save_weights(self, trial_id: int, weights: bytes) -> None:
+        """The one place trained weights are written: the artifact store the API serves them from."""
+        from nas_service.artifacts import save_trial_weights
+
+        save_trial_weights(self.storage, self.data_dir, trial_id, weights)
+
+    def _forget(self, run: JobRun, trial_id: int) -> None:
+        handle = run.forget(trial_id)
+        if handle is not None:
+            self._release_key(handle.key)
+
+    def _release_key(self, key: str) -> None:
+        self._by_key.pop(key, None)
+        self._started.discard(key)
+        self._beat_at.pop(key, None)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        if now - self._swept_at < max(1.0, self.stale_after_s / 4):
+            return
+        self._swept_at = now
+        # Attempts still waiting in the executor's queue send no heartbeats yet; they are alive, not stale.
+        for run in self.jobs.values():
+            for trial_id, handle in run.running.items():
+                if handle.key not in self._started:
+                    self.storage.heartbeat(trial_id, handle.attempt)
+        for trial_id in self.storage.mark_stale_trials(self.stale_after_s):
+            try:
+                trial = self.storage.get_trial(trial_id)
+            except NotFoundError:
+                continue
+            held = self.jobs.get(trial.job_id)
+            if held is None:
+                continue  # another dispatcher's trial: its owner (or the next claimant) handles it
+            attempt = held.running.get(trial_id)
+            if attempt is not None:
+                self.executor.cancel(attempt, grace_s=0.0)
+                self._forget(held, trial_id)
+            retry_or_fail(self.storage, held, trial_id, f"no heartbeat for {self.stale_after_s:g} s")
