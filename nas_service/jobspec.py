@@ -173,11 +173,28 @@ class ScalingConfig(_Model):
     grid_step: float = Field(0.05, gt=0, le=0.5)
 
 
+class FinalConfig(_Model):
+    """Stage two: train the best networks of a search job to convergence with the final recipe.
+
+    Built by ``POST /jobs/{id}/finalize`` (``nas job finalize``), which picks ``trial_ids`` from the source job
+    and copies its proxy task with the full training split and ``epochs``. The recipe adds augmentation
+    (``auto``: random crop with padding, plus horizontal flips except for digits, where a mirror changes the
+    class), optional EMA of the weights, and the evaluation on the held-out test split the search never saw.
+    """
+
+    source_job_id: int = Field(..., ge=1)
+    trial_ids: list[int] = Field(..., min_length=1, max_length=256)
+    by: Literal["reward", "pareto"] = "reward"
+    epochs: int = Field(30, ge=1, le=1000)
+    augment: Literal["auto", "none", "crop", "crop-flip"] = "auto"
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+
+
 class JobSpec(_Model):
     """Everything a job asks for; stored with the job and handed to the dispatcher and workers."""
 
     name: str = Field("search", min_length=1, max_length=200)
-    kind: Literal["search", "scaling"] = "search"
+    kind: Literal["search", "scaling", "final"] = "search"
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
@@ -185,12 +202,15 @@ class JobSpec(_Model):
     latency: LatencyConfig = Field(default_factory=LatencyConfig)
     constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
     scaling: ScalingConfig | None = None
+    final: FinalConfig | None = None
     resources: dict[str, float] = Field(default_factory=lambda: {"cpu": 1.0, "gpu": 0.0}, max_length=8)
 
     @model_validator(mode="after")
     def _scaling_needs_config(self) -> JobSpec:
         if self.kind == "scaling" and self.scaling is None:
             raise ValueError("a scaling job needs 'scaling' settings")
+        if self.kind == "final" and self.final is None:
+            raise ValueError("a final job needs 'final' settings (create it with POST /jobs/{id}/finalize)")
         return self
 
 

@@ -26,6 +26,7 @@ cached flag it refreshes at most every half second). A truthy answer stops train
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from typing import Any, Literal
 import torch
 import torch.nn as nn
 
-from nas_service.jobspec import EpochReport, ProxyConfig
+from nas_service.jobspec import EpochReport, FinalConfig, ProxyConfig
 from workers.data import ProxyData
 
 __all__ = [
@@ -44,6 +45,9 @@ __all__ = [
     "TrainRecipe",
     "augment_batch",
     "build_optimizer",
+    "decode_checkpoint",
+    "encode_checkpoint",
+    "recipe_for",
     "resolve_device",
     "train_proxy",
 ]
@@ -116,6 +120,37 @@ class Checkpoint:
 
     epoch: int
     state: dict[str, Any]
+
+
+def recipe_for(final: FinalConfig, dataset: str, resolution: int) -> TrainRecipe:
+    """The :class:`TrainRecipe` of a ``final`` job on ``dataset`` at ``resolution``.
+
+    ``augment: auto`` crops with ``resolution // 8`` pixels of padding (4 at CIFAR's 32 px, as the usual CIFAR
+    recipe) and flips horizontally, except on digits, where a mirrored digit is another digit (or none).
+    """
+    pad = max(1, resolution // 8)
+    augment = final.augment
+    if augment == "auto":
+        augment = "crop" if dataset == "digits" else "crop-flip"
+    return TrainRecipe(
+        crop_padding=pad if augment in ("crop", "crop-flip") else 0,
+        flip=augment == "crop-flip",
+        ema_decay=final.ema_decay,
+        evaluate_test=True,
+    )
+
+
+def encode_checkpoint(ckpt: Checkpoint) -> bytes:
+    """``torch.save`` bytes of a checkpoint (what the controller stores)."""
+    buf = io.BytesIO()
+    torch.save({"epoch": ckpt.epoch, "state": ckpt.state}, buf)
+    return buf.getvalue()
+
+
+def decode_checkpoint(data: bytes) -> Checkpoint:
+    """The checkpoint :func:`encode_checkpoint` wrote (tensors, numbers and lists only: ``weights_only``)."""
+    raw = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return Checkpoint(epoch=int(raw["epoch"]), state=raw["state"])
 
 
 def augment_batch(x: torch.Tensor, recipe: TrainRecipe, generator: torch.Generator) -> torch.Tensor:
@@ -336,8 +371,11 @@ class _Loop:
             if epoch + 1 < self.cfg.epochs and should_stop is not None and (stop := _stop_status(should_stop())):
                 outcome.status = stop
                 break
+        if self.ema is not None and outcome.status == "completed":
+            # The averaged weights are the ones evaluated, so they are the ones kept (and exported).
+            self.model.load_state_dict(self.ema.module.state_dict())
         if self.recipe.evaluate_test and outcome.status == "completed" and len(data.test_y):
-            outcome.test_accuracy = evaluate(self.eval_model, data.test_x, data.test_y, device, self.amp)
+            outcome.test_accuracy = evaluate(self.model, data.test_x, data.test_y, device, self.amp)
         outcome.train_seconds = time.perf_counter() - self.start
         return outcome
 
