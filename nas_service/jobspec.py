@@ -135,6 +135,11 @@ class ProxyConfig(_Model):
     ``dataset``: ``digits`` (scikit-learn's bundled 8x8 digits, upsampled), ``synthetic`` (a seeded toy task),
     ``cifar10`` (python pickle directory at ``data_path``), ``imagefolder`` (``data_path/<class>/*.png|jpg``) or
     ``npz`` (``data_path`` with arrays ``x`` (N,H,W[,C]) and ``y`` (N,)).
+
+    ``test_fraction`` is held out of every search (a fixed, job-independent split; only a ``final`` job
+    evaluates on it); ``val_fraction`` of the rest is the validation split a search selects on;
+    ``data_fraction`` trains on a deterministic class-stratified subset of the training split (a cheaper
+    proxy; see ``nas proxy study``).
     """
 
     dataset: Literal["digits", "synthetic", "cifar10", "imagefolder", "npz"] = "digits"
@@ -147,6 +152,8 @@ class ProxyConfig(_Model):
     weight_decay: float = Field(4e-5, ge=0, le=1)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+    data_fraction: float = Field(1.0, gt=0, le=1)
     max_train_samples: int | None = Field(None, ge=1, le=10_000_000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -201,11 +208,28 @@ class ScalingConfig(_Model):
     grid_step: float = Field(0.05, gt=0, le=0.5)
 
 
+class FinalConfig(_Model):
+    """Stage two: train the best networks of a search job to convergence with the final recipe.
+
+    Built by ``POST /jobs/{id}/finalize`` (``nas job finalize``), which picks ``trial_ids`` from the source job
+    and copies its proxy task with the full training split and ``epochs``. The recipe adds augmentation
+    (``auto``: random crop with padding, plus horizontal flips except for digits, where a mirror changes the
+    class), optional EMA of the weights, and the evaluation on the held-out test split the search never saw.
+    """
+
+    source_job_id: int = Field(..., ge=1)
+    trial_ids: list[int] = Field(..., min_length=1, max_length=256)
+    by: Literal["reward", "pareto"] = "reward"
+    epochs: int = Field(30, ge=1, le=1000)
+    augment: Literal["auto", "none", "crop", "crop-flip"] = "auto"
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+
+
 class JobSpec(_Model):
     """Everything a job asks for; stored with the job and handed to the dispatcher and workers."""
 
     name: str = Field("search", min_length=1, max_length=200)
-    kind: Literal["search", "scaling"] = "search"
+    kind: Literal["search", "scaling", "final"] = "search"
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
@@ -213,12 +237,15 @@ class JobSpec(_Model):
     latency: LatencyConfig = Field(default_factory=LatencyConfig)
     constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
     scaling: ScalingConfig | None = None
+    final: FinalConfig | None = None
     resources: dict[str, float] = Field(default_factory=lambda: {"cpu": 1.0, "gpu": 0.0}, max_length=8)
 
     @model_validator(mode="after")
     def _scaling_needs_config(self) -> JobSpec:
         if self.kind == "scaling" and self.scaling is None:
             raise ValueError("a scaling job needs 'scaling' settings")
+        if self.kind == "final" and self.final is None:
+            raise ValueError("a final job needs 'final' settings (create it with POST /jobs/{id}/finalize)")
         return self
 
 

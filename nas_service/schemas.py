@@ -193,6 +193,8 @@ class JobCreate(JobSpec):
     def _one_space(self) -> JobCreate:
         if self.space_id is not None and self.space is not None:
             raise ValueError("give either 'space_id' or 'space', not both")
+        if self.kind == "final":
+            raise ValueError("a final job is created from a search job: POST /jobs/{id}/finalize (nas job finalize)")
         if self.space_id is None and self.space is None and self.kind != "scaling":
             raise ValueError("a search job needs 'space_id' or an inline 'space'")
         return self
@@ -200,6 +202,50 @@ class JobCreate(JobSpec):
     def to_spec(self) -> JobSpec:
         """The :class:`JobSpec` part of the request."""
         return JobSpec.model_validate(self.model_dump(exclude={"space_id", "space", "force"}))
+
+
+class FinalizeRequest(BaseModel):
+    """Stage two of a search job: train its ``top_k`` best networks to convergence (a new job of kind ``final``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    top_k: int = Field(3, ge=1, le=256, strict=True, description="How many networks to train.")
+    by: Literal["reward", "pareto"] = Field("reward", description="Rank by reward, or take the Pareto front.")
+    target_ms: float | None = Field(None, gt=0, le=1e6, description="Rank (and reward) at this latency target.")
+    epochs: int = Field(30, ge=1, le=1000, strict=True)
+    augment: Literal["auto", "none", "crop", "crop-flip"] = "auto"
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+    name: str | None = Field(None, min_length=1, max_length=200)
+
+
+class FidelityNetwork(BaseModel):
+    """One finalized network: its proxy (search) values beside its final ones."""
+
+    source_trial_id: int
+    final_trial_id: int | None = None
+    proxy_accuracy: float | None = None
+    final_accuracy: float | None = None
+    proxy_reward: float | None = None
+    final_reward: float | None = None
+    latency_ms: float | None = None
+    state: str
+
+
+class FidelityPublic(BaseModel):
+    """How well the proxy ranked the networks of a final job (``GET /jobs/{id}/fidelity``)."""
+
+    job_id: int
+    source_job_id: int
+    n: int
+    kendall_tau: float | None = None
+    spearman: float | None = None
+    reward_kendall_tau: float | None = None
+    reward_spearman: float | None = None
+    top1_agrees: bool | None = None
+    regret: float | None = None
+    proxy_pick: int | None = None
+    final_best: int | None = None
+    networks: list[FidelityNetwork] = Field(default_factory=list)
 
 
 class JobCounters(BaseModel):

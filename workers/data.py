@@ -1,8 +1,23 @@
-"""Proxy datasets for trial training: in-memory tensors and a seeded train/validation split.
+"""Proxy datasets for trial training: in-memory tensors and a deterministic train/validation/test split.
 
 :func:`load_dataset` turns a :class:`~nas_service.jobspec.ProxyConfig` into a :class:`ProxyData`: float images
 ``(N, C, H, W)`` resized to ``cfg.resolution`` and normalised per channel with the training split's
-statistics, and ``long`` labels. The data of one config is loaded once per worker process (a small
+statistics, and ``long`` labels.
+
+The split, in this order:
+
+1. **Test** (``cfg.test_fraction`` of the samples, stratified by class): drawn with a *fixed* seed that does not
+   depend on the job, so every job on one dataset holds out the same test samples; searches train on the
+   training split, select on the validation split and never look at the test split; only a stage-two
+   (``final``) job evaluates on it. CIFAR-10 uses its own ``test_batch`` as the test split and an ``npz`` file
+   its ``x_test``/``y_test`` arrays when present.
+2. **Validation** (``cfg.val_fraction`` of what remains, or the ``npz`` file's ``x_val``/``y_val``): drawn with
+   the job's ``cfg.seed``.
+3. **Training**: the rest, optionally reduced to a stratified ``cfg.data_fraction`` (a cheaper proxy) and capped
+   at ``cfg.max_train_samples``.
+
+:attr:`ProxyData.split_indices` names the source sample indices of each split, so tests (and users) can check
+that they are disjoint. The data of one config is loaded once per worker process (a small
 module-level LRU keyed by the fields that change the data), not once per trial: Ray reuses worker processes,
 so a search pays for the load once per worker.
 
@@ -11,13 +26,14 @@ Sources:
 * ``digits``: scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes, offline), 1 channel.
 * ``synthetic``: a seeded toy task (10 classes, 3 channels): one smooth random pattern per class plus noise.
 * ``cifar10``: the CIFAR-10 *python* directory (``data_batch_1`` .. ``data_batch_5``, ``batches.meta``). The
-  validation split is held out of the training batches; ``test_batch`` is deliberately never read, so a search
-  never selects on the test set. These pickles are trusted data files on the worker's disk that the operator
-  points at; they are never uploaded through the API. They are still read with an unpickler that only admits
+  validation split is held out of the training batches; ``test_batch`` is the test split, which a search never
+  trains or selects on. These pickles are trusted data files on the worker's disk that the operator points at;
+  they are never uploaded through the API. They are still read with an unpickler that only admits
   the numpy types CIFAR batches contain, so a tampered file fails instead of running code.
 * ``imagefolder``: ``root/<class>/*.png|jpg|jpeg|bmp``, classes in sorted order, decoded by Pillow.
 * ``npz``: arrays ``x`` (``N,H,W`` or ``N,H,W,C``; ``N,C,H,W`` is accepted when unambiguous) and ``y``
-  (``N``), optional ``x_val``/``y_val`` used as the validation split instead of a random one. Loaded with
+  (``N``), optional ``x_val``/``y_val`` used as the validation split instead of a random one and optional
+  ``x_test``/``y_test`` used as the test split. Loaded with
   ``allow_pickle=False``.
 
 Every missing or malformed input raises :class:`DatasetError` naming the path and the field.
@@ -27,7 +43,7 @@ from __future__ import annotations
 
 import functools
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +79,12 @@ class ProxyData:
         val_y: Validation labels, int64 ``(M,)``.
         num_classes: Number of classes.
         in_channels: Image channels ``C``.
+        test_x: Held-out test images (see the module docstring), normalised like the others.
+        test_y: Test labels.
+        mean: Per-channel mean subtracted from inputs in ``[0, 1]`` (the preprocessing an export must repeat).
+        std: Per-channel standard deviation inputs were divided by.
+        split_indices: Source sample indices of ``train``/``val``/``test`` where the splits were carved from one
+            array (absent for splits a source ships separately).
     """
 
     train_x: torch.Tensor
@@ -71,6 +93,11 @@ class ProxyData:
     val_y: torch.Tensor
     num_classes: int
     in_channels: int
+    test_x: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    test_y: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    split_indices: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -84,7 +111,7 @@ def load_dataset(cfg: ProxyConfig) -> ProxyData:
 
     Args:
         cfg: The proxy settings; only ``dataset``, ``data_path``, ``resolution``, ``val_fraction``,
-            ``max_train_samples`` and ``seed`` matter here.
+            ``test_fraction``, ``data_fraction``, ``max_train_samples`` and ``seed`` matter here.
 
     Returns:
         The normalised train and validation tensors.
@@ -95,7 +122,12 @@ def load_dataset(cfg: ProxyConfig) -> ProxyData:
     path = _allowed_path(cfg.data_path) if cfg.data_path else None
     if cfg.dataset in ("cifar10", "imagefolder", "npz") and path is None:
         raise DatasetError(f"dataset {cfg.dataset!r} needs 'data_path'")
-    return _load_cached(cfg.dataset, path, cfg.resolution, cfg.val_fraction, cfg.max_train_samples, cfg.seed)
+    return _load_cached(
+        cfg.dataset,
+        path,
+        cfg.resolution,
+        _SplitSpec(cfg.val_fraction, cfg.test_fraction, cfg.data_fraction, cfg.max_train_samples, cfg.seed),
+    )
 
 
 def _allowed_path(data_path: str) -> str:
@@ -138,60 +170,109 @@ def clear_dataset_cache() -> None:
     _load_cached.cache_clear()
 
 
+@dataclass(frozen=True)
+class _SplitSpec:
+    val_fraction: float
+    test_fraction: float
+    data_fraction: float
+    max_train_samples: int | None
+    seed: int
+
+
+#: The seed of the test split: fixed, so the test samples of a dataset are the same for every job.
+_TEST_SPLIT_SEED = 20_260_000
+
+
+def stratified_pick(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions of a class-stratified ``fraction`` of ``y`` (at least one per class present).
+
+    Each class contributes ``round(fraction * count)`` samples (but at least one, and at most ``count``), so a
+    small fraction keeps every class and the class balance of the whole.
+    """
+    picked: list[np.ndarray] = []
+    for label in np.unique(y):
+        where = np.flatnonzero(y == label)
+        k = min(len(where), max(1, round(fraction * len(where))))
+        picked.append(rng.permutation(where)[:k])
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
+
+
 @functools.lru_cache(maxsize=4)
-def _load_cached(
-    dataset: str,
-    path: str | None,
-    resolution: int,
-    val_fraction: float,
-    max_train_samples: int | None,
-    seed: int,
-) -> ProxyData:
+def _load_cached(dataset: str, path: str | None, resolution: int, split: _SplitSpec) -> ProxyData:
     explicit_val: tuple[np.ndarray, np.ndarray] | None = None
+    explicit_test: tuple[np.ndarray, np.ndarray] | None = None
     if dataset == "digits":
         x, y = _digits()
     elif dataset == "synthetic":
-        x, y = _synthetic(seed)
+        x, y = _synthetic(split.seed)
     elif dataset == "cifar10":
         assert path is not None
         x, y = _cifar10(Path(path))
+        explicit_test = _cifar10_test(Path(path))
     elif dataset == "imagefolder":
         assert path is not None
         x, y = _image_folder(Path(path), resolution)
     elif dataset == "npz":
         assert path is not None
-        x, y, explicit_val = _npz(Path(path))
+        x, y, explicit_val, explicit_test = _npz(Path(path))
     else:  # pragma: no cover - ProxyConfig's Literal forbids it
         raise DatasetError(f"unknown dataset {dataset!r}")
 
-    rng = np.random.default_rng(seed)
+    where = path or dataset
+    source = np.arange(len(y))
+    indices: dict[str, np.ndarray] = {}
+    if explicit_test is not None:
+        test_x, test_y = explicit_test
+    else:
+        test_pos = stratified_pick(y, split.test_fraction, np.random.default_rng(_TEST_SPLIT_SEED))
+        if len(test_pos) >= len(y):
+            raise DatasetError(f"{where}: {len(y)} samples are too few to hold out a test split")
+        keep = np.setdiff1d(source, test_pos, assume_unique=True)
+        test_x, test_y, indices["test"] = x[test_pos], y[test_pos], test_pos
+        x, y, source = x[keep], y[keep], source[keep]
+
+    rng = np.random.default_rng(split.seed)
     if explicit_val is not None:
-        train_x, train_y = x, y
+        train_x, train_y, train_src = x, y, source
         val_x, val_y = explicit_val
     else:
         order = rng.permutation(len(y))
-        n_val = max(1, round(len(y) * val_fraction))
+        n_val = max(1, round(len(y) * split.val_fraction))
         if n_val >= len(y):
-            raise DatasetError(f"{path or dataset}: {len(y)} samples are too few to hold out a validation split")
+            raise DatasetError(f"{where}: {len(y)} samples are too few to hold out a validation split")
         val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
         train_x, train_y, val_x, val_y = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
-    if max_train_samples is not None and max_train_samples < len(train_y):
-        keep = np.sort(rng.permutation(len(train_y))[:max_train_samples])
-        train_x, train_y = train_x[keep], train_y[keep]
+        train_src, indices["val"] = source[train_idx], source[val_idx]
+    if split.data_fraction < 1.0:
+        keep = stratified_pick(train_y, split.data_fraction, rng)
+        train_x, train_y, train_src = train_x[keep], train_y[keep], train_src[keep]
+    if split.max_train_samples is not None and split.max_train_samples < len(train_y):
+        keep = np.sort(rng.permutation(len(train_y))[: split.max_train_samples])
+        train_x, train_y, train_src = train_x[keep], train_y[keep], train_src[keep]
+    indices["train"] = train_src
 
-    num_classes = int(max(train_y.max(initial=0), val_y.max(initial=0))) + 1
-    tx, vx = _to_tensor(train_x, resolution), _to_tensor(val_x, resolution)
+    num_classes = int(max(train_y.max(initial=0), val_y.max(initial=0), test_y.max(initial=0))) + 1
+    tx, vx, sx = (_to_tensor(a, resolution) for a in (train_x, val_x, test_x))
     mean = tx.mean(dim=(0, 2, 3), keepdim=True)
     std = tx.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    tx, vx = ((tx - mean) / std).contiguous(), ((vx - mean) / std).contiguous()
+    tx, vx, sx = (((t - mean) / std).contiguous() for t in (tx, vx, sx))
     return ProxyData(
         train_x=tx,
-        train_y=torch.from_numpy(np.ascontiguousarray(train_y, dtype=np.int64)),
+        train_y=_labels(train_y),
         val_x=vx,
-        val_y=torch.from_numpy(np.ascontiguousarray(val_y, dtype=np.int64)),
+        val_y=_labels(val_y),
         num_classes=num_classes,
         in_channels=int(tx.shape[1]),
+        test_x=sx,
+        test_y=_labels(test_y),
+        mean=tuple(float(v) for v in mean.flatten()),
+        std=tuple(float(v) for v in std.flatten()),
+        split_indices=indices,
     )
+
+
+def _labels(y: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
 
 
 def _to_tensor(x: np.ndarray, resolution: int) -> torch.Tensor:
@@ -307,6 +388,19 @@ def _cifar10(root: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def _cifar10_test(root: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """CIFAR-10's ``test_batch`` (the final job's test split), or ``None`` where the directory lacks it."""
+    path = root / "test_batch"
+    if not path.is_file():
+        return None
+    batch = _read_cifar_pickle(path)
+    data, labels = batch.get(b"data"), batch.get(b"labels")
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels is None:
+        raise DatasetError(f"{path}: expected fields 'data' (N, 3072) and 'labels'")
+    y = _check_labels(np.asarray(labels), len(data), f"{path}: field 'labels'")
+    return data.astype(np.uint8).reshape(-1, 3, 32, 32), y
+
+
 # --- npz ---
 
 
@@ -321,7 +415,10 @@ def _npz_images(arr: np.ndarray, where: str) -> np.ndarray:
     raise DatasetError(f"{where}: expected images of shape (N,H,W) or (N,H,W,C) with C in 1,3,4; got {arr.shape}")
 
 
-def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+_Pair = tuple[np.ndarray, np.ndarray]
+
+
+def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, _Pair | None, _Pair | None]:
     if not path.is_file():
         raise DatasetError(f"{path}: .npz file not found")
     try:
@@ -329,24 +426,31 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarr
             arrays = {k: z[k] for k in z.files}
     except Exception as exc:  # noqa: BLE001 - any reading problem is a malformed file
         raise DatasetError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
-    for field in ("x", "y"):
-        if field not in arrays:
-            raise DatasetError(f"{path}: field {field!r} missing (found {sorted(arrays)})")
-    if ("x_val" in arrays) != ("y_val" in arrays):
-        raise DatasetError(f"{path}: fields 'x_val' and 'y_val' must be given together")
+    for field_name in ("x", "y"):
+        if field_name not in arrays:
+            raise DatasetError(f"{path}: field {field_name!r} missing (found {sorted(arrays)})")
     x = _npz_images(arrays["x"], f"{path}: field 'x'")
     y = _check_labels(arrays["y"], len(x), f"{path}: field 'y'")
-    val = None
-    if "x_val" in arrays:
-        xv = _npz_images(arrays["x_val"], f"{path}: field 'x_val'")
-        yv = _check_labels(arrays["y_val"], len(xv), f"{path}: field 'y_val'")
-        if xv.shape[1:] != x.shape[1:]:
-            raise DatasetError(f"{path}: field 'x_val' has image shape {xv.shape[1:]}, 'x' has {x.shape[1:]}")
-        val = (xv, yv)
-    for name, arr in (("x", x), ("x_val", None if val is None else val[0])):
-        if arr is not None and not (np.issubdtype(arr.dtype, np.number) and arr.dtype != np.complex128):
-            raise DatasetError(f"{path}: field {name!r} must be numeric, got dtype {arr.dtype}")
-    return x, y, val
+    _check_numeric(path, "x", x)
+    extra: dict[str, _Pair | None] = {}
+    for split in ("val", "test"):
+        xs, ys = f"x_{split}", f"y_{split}"
+        if (xs in arrays) != (ys in arrays):
+            raise DatasetError(f"{path}: fields {xs!r} and {ys!r} must be given together")
+        extra[split] = None
+        if xs in arrays:
+            xe = _npz_images(arrays[xs], f"{path}: field {xs!r}")
+            ye = _check_labels(arrays[ys], len(xe), f"{path}: field {ys!r}")
+            if xe.shape[1:] != x.shape[1:]:
+                raise DatasetError(f"{path}: field {xs!r} has image shape {xe.shape[1:]}, 'x' has {x.shape[1:]}")
+            _check_numeric(path, xs, xe)
+            extra[split] = (xe, ye)
+    return x, y, extra["val"], extra["test"]
+
+
+def _check_numeric(path: Path, name: str, arr: np.ndarray) -> None:
+    if not (np.issubdtype(arr.dtype, np.number) and arr.dtype != np.complex128):
+        raise DatasetError(f"{path}: field {name!r} must be numeric, got dtype {arr.dtype}")
 
 
 # --- image folders ---

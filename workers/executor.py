@@ -39,6 +39,7 @@ import ray.exceptions
 
 from nas_service.jobspec import EpochReport, LatencyMeasurement, TrialResult, TrialState
 from nas_service.orchestration.executor import (
+    CheckpointEvent,
     CrashedEvent,
     EpochEvent,
     ExecutorEvent,
@@ -127,6 +128,10 @@ class ChannelReporter:
     def latency(self, measurement: LatencyMeasurement) -> None:
         """Push the latency measured before training (no wait)."""
         self._channel.push.remote(self._key, "latency", measurement.model_dump(mode="json"))
+
+    def checkpoint(self, epoch: int, data: bytes) -> None:
+        """Push a stage-two checkpoint (waits, so a crash right after an epoch still leaves it stored)."""
+        ray.get(self._channel.push.remote(self._key, "checkpoint", {"epoch": epoch, "data": data}))
 
     def heartbeat(self) -> None:
         """Push a heartbeat if the last one is older than the interval (no wait)."""
@@ -339,6 +344,8 @@ class RayExecutor:
                 events.append(EpochEvent(rec.handle, EpochReport.model_validate(data)))
             elif kind == "latency":
                 events.append(LatencyEvent(rec.handle, LatencyMeasurement.model_validate(data)))
+            elif kind == "checkpoint":
+                events.append(CheckpointEvent(rec.handle, int(data["epoch"]), bytes(data["data"])))
             elif kind == "heartbeat":
                 rec.last_heartbeat = float(data["at"])
                 rec.info = data

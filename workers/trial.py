@@ -64,7 +64,8 @@ class TrialReporter(Protocol):
     ``heartbeat`` is called after every training batch and ``should_stop`` after every batch and epoch:
     implementations that talk to a remote process rate-limit themselves. A reporter may also have an optional
     ``latency(measurement: LatencyMeasurement)`` method: it is called once, before training, with the
-    candidate's latency (a multi-fidelity pruner ranks by it).
+    candidate's latency (a multi-fidelity pruner ranks by it), and an optional ``checkpoint(epoch, data)``
+    method that a stage-two training calls after every epoch with the checkpoint bytes to store.
     """
 
     def epoch(self, report: EpochReport) -> None:
@@ -130,6 +131,11 @@ class _TimedReporter:
         hook = getattr(self.inner, "latency", None)
         if hook is not None:
             self._timed(hook, measurement)
+
+    def checkpoint(self, epoch: int, data: bytes) -> None:
+        hook = getattr(self.inner, "checkpoint", None)
+        if hook is not None:
+            self._timed(hook, epoch, data)
 
 
 def worker_identity() -> tuple[str, str]:
@@ -255,20 +261,23 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
                 on_epoch=timed.epoch,
                 should_stop=timed.should_stop,
                 on_step=timed.heartbeat,
+                **_final_options(payload, timed),
             )
             train_report_s = timed.seconds - before
         run.images_per_second = outcome.images_per_second
-        fields.update(accuracy=outcome.val_accuracy, epochs_run=outcome.epochs_run, train_seconds=outcome.train_seconds)
+        # A final (stage-two) training is judged on the held-out test split; a proxy trial on validation.
+        accuracy = outcome.test_accuracy if payload.final is not None else outcome.val_accuracy
+        fields.update(accuracy=accuracy, epochs_run=outcome.epochs_run, train_seconds=outcome.train_seconds)
         if outcome.status in ("completed", "pruned"):
             run.weights = serialize_weights(model)
         if outcome.status != "completed":
             fields["state"] = TrialState(outcome.status)
         else:
             fields["state"] = TrialState.COMPLETED
-            if outcome.val_accuracy is not None:
+            if accuracy is not None:
                 run.reward = float(
                     mnasnet_reward(
-                        outcome.val_accuracy,
+                        accuracy,
                         latency.median_ms,
                         payload.reward.target_ms,
                         payload.reward.alpha if payload.reward.alpha is not None else -0.07,
@@ -288,6 +297,23 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
     seconds["other"] = max(0.0, wall - sum(seconds.values()))
     run.phases = seconds
     return run
+
+
+def _final_options(payload: TrialPayload, reporter: _TimedReporter) -> dict[str, Any]:
+    """``train_proxy``'s recipe, resume and checkpoint arguments for a final job's attempt (none otherwise)."""
+    if payload.final is None:
+        return {}
+    import base64
+
+    from workers.train import decode_checkpoint, encode_checkpoint, recipe_for
+
+    options: dict[str, Any] = {
+        "recipe": recipe_for(payload.final, payload.proxy.dataset, payload.architecture.resolution),
+        "on_checkpoint": lambda ckpt: reporter.checkpoint(ckpt.epoch, encode_checkpoint(ckpt)),
+    }
+    if payload.resume_checkpoint:
+        options["resume"] = decode_checkpoint(base64.b64decode(payload.resume_checkpoint))
+    return options
 
 
 def noop_trial(payload: TrialPayload, reporter: TrialReporter) -> TrialRun:

@@ -13,7 +13,10 @@ from nas_service.artifacts._open import (
     ARTIFACTS_DIR,
     ArtifactStoreKind,
     artifact_store_for,
+    load_trial_checkpoint,
+    save_trial_checkpoint,
     save_trial_weights,
+    trial_checkpoint_key,
     trial_weights_key,
 )
 from nas_service.artifacts.base import (
@@ -41,6 +44,9 @@ __all__ = [
     "InvalidArtifactKey",
     "artifact_store_for",
     "check_key",
+    "load_trial_checkpoint",
+    "save_trial_checkpoint",
     "save_trial_weights",
+    "trial_checkpoint_key",
     "trial_weights_key",
 ]

@@ -30,6 +30,11 @@ def trial_weights_key(trial_id: int | str) -> str:
     return f"trials/{int(trial_id)}/weights.pt"
 
 
+def trial_checkpoint_key(trial_id: int | str) -> str:
+    """The key of a stage-two training's last checkpoint: ``trials/<id>/checkpoint.pt`` (overwritten each epoch)."""
+    return f"trials/{int(trial_id)}/checkpoint.pt"
+
+
 def artifact_store_for(
     storage: BaseStorage, data_dir: str | os.PathLike[str], kind: ArtifactStoreKind
 ) -> BaseArtifactStore:
@@ -81,14 +86,47 @@ def save_trial_weights(
     Returns:
         Whether the weights were stored.
     """
-    if kind is None:
-        from nas_service.settings import get_settings
+    return _put(storage, data_dir, trial_weights_key(trial_id), weights, kind)
 
-        kind = get_settings().artifact_store
-    key = trial_weights_key(trial_id)
+
+def save_trial_checkpoint(
+    storage: BaseStorage,
+    data_dir: str | os.PathLike[str],
+    trial_id: int,
+    data: bytes,
+    kind: ArtifactStoreKind | None = None,
+) -> bool:
+    """Store (overwrite) a trial's last training checkpoint; a failure is logged (the retry then restarts)."""
+    return _put(storage, data_dir, trial_checkpoint_key(trial_id), data, kind)
+
+
+def load_trial_checkpoint(
+    storage: BaseStorage, data_dir: str | os.PathLike[str], trial_id: int, kind: ArtifactStoreKind | None = None
+) -> bytes | None:
+    """A trial's last stored checkpoint, or ``None`` when there is none (or it cannot be read: logged)."""
+    key = trial_checkpoint_key(trial_id)
+    kind = kind or _default_kind()
     try:
-        artifact_store_for(storage, data_dir, kind).put(key, weights)
+        store = artifact_store_for(storage, data_dir, kind)
+        return store.get(key) if store.exists(key) else None
     except (OSError, StorageError, ArtifactError) as exc:
-        log.warning("trial %s: cannot store its weights (%s store, %s): %s", trial_id, kind, key, exc)
+        log.warning("trial %s: cannot read its checkpoint (%s store, %s): %s", trial_id, kind, key, exc)
+        return None
+
+
+def _default_kind() -> ArtifactStoreKind:
+    from nas_service.settings import get_settings
+
+    return get_settings().artifact_store
+
+
+def _put(
+    storage: BaseStorage, data_dir: str | os.PathLike[str], key: str, data: bytes, kind: ArtifactStoreKind | None
+) -> bool:
+    kind = kind or _default_kind()
+    try:
+        artifact_store_for(storage, data_dir, kind).put(key, data)
+    except (OSError, StorageError, ArtifactError) as exc:
+        log.warning("cannot store %s (%s store): %s", key, kind, exc)
         return False
     return True

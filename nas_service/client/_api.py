@@ -142,6 +142,18 @@ def job_action(job_id: int, action: str) -> Call:
     return Call("POST", f"/jobs/{int(job_id)}/{action}", parse=_model("JobPublic"))
 
 
+def finalize_job(job_id: int, top_k: int, by: str, target_ms: float | None, epochs: int, **extra: Any) -> Call:
+    """``POST /jobs/{id}/finalize`` (stage two: a ``final`` job training the best networks)."""
+    body = _validated("FinalizeRequest", {"top_k": top_k, "by": by, "target_ms": target_ms, "epochs": epochs,
+                                           **{k: v for k, v in extra.items() if v is not None}})  # fmt: skip
+    return Call("POST", f"/jobs/{int(job_id)}/finalize", body=body, parse=_model("JobPublic"))
+
+
+def fidelity(job_id: int) -> Call:
+    """``GET /jobs/{id}/fidelity`` of a final job."""
+    return Call("GET", f"/jobs/{int(job_id)}/fidelity", parse=_model("FidelityPublic"))
+
+
 # ---------------------------------------------------------------------- trials and results
 def trials(job_id: int, state: str | None, sort: str, order: str | None) -> Call:
     """``GET /jobs/{id}/trials`` (paged by the caller)."""

@@ -184,6 +184,25 @@ class AsyncClient:
         """The ``k`` best trials by reward."""
         return await self._call(_api.best(job_id, k, target_ms, alpha, beta))
 
+    async def finalize(
+        self,
+        job_id: int,
+        top_k: int = 3,
+        *,
+        by: str = "reward",
+        target_ms: float | None = None,
+        epochs: int = 30,
+        augment: str | None = None,
+        ema_decay: float | None = None,
+    ) -> Any:
+        """Stage two: queue a ``final`` job training the ``top_k`` best networks of ``job_id`` (its record)."""
+        call = _api.finalize_job(job_id, top_k, by, target_ms, epochs, augment=augment, ema_decay=ema_decay)
+        return await self._call(call)
+
+    async def fidelity(self, job_id: int) -> Any:
+        """Proxy fidelity of a final job: Kendall/Spearman of proxy vs final, top-1 agreement, regret."""
+        return await self._call(_api.fidelity(job_id))
+
     async def scaling(self, job_id: int) -> Any:
         """A compound-scaling job's coefficient grid and phi family."""
         return await self._call(_api.scaling(job_id))

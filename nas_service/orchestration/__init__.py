@@ -17,6 +17,7 @@ Pure library code, typed and testable without Ray; ``workers/`` only moves bytes
 from nas_service.orchestration.dispatcher import Dispatcher
 from nas_service.orchestration.executor import (
     BaseExecutor,
+    CheckpointEvent,
     CrashedEvent,
     EpochEvent,
     ExecutorEvent,
@@ -33,6 +34,7 @@ from nas_service.orchestration.jobrun import STATE_FORMAT, JobRun, told_history
 __all__ = [
     "STATE_FORMAT",
     "BaseExecutor",
+    "CheckpointEvent",
     "CrashedEvent",
     "Dispatcher",
     "EpochEvent",

@@ -26,6 +26,7 @@ opening a job.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import socket
@@ -41,6 +42,7 @@ from nas_service.jobspec import JobState, LatencyMeasurement, TrialState
 from nas_service.orchestration.completion import finish_job, finish_reason
 from nas_service.orchestration.executor import (
     BaseExecutor,
+    CheckpointEvent,
     CrashedEvent,
     EpochEvent,
     ExecutorEvent,
@@ -343,10 +345,21 @@ class Dispatcher:
             latency=spec.latency,
             reward=spec.reward,
             cached_latency=self._cached_latency(run, arch),
+            final=spec.final,
+            resume_checkpoint=self._resume_checkpoint(run, trial),
         )
         handle = self.executor.submit(payload, resources=spec.resources)
         run.start(trial.id, arch.arch_hash(), handle)
         self._by_key[handle.key] = (run.job.id, trial.id)
+
+    def _resume_checkpoint(self, run: JobRun, trial: TrialRecord) -> str | None:
+        """Base64 of the last checkpoint of a retried stage-two attempt (it continues; ``None`` otherwise)."""
+        if run.job.spec.final is None or trial.attempts <= 1:
+            return None
+        from nas_service.artifacts import load_trial_checkpoint
+
+        data = load_trial_checkpoint(self.storage, self.data_dir, trial.id)
+        return base64.b64encode(data).decode("ascii") if data else None
 
     def _cached_latency(self, run: JobRun, arch: Architecture) -> LatencyMeasurement | None:
         spec = run.job.spec
@@ -399,6 +412,10 @@ class Dispatcher:
                 )
                 if decision.stop:
                     self.executor.prune(handle)
+        elif isinstance(event, CheckpointEvent):
+            from nas_service.artifacts import save_trial_checkpoint
+
+            save_trial_checkpoint(self.storage, self.data_dir, trial_id, event.data)
         elif isinstance(event, FinishedEvent):
             self._on_finished(run, trial_id, event)
         elif isinstance(event, CrashedEvent):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import (
     EpochReport,
+    FinalConfig,
     LatencyConfig,
     LatencyMeasurement,
     ProxyConfig,
@@ -28,6 +29,7 @@ from nas_service.jobspec import (
 
 __all__ = [
     "BaseExecutor",
+    "CheckpointEvent",
     "CrashedEvent",
     "EpochEvent",
     "ExecutorEvent",
@@ -53,6 +55,10 @@ class TrialPayload(BaseModel):
         latency: How to measure latency.
         reward: The reward's target and exponents.
         cached_latency: A latency already measured for this network on this kind of device (skips measuring).
+        final: The stage-two recipe of a ``final`` job (augmentation, EMA, test-split accuracy, a checkpoint
+            after every epoch); ``None`` for a proxy trial.
+        resume_checkpoint: Base64 of the last checkpoint an earlier attempt of this trial stored: the attempt
+            continues from it (epochs continue, not restart).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -65,6 +71,8 @@ class TrialPayload(BaseModel):
     latency: LatencyConfig = Field(default_factory=LatencyConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     cached_latency: LatencyMeasurement | None = None
+    final: FinalConfig | None = None
+    resume_checkpoint: str | None = None
 
 
 class TrialRun(BaseModel):
@@ -135,6 +143,21 @@ class LatencyEvent:
 
 
 @dataclass(frozen=True)
+class CheckpointEvent:
+    """A long (stage-two) training finished an epoch and sent its checkpoint: the controller stores it.
+
+    Attributes:
+        handle: The attempt.
+        epoch: Epochs completed.
+        data: ``torch.save`` bytes of the training state (model, optimiser, schedule, EMA, random streams).
+    """
+
+    handle: TrialHandle
+    epoch: int
+    data: bytes
+
+
+@dataclass(frozen=True)
 class HeartbeatEvent:
     """The attempt is alive (the first one also says where it runs).
 
@@ -182,7 +205,7 @@ class CrashedEvent:
     error: str
 
 
-ExecutorEvent = EpochEvent | LatencyEvent | HeartbeatEvent | FinishedEvent | CrashedEvent
+ExecutorEvent = EpochEvent | LatencyEvent | CheckpointEvent | HeartbeatEvent | FinishedEvent | CrashedEvent
 
 
 @runtime_checkable

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from nas_service.jobspec import EpochReport, LatencyMeasurement, TrialResult, TrialState
 from nas_service.orchestration.executor import (
+    CheckpointEvent,
     CrashedEvent,
     EpochEvent,
     ExecutorEvent,
@@ -56,6 +57,10 @@ class InProcessReporter:
     def latency(self, measurement: LatencyMeasurement) -> None:
         """Record the latency, measured before training."""
         self._events.put(LatencyEvent(self.handle, measurement))
+
+    def checkpoint(self, epoch: int, data: bytes) -> None:
+        """Hand a stage-two training's checkpoint to the controller."""
+        self._events.put(CheckpointEvent(self.handle, epoch, data))
 
     def heartbeat(self) -> None:
         """Signal that the attempt is alive (cheap: no rate limit needed in-process)."""

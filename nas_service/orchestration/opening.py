@@ -66,6 +66,11 @@ def open_job(storage: BaseStorage, job: JobRecord, probe: DataProbe | None = Non
     if job.kind == "scaling":
         config = spec.strategy.model_copy(update={"name": "compound-scaling"})
         strategy = make_strategy(config, None, spec.reward, scaling=resolve_scaling(storage, spec))
+    elif job.kind == "final":
+        from nas_service.finalize import FinalSpace
+
+        # The source trials' networks as they trained (each keeps its own resolution), visited best first.
+        strategy = make_strategy(spec.strategy, FinalSpace.for_job(storage, job), spec.reward)
     else:
         if job.space_id is None:
             raise ValueError("a search job needs a search space")

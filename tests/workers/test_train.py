@@ -80,3 +80,65 @@ def test_cuda_requested_without_cuda_is_an_error() -> None:
         pytest.skip("this machine has CUDA")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         resolve_device("cuda")
+
+
+def test_channels_last_gives_the_logits_of_nchw(tiny_arch: Architecture) -> None:
+    # Training runs channels_last on every device; every block type must compute the same function in it.
+    from nas_service.space import get_space
+
+    space = get_space("digits")
+    for seed in range(3):
+        arch = space.decode(space.sample(seed)).model_copy(update={"num_classes": 10, "in_channels": 1})
+        torch.manual_seed(seed)
+        model = build_model(arch).eval()
+        x = torch.randn(4, 1, arch.resolution, arch.resolution)
+        with torch.no_grad():
+            plain = model(x)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            last = model(x.contiguous(memory_format=torch.channels_last))
+        torch.testing.assert_close(last, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_augment_batch_crops_and_flips_per_sample() -> None:
+    from workers.train import TrainRecipe, augment_batch
+
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4) + 1
+    assert augment_batch(x, TrainRecipe(), torch.Generator()) is x
+    flipped = augment_batch(x, TrainRecipe(flip=True), torch.Generator().manual_seed(0))
+    for b in range(2):
+        assert torch.equal(flipped[b], x[b]) or torch.equal(flipped[b], x[b].flip(-1))
+    crops = [augment_batch(x, TrainRecipe(crop_padding=1), torch.Generator().manual_seed(s)) for s in range(20)]
+    for crop in crops:
+        assert crop.shape == x.shape
+        for b in range(2):
+            # Every crop is the image shifted by at most one pixel, with zeros where it left the frame.
+            inner = crop[b, 0][crop[b, 0] > 0]
+            assert set(inner.tolist()) <= set(x[b, 0].flatten().tolist())
+    assert len({tuple(c.flatten().tolist()) for c in crops}) > 3  # the offsets do vary
+    both = TrainRecipe(crop_padding=1, flip=True)
+    again = augment_batch(x, both, torch.Generator().manual_seed(7))
+    assert torch.equal(again, augment_batch(x, both, torch.Generator().manual_seed(7)))
+
+
+def test_resume_from_a_checkpoint_continues_the_same_training(tiny_arch: Architecture) -> None:
+    from workers.train import Checkpoint, TrainRecipe
+
+    cfg = ProxyConfig(dataset="digits", resolution=8, epochs=4, batch_size=64, max_train_samples=300, lr=0.1)
+    data = load_dataset(cfg)
+    recipe = TrainRecipe(crop_padding=1, ema_decay=0.9)
+    whole = _model(tiny_arch, cfg)
+    straight = train_proxy(whole, data, cfg, recipe=recipe)
+    assert straight.status == "completed" and straight.test_accuracy is not None and straight.resumed_from is None
+
+    saved: list[Checkpoint] = []
+    first = _model(tiny_arch, cfg)
+    interrupted = train_proxy(
+        first, data, cfg, recipe=recipe, on_checkpoint=saved.append, should_stop=lambda: len(saved) >= 2
+    )
+    assert interrupted.status == "pruned" and [c.epoch for c in saved] == [1, 2]
+    reports: list[EpochReport] = []
+    resumed = train_proxy(_model(tiny_arch, cfg), data, cfg, recipe=recipe, resume=saved[-1], on_epoch=reports.append)
+    assert resumed.resumed_from == 2 and [r.epoch for r in reports] == [3, 4]
+    assert [r.epoch for r in resumed.history] == [1, 2, 3, 4]
+    assert resumed.val_accuracy == straight.val_accuracy and resumed.test_accuracy == straight.test_accuracy
+    assert [r.train_loss for r in resumed.history] == [r.train_loss for r in straight.history]
