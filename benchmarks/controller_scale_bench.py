@@ -22,7 +22,9 @@ ending there (the last 10 %, at least 20 trials):
 * ``epoch``: storing one epoch report and feeding the scheduler (ASHA ranks here), p50;
 * the dispatcher's RSS (MiB).
 
-``ratio`` is the p50 per report at the last checkpoint over the p50 at trial 100 (goal <= 1.5). ``--json`` prints
+``ratio`` is the p50 per report at the last checkpoint over the p50 at trial 100 (goal <= 1.5); ``load_factor`` is
+the same ratio for a fixed CPU task timed after every step (how much busier the machine was), and
+``ratio_load_adjusted`` the ratio divided by it. ``--json`` prints
 ``{"rows": [{"backend", "strategy", "p50_ms": {...}, "ratio", ...}, ...]}`` with ``p50_ms`` keyed by checkpoint.
 """
 
@@ -88,6 +90,15 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _reference_ms() -> float:
+    """Time a fixed pure-Python task (~0.2 ms on an idle core): a probe of how loaded the machine is right now."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(5_000):
+        total += i * i % 7
+    return (time.perf_counter() - t0) * 1000
+
+
 def _timed(samples: Samples, count: Callable[[], int], fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -127,6 +138,7 @@ def run_one(
     with tempfile.TemporaryDirectory() as data_dir:
         d = Dispatcher(storage, InProcessExecutor(), "bench", poll_s=0.0, max_skips=10**9, data_dir=data_dir)
         report, place_s, ask, epoch, save = Samples(), Samples(), Samples(), Samples(), Samples()
+        reference = Samples()
         done = [0]
         created = [0]
 
@@ -181,6 +193,7 @@ def run_one(
             next_cp = 0
             while storage.get_job(job_id).state not in (JobState.COMPLETED, JobState.FAILED):
                 d.step(timeout=0.0)
+                reference.add(done[0], _reference_ms())
                 while next_cp < len(checkpoints) and done[0] >= checkpoints[next_cp]:
                     rss[checkpoints[next_cp]] = _rss_mib()
                     next_cp += 1
@@ -209,6 +222,14 @@ def run_one(
         rows["rss_mib"][str(cp)] = round(rss.get(cp, _rss_mib()), 1)
     first, last = rows["p50_ms"][str(checkpoints[0])], rows["p50_ms"][str(checkpoints[-1])]
     rows["ratio"] = round(last / first, 2) if first and last else None
+    # The machine's own slowdown between the two windows (a fixed CPU task timed after every step): on a shared
+    # machine the raw ratio mixes the controller's growth with the load's; this factor tells them apart.
+    ref_first = _pct(reference.window(checkpoints[0]), 0.5)
+    ref_last = _pct(reference.window(checkpoints[-1]), 0.5)
+    rows["load_factor"] = round(ref_last / ref_first, 2) if ref_first and ref_last else None
+    rows["ratio_load_adjusted"] = (
+        round(rows["ratio"] / rows["load_factor"], 2) if rows["ratio"] and rows["load_factor"] else None
+    )
     rows["wall_s"] = round(wall, 1)
     rows["trials"] = done[0]
     return rows
@@ -247,7 +268,8 @@ def _print_row(backend: str, strategy: str, row: dict[str, Any], checkpoints: li
     print(
         f"{backend:<8} {strategy:<12} report p50 {fmt(row['p50_ms'])} | p99 {fmt(row['p99_ms'])} | "
         f"ask p50 {fmt(row['ask_p50_ms'])} | strategy ask p50 {fmt(row['strategy_ask_p50_ms'])} | "
-        f"epoch p50 {fmt(row['epoch_p50_ms'])} | RSS MiB {fmt(row['rss_mib'])} | ratio {row['ratio']} | "
+        f"epoch p50 {fmt(row['epoch_p50_ms'])} | RSS MiB {fmt(row['rss_mib'])} | ratio {row['ratio']} "
+        f"(load x{row['load_factor']}: {row['ratio_load_adjusted']}) | "
         f"{row['trials']} trials in {row['wall_s']} s",
         flush=True,
     )
