@@ -94,3 +94,19 @@ def test_detection_scaling_table_and_a_stored_detector_in_trial_views(api: Api) 
     assert listed.status_code == 200 and listed.json()["total"] == 1
     table = api.client.get(f"/api/v1/jobs/{job['id']}/scaling", headers=api.alice).json()
     assert table["family"][0]["state"] == "completed" and table["family"][0]["accuracy"] == 0.25
+    dash = api.client.get(f"/dashboard/api/jobs/{job['id']}/scaling", headers=api.alice).json()
+    assert dash["rows"] == table["family"] and dash["note"] == table["note"]  # the job page's scaling panel
+
+
+def test_exporting_a_detection_trial_is_a_clear_error(api: Api) -> None:
+    from nas_service.client import NasError
+    from nas_service.client._api import trial_architecture
+    from nas_service.schemas import TrialPublic
+
+    job = _post(api, {"name": "det", "task": "detection", "detection": {"proxy": TINY_PROXY}}).json()
+    arch = shapes_detection_space().template
+    trial = api.storage.create_trial(job["id"], {}, arch)
+    public = TrialPublic.model_validate(api.client.get(f"/api/v1/trials/{trial.id}", headers=api.alice).json())
+    with pytest.raises(NasError, match="is a detector") as err:
+        trial_architecture(public)
+    assert err.value.code == "not_exportable"
