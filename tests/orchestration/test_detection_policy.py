@@ -129,3 +129,20 @@ def test_bad_detection_settings_name_the_field(detection: dict[str, Any], field:
     with pytest.raises(ValidationError) as err:
         JobSpec.model_validate({"task": "detection", "detection": detection})
     assert field in ".".join(str(p) for p in err.value.errors()[0]["loc"])
+
+
+def test_a_detector_measured_once_reuses_its_latency_in_another_job(storage: BaseStorage, tmp_path: Path) -> None:
+    spec = detection_spec(budget={"max_trials": 1, "max_concurrent": 1, "max_attempts": 1})
+    d = Dispatcher(storage, InProcessExecutor(_run), "d1", poll_s=0.0, data_dir=tmp_path)
+    medians = []
+    for _ in range(2):  # the same seed asks the same detector first
+        job_id = storage.create_job("alice", None, spec).id
+        for _ in range(50):
+            d.step(timeout=0.0)
+            if storage.get_job(job_id).state == JobState.COMPLETED:
+                break
+        (trial,) = storage.list_trials(job_id, limit=10).items
+        assert trial.state == TrialState.COMPLETED, trial.error
+        medians.append((trial.arch_hash, trial.latency_ms, (trial.latency or {}).get("samples_ms")))
+    assert medians[0][0] == medians[1][0]
+    assert medians[1] == medians[0]  # the cached measurement, not a second one (its samples are identical)
