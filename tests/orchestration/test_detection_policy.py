@@ -146,3 +146,26 @@ def test_a_detector_measured_once_reuses_its_latency_in_another_job(storage: Bas
         medians.append((trial.arch_hash, trial.latency_ms, (trial.latency or {}).get("samples_ms")))
     assert medians[0][0] == medians[1][0]
     assert medians[1] == medians[0]  # the cached measurement, not a second one (its samples are identical)
+
+
+def test_a_lost_detection_attempt_is_retried_from_the_stored_detector(storage: BaseStorage, tmp_path: Path) -> None:
+    seen: list[DetectionTrialPayload] = []
+
+    def crash_first(payload: Any, reporter: InProcessReporter) -> TrialRun:
+        seen.append(payload)
+        if len(seen) == 1:
+            raise RuntimeError("worker lost")  # the in-process executor reports a crashed attempt
+        return _run(payload, reporter)
+
+    spec = detection_spec(budget={"max_trials": 1, "max_concurrent": 1, "max_attempts": 2})
+    job_id = storage.create_job("alice", None, spec).id
+    d = Dispatcher(storage, InProcessExecutor(crash_first), "d1", poll_s=0.0, data_dir=tmp_path)
+    for _ in range(50):
+        d.step(timeout=0.0)
+        if storage.get_job(job_id).state == JobState.COMPLETED:
+            break
+    (trial,) = storage.list_trials(job_id, limit=10).items
+    assert trial.state == TrialState.COMPLETED and trial.attempts == 2, trial.error
+    assert [p.attempt for p in seen] == [1, 2]
+    assert seen[1].architecture == seen[0].architecture  # rebuilt from the stored document, as trained
+    assert seen[1].proxy == seen[0].proxy
