@@ -169,3 +169,24 @@ def test_a_lost_detection_attempt_is_retried_from_the_stored_detector(storage: B
     assert [p.attempt for p in seen] == [1, 2]
     assert seen[1].architecture == seen[0].architecture  # rebuilt from the stored document, as trained
     assert seen[1].proxy == seen[0].proxy
+
+
+def test_a_detection_scaling_job_continues_after_a_dispatcher_restart(storage: BaseStorage, tmp_path: Path) -> None:
+    base = {**shapes_detection_space().template.model_dump(mode="json"), "fpn_channels": 16, "fpn_repeats": 1}
+    spec = detection_spec(
+        kind="scaling",
+        budget={"max_trials": 5, "max_concurrent": 1, "max_attempts": 2},
+        detection={"scaling": {"rule": "formula", "base": base, "phis": [0, 1]}, "proxy": TINY_PROXY},
+    )
+    job_id = storage.create_job("alice", None, spec).id
+    first = Dispatcher(storage, InProcessExecutor(_run), "a", poll_s=0.0, data_dir=tmp_path)
+    for _ in range(50):
+        first.step(timeout=0.0)
+        if any(t.state == TrialState.COMPLETED for t in storage.list_trials(job_id, limit=10).items):
+            break
+    first.close()
+    assert storage.get_job(job_id).state == JobState.RUNNING
+    assert _drive(storage, job_id, tmp_path) == JobState.COMPLETED, storage.get_job(job_id).error
+    rows = list(storage.list_trials(job_id, limit=100).items)
+    assert sorted(t.params["phi"] for t in rows if t.state == TrialState.COMPLETED) == [0, 1]
+    assert len({t.suggestion_id for t in rows}) == len(rows)
