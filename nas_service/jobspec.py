@@ -194,6 +194,10 @@ class JobSpec(_Model):
             if self.detection is None:
                 object.__setattr__(self, "detection", DetectionJobConfig())
             assert self.detection is not None
+            if self.strategy.name == "compound-scaling":
+                raise ValueError(
+                    "strategy.name: detection compound scaling is 'kind: scaling' with 'detection.scaling' settings"
+                )
             if self.kind == "scaling" and self.detection.scaling is None:
                 raise ValueError("detection.scaling: a detection scaling job needs 'detection.scaling' settings")
             return self

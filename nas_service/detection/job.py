@@ -9,6 +9,7 @@ runs is checked here, so a bad job is a 422 naming the field at submit time.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -44,12 +45,12 @@ def get_detection_space(name: str) -> DetectionSearchSpace:
 
 
 def trained_resolution(resolution: int, base_resolution: int, proxy_resolution: int, max_level: int) -> int:
-    """The proxy resolution of a scaled detector: ``proxy * resolution / base``, a multiple of ``2**max_level``.
+    """The proxy resolution of a scaled detector: ``proxy * resolution / base`` to a multiple of ``2**max_level``.
 
     The family keeps its resolution ratios (D1 trains at 1.25x D0's proxy resolution) at proxy cost.
     """
     step = 2**max_level
-    return max(step, round(proxy_resolution * resolution / base_resolution / step) * step)
+    return max(step, math.floor(proxy_resolution * resolution / base_resolution / step + 0.5) * step)
 
 
 class DetectionScalingConfig(BaseModel):
