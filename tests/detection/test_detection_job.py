@@ -84,3 +84,25 @@ def test_detection_compound_scaling_is_a_scaling_job() -> None:
         JobSpec.model_validate({"task": "detection", "strategy": {"name": "compound-scaling"}})
     spec = JobSpec.model_validate({"task": "detection"})
     assert spec.detection is not None and spec.detection.space == "detection-shapes"
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("random", {}),
+        ("evolution", {"population": 4, "sample_size": 2}),
+        ("tpe", {"n_startup_trials": 2}),
+        ("nsga2", {"population_size": 4}),
+        ("mnas-rl", {}),
+    ],
+)
+def test_every_search_strategy_asks_detectors(name: str, settings: dict[str, Any]) -> None:
+    from nas_service.arch.detection import DetectionArchitecture
+    from nas_service.strategies import Outcome
+
+    strategy = make_strategy(StrategyConfig(name=name, settings=settings), shapes_detection_space())  # type: ignore[arg-type]
+    for round_ in range(3):  # past the random start-up of the model-based ones
+        asked = strategy.ask(2)
+        assert asked and all(isinstance(s.architecture, DetectionArchitecture) for s in asked)
+        for s in asked:
+            strategy.tell(s.suggestion_id, Outcome(state="completed", accuracy=0.1 * round_, latency_ms=5.0))
