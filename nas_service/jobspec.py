@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nas_service.arch.spec import Architecture
+from nas_service.detection.job import DetectionJobConfig
 from nas_service.limits import holds_bool, numeric_annotation
 
 #: Names of spaces and jobs: a letter or digit first, then letters, digits, spaces and ``._-`` (no path
@@ -226,10 +227,17 @@ class FinalConfig(_Model):
 
 
 class JobSpec(_Model):
-    """Everything a job asks for; stored with the job and handed to the dispatcher and workers."""
+    """Everything a job asks for; stored with the job and handed to the dispatcher and workers.
+
+    ``task: detection`` trains detectors on the detection proxy (``detection``; mAP is the reward's accuracy):
+    a search explores ``detection.space``, a scaling job trains ``detection.scaling``'s family. ``proxy`` and
+    ``scaling`` are then unused.
+    """
 
     name: str = Field("search", min_length=1, max_length=200)
     kind: Literal["search", "scaling", "final"] = "search"
+    task: Literal["classification", "detection"] = "classification"
+    detection: DetectionJobConfig | None = None
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
@@ -242,6 +250,19 @@ class JobSpec(_Model):
 
     @model_validator(mode="after")
     def _scaling_needs_config(self) -> JobSpec:
+        if self.task == "detection":
+            if self.detection is None:
+                object.__setattr__(self, "detection", DetectionJobConfig())
+            assert self.detection is not None
+            if self.strategy.name == "compound-scaling":
+                raise ValueError(
+                    "strategy.name: detection compound scaling is 'kind: scaling' with 'detection.scaling' settings"
+                )
+            if self.kind == "scaling" and self.detection.scaling is None:
+                raise ValueError("detection.scaling: a detection scaling job needs 'detection.scaling' settings")
+            return self
+        if self.detection is not None:
+            raise ValueError("detection: set 'task: detection' to use detection settings")
         if self.kind == "scaling" and self.scaling is None:
             raise ValueError("a scaling job needs 'scaling' settings")
         if self.kind == "final" and self.final is None:

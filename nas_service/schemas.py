@@ -195,7 +195,10 @@ class JobCreate(JobSpec):
             raise ValueError("give either 'space_id' or 'space', not both")
         if self.kind == "final":
             raise ValueError("a final job is created from a search job: POST /jobs/{id}/finalize (nas job finalize)")
-        if self.space_id is None and self.space is None and self.kind != "scaling":
+        if self.task == "detection":
+            if self.space_id is not None or self.space is not None:
+                raise ValueError("a detection job names its space in 'detection.space', not 'space'/'space_id'")
+        elif self.space_id is None and self.space is None and self.kind != "scaling":
             raise ValueError("a search job needs 'space_id' or an inline 'space'")
         return self
 

@@ -17,11 +17,10 @@ import time
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from nas_service.arch.detection import DetectionArchitecture
-from nas_service.detection.config import DetectionProxyConfig
-from nas_service.jobspec import LatencyConfig, RewardConfig, TrialResult, TrialState
+from nas_service.jobspec import TrialResult, TrialState
+from nas_service.orchestration.detection import DetectionTrialPayload
 from workers.trial import (
     TrialReporter,
     TrialRun,
@@ -35,30 +34,6 @@ from workers.trial import (
 __all__ = ["DetectionTrialPayload", "run_detection_trial"]
 
 
-class DetectionTrialPayload(BaseModel):
-    """Everything a worker needs to run one detection trial attempt (JSON-serialisable).
-
-    Attributes:
-        trial_id: The controller's trial id.
-        job_id: The job the trial belongs to.
-        attempt: Attempt number (1-based).
-        architecture: The detector; its resolution and classes are replaced by the proxy's.
-        proxy: The detection proxy task.
-        latency: How to measure latency.
-        reward: The reward's target and exponents.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    trial_id: int | str
-    job_id: int | str
-    attempt: int = Field(1, ge=1)
-    architecture: DetectionArchitecture
-    proxy: DetectionProxyConfig = Field(default_factory=DetectionProxyConfig)
-    latency: LatencyConfig = Field(default_factory=LatencyConfig)
-    reward: RewardConfig = Field(default_factory=RewardConfig)
-
-
 def run_detection_trial(payload: DetectionTrialPayload, reporter: TrialReporter) -> TrialRun:
     """Run one detection trial attempt: data, build, latency, train, reward (see the module docstring)."""
     from nas_service.arch.bifpn import build_detector
@@ -66,7 +41,7 @@ def run_detection_trial(payload: DetectionTrialPayload, reporter: TrialReporter)
     from nas_service.detection.data import load_detection_data
     from nas_service.reward import mnasnet_reward
     from workers.detection_train import train_detection_proxy
-    from workers.latency import describe_device, measure_latency
+    from workers.latency import describe_device, latency_cache_key, measure_latency, runtime_key
     from workers.train import resolve_device
 
     wall0 = time.perf_counter()
@@ -99,7 +74,13 @@ def run_detection_trial(payload: DetectionTrialPayload, reporter: TrialReporter)
         input_shape = [3, proxy.resolution, proxy.resolution]
         run.input_shape, run.num_classes = input_shape, data.num_classes
         with phase("latency"):
-            latency = measure_latency(model, input_shape, payload.latency)
+            latency = payload.cached_latency
+            if latency is None or latency.device != describe_device(resolve_device(payload.latency.device)):
+                latency = measure_latency(model, input_shape, payload.latency)
+                run.latency_key = latency_cache_key(
+                    run.measured_arch_hash, input_shape, latency.device, payload.latency
+                )
+                run.latency_runtime = runtime_key(latency.device)
         fields["latency"] = latency
         timed.latency(latency)
         with phase("train"):

@@ -168,6 +168,10 @@ class DetectionArchitecture(BaseModel):
         """A stable hash of the detector (names excluded)."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:32]
 
+    def block_strings(self) -> list[list[str]]:
+        """The backbone's block strings per stage, then one stage holding :meth:`summary_string` (trial views)."""
+        return [*self.backbone.block_strings(), [self.summary_string()]]
+
     def summary_string(self) -> str:
         """One line describing the feature network and heads, e.g. ``bifpn_p3.7_c64_r3_fast head_r3_a9_n90``."""
         return (

@@ -104,8 +104,9 @@ def _table(f: Any) -> Any:
     from rich.table import Table
 
     title = (
-        f"fidelity of job {f.job_id} (source job {f.source_job_id}) · n={f.n} · Kendall τ {_fmt(f.kendall_tau, "reward")} · "
-        f"Spearman ρ {_fmt(f.spearman, "reward")} · top-1 agrees {_fmt(f.top1_agrees)} · regret {_fmt(f.regret, 'reward')}"
+        f"fidelity of job {f.job_id} (source job {f.source_job_id}) · n={f.n} · "
+        f"Kendall τ {_fmt(f.kendall_tau, 'reward')} · Spearman ρ {_fmt(f.spearman, 'reward')} · "
+        f"top-1 agrees {_fmt(f.top1_agrees)} · regret {_fmt(f.regret, 'reward')}"
     )
     table = Table(title=title, title_justify="left")
     for col in ("source trial", "final trial", "state", "proxy acc", "final acc", "proxy reward", "final reward",

@@ -231,6 +231,12 @@ def trial_architecture(trial: Any) -> Any:
     if isinstance(arch, Architecture):
         return arch
     if isinstance(arch, dict):
+        if "backbone" in arch:  # a detection trial's detector
+            raise NasError(
+                f"trial {getattr(trial, 'id', '?')} is a detector; exporting detectors is not supported "
+                "(its architecture is in the trial's 'architecture' field)",
+                code="not_exportable",
+            )
         return Architecture.model_validate(arch)
     raise NasError(
         f"trial {getattr(trial, 'id', '?')} has no architecture yet (state {getattr(trial, 'state', '?')})",

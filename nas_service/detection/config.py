@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nas_service.jobspec import ProxyConfig
+if TYPE_CHECKING:  # the job spec holds detection settings, so this module must not import it at load time
+    from nas_service.jobspec import ProxyConfig
 
 
 class DetectionProxyConfig(BaseModel):
@@ -51,6 +52,8 @@ class DetectionProxyConfig(BaseModel):
 
     def optimizer_config(self) -> ProxyConfig:
         """The optimiser settings in the classification proxy's form (one optimiser builder for both tasks)."""
+        from nas_service.jobspec import ProxyConfig
+
         return ProxyConfig(
             optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, epochs=self.epochs, seed=self.seed
         )

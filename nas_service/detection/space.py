@@ -12,8 +12,10 @@ long as the backbone space's is. Pure Python (no torch).
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -127,6 +129,28 @@ class DetectionSearchSpace(BaseModel):
         for name in r.sample(mutable, n_mutations):
             current[name] = r.choice([c for c in choices[name] if c != current[name]])
         return self.canonicalize(current)
+
+    def grid(self, max_points: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every detector once (canonical assignments, stable order), for grid search of small spaces.
+
+        Raises:
+            ValueError: The cardinality is over ``max_points``.
+        """
+        total = self.cardinality()
+        if max_points is not None and total > max_points:
+            raise ValueError(f"space {self.name!r} has {total:,} points, over max_points={max_points:,}")
+        return self._grid()
+
+    def _grid(self) -> Iterator[dict[str, Any]]:
+        keys = ("fpn_channels", "fpn_repeats", "head_repeats", "fpn_weighting")
+        choices = self.parameters()
+        first_resolution = self.backbone.resolutions[0]
+        for sub in self.backbone.grid():
+            if sub.get("resolution", first_resolution) != first_resolution:
+                continue
+            backbone = {PREFIX + k: v for k, v in sub.items() if k != "resolution"}
+            for combo in itertools.product(*(choices[k] for k in keys)):
+                yield self.canonicalize({**backbone, **dict(zip(keys, combo, strict=True))})
 
     def cardinality(self) -> int:
         """Number of distinct detectors (backbone networks at one resolution x detection choices)."""

@@ -36,10 +36,18 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
 from nas_service.errors import public_error_text
 from nas_service.jobspec import JobState, LatencyMeasurement, TrialState
 from nas_service.orchestration.completion import finish_job, finish_reason
+from nas_service.orchestration.detection import (
+    DETECTION_RUNNER,
+    detection_cached_latency,
+    detection_payload,
+    is_detection,
+    stored_architecture,
+)
 from nas_service.orchestration.executor import (
     BaseExecutor,
     CheckpointEvent,
@@ -55,7 +63,7 @@ from nas_service.orchestration.jobrun import JobRun, outcome_state
 from nas_service.orchestration.latency_cache import cached_latency
 from nas_service.orchestration.lease import JobLeases
 from nas_service.orchestration.opening import DataProbe, open_job
-from nas_service.orchestration.placement import as_trained, place
+from nas_service.orchestration.placement import AnyArchitecture, as_trained, place
 from nas_service.orchestration.retries import retry_or_fail
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord, TrialRecord
@@ -328,13 +336,16 @@ class Dispatcher:
         proxy = run.job.spec.proxy
         return self._data_shapes.get((proxy.dataset, proxy.data_path))
 
-    def _submit(self, run: JobRun, trial: TrialRecord, arch: Architecture | None = None) -> None:
+    def _submit(self, run: JobRun, trial: TrialRecord, arch: AnyArchitecture | None = None) -> None:
         spec = run.job.spec
         if arch is None:
             if trial.architecture is None:
                 raise ValueError(f"trial {trial.id} has no architecture")
             # Stored as trained already; mapped again for trials stored before the data shape was known.
-            arch = as_trained(Architecture.model_validate(trial.architecture), run, self._signature(run))
+            arch = as_trained(stored_architecture(trial.architecture), run, self._signature(run))
+        if isinstance(arch, DetectionArchitecture):
+            self._submit_detection(run, trial, arch)
+            return
         proxy = spec.proxy.model_copy(update={"resolution": arch.resolution})
         payload = TrialPayload(
             trial_id=trial.id,
@@ -360,6 +371,18 @@ class Dispatcher:
 
         data = load_trial_checkpoint(self.storage, self.data_dir, trial.id)
         return base64.b64encode(data).decode("ascii") if data else None
+
+    def _submit_detection(self, run: JobRun, trial: TrialRecord, arch: DetectionArchitecture) -> None:
+        """A detection trial: its payload for the ``detection`` runner (:mod:`~nas_service.orchestration.detection`)."""
+        spec = run.job.spec
+        measured_by = self._latency_runtime.get(resources_key(spec.resources))
+        cached = None
+        if measured_by is not None:
+            cached = detection_cached_latency(self.storage, arch, spec.latency, *measured_by)
+        payload = detection_payload(run, trial.id, trial.attempts, arch, cached)
+        handle = self.executor.submit(payload, resources=spec.resources, runner=DETECTION_RUNNER)  # type: ignore[arg-type]
+        run.start(trial.id, arch.arch_hash(), handle)
+        self._by_key[handle.key] = (run.job.id, trial.id)
 
     def _cached_latency(self, run: JobRun, arch: Architecture) -> LatencyMeasurement | None:
         spec = run.job.spec
@@ -432,7 +455,7 @@ class Dispatcher:
             self._save_weights(trial_id, detail.weights)
         if run is None:
             return
-        if detail is not None and detail.num_classes and detail.input_shape:
+        if detail is not None and detail.num_classes and detail.input_shape and not is_detection(run.job.spec):
             proxy = run.job.spec.proxy
             self._data_shapes[(proxy.dataset, proxy.data_path)] = (detail.num_classes, detail.input_shape[0])
         if result.latency is not None and detail is not None and detail.latency_runtime:

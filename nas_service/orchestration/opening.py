@@ -63,7 +63,12 @@ def open_job(storage: BaseStorage, job: JobRecord, probe: DataProbe | None = Non
 
     spec = job.spec
     searches_resolution = True
-    if job.kind == "scaling":
+    if spec.task == "detection":
+        from nas_service.orchestration.detection import open_detection
+
+        strategy, searches_resolution = open_detection(spec)
+        probe = None  # the classification data probe does not apply; the detection proxy fixes the classes
+    elif job.kind == "scaling":
         config = spec.strategy.model_copy(update={"name": "compound-scaling"})
         strategy = make_strategy(config, None, spec.reward, scaling=resolve_scaling(storage, spec))
     elif job.kind == "final":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import ConstraintsConfig, LatencyMeasurement, TrialResult, TrialState
 from nas_service.orchestration.jobrun import JobRun
@@ -22,7 +23,10 @@ from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import TrialRecord
 from nas_service.strategies.base import Outcome, Suggestion
 
-__all__ = ["Cost", "as_trained", "over_caps", "place"]
+__all__ = ["AnyArchitecture", "Cost", "as_trained", "over_caps", "place"]
+
+#: What a trial trains: a classifier, or a detector (``task: detection``).
+AnyArchitecture = Architecture | DetectionArchitecture
 
 
 @dataclass(frozen=True)
@@ -33,16 +37,21 @@ class Cost:
     macs: int
 
 
-def as_trained(arch: Architecture, run: JobRun, signature: tuple[int, int] | None) -> Architecture:
+def as_trained(arch: AnyArchitecture, run: JobRun, signature: tuple[int, int] | None) -> AnyArchitecture:
     """The network a worker trains for ``arch``: the proxy's data shape, and its resolution unless searched.
 
-    Idempotent, so a stored (already as-trained) architecture maps to itself.
+    Idempotent, so a stored (already as-trained) architecture maps to itself. A detector is mapped by
+    :func:`~nas_service.orchestration.detection.detection_as_trained`.
 
     Args:
         arch: The candidate.
         run: Its job (proxy resolution, whether resolution is searched).
         signature: ``(classes, channels)`` of the proxy data, when known.
     """
+    if isinstance(arch, DetectionArchitecture):
+        from nas_service.orchestration.detection import detection_as_trained
+
+        return detection_as_trained(arch, run)
     update: dict[str, int] = {}
     if not run.searches_resolution:
         update["resolution"] = run.job.spec.proxy.resolution
@@ -51,8 +60,12 @@ def as_trained(arch: Architecture, run: JobRun, signature: tuple[int, int] | Non
     return arch.model_copy(update=update) if update else arch
 
 
-def cost_of(arch: Architecture) -> Cost:
+def cost_of(arch: AnyArchitecture) -> Cost:
     """Parameters and MACs of ``arch`` at its own resolution."""
+    if isinstance(arch, DetectionArchitecture):
+        from nas_service.orchestration.detection import detection_cost
+
+        return detection_cost(arch)
     from nas_service.arch.profile import count_macs, count_params
 
     return Cost(params=count_params(arch), macs=count_macs(arch, arch.resolution))
@@ -69,7 +82,7 @@ def over_caps(cost: Cost, caps: ConstraintsConfig) -> list[str]:
 
 
 def place(
-    storage: BaseStorage, run: JobRun, suggestion: Suggestion, arch: Architecture, claimer: str
+    storage: BaseStorage, run: JobRun, suggestion: Suggestion, arch: AnyArchitecture, claimer: str
 ) -> TrialRecord | None:
     """Write the one trial row of ``suggestion`` (module docstring); the trial to submit, or ``None``.
 

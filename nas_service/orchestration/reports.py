@@ -15,6 +15,10 @@ def job_scaling_report(storage: BaseStorage, job: JobRecord) -> dict[str, Any]:
     """:func:`nas_service.strategies.scaling.scaling_report` of ``job``: its saved planner state and its trials."""
     from nas_service.strategies.scaling import scaling_report  # lazy: only scaling jobs need the strategies
 
+    if job.spec.task == "detection":
+        from nas_service.orchestration.detection import detection_scaling_report
+
+        return detection_scaling_report(job.spec, all_trials(storage, job.id) if job.kind == "scaling" else [])
     if job.kind != "scaling" and job.spec.strategy.name != "compound-scaling":
         return scaling_report(job.spec, None)
     saved = storage.load_strategy_state(job.id)

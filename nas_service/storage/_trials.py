@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Text, and_, case, cast, func, literal, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
+from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import (
     TRIAL_TERMINAL,
@@ -91,7 +92,7 @@ class TrialOps(SQLCore):
         self,
         job_id: int,
         params: dict[str, Any],
-        architecture: Architecture | None = None,
+        architecture: Architecture | DetectionArchitecture | None = None,
         *,
         state: TrialState = TrialState.QUEUED,
         params_count: int | None = None,
@@ -103,8 +104,9 @@ class TrialOps(SQLCore):
     ) -> TrialRecord:
         """See :meth:`BaseStorage.create_trial`."""
         state = TrialState(state)
-        if isinstance(architecture, dict):
-            architecture = Architecture.model_validate(architecture)
+        if isinstance(architecture, dict):  # a detector's document has a backbone
+            model = DetectionArchitecture if "backbone" in architecture else Architecture
+            architecture = model.model_validate(architecture)
         now = utcnow()
         with self._session() as s:
             job = self._lock_job(s, job_id)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 from typing import Any, Literal
 
+from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import (
     EpochReport,
@@ -188,7 +189,7 @@ class BaseStorage(abc.ABC):
         self,
         job_id: int,
         params: dict[str, Any],
-        architecture: Architecture | None = None,
+        architecture: Architecture | DetectionArchitecture | None = None,
         *,
         state: TrialState = TrialState.QUEUED,
         params_count: int | None = None,

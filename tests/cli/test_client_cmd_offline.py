@@ -54,9 +54,9 @@ def test_example_job_files_are_valid_job_requests() -> None:
     from nas_service.client._api import job_create_payload
 
     examples = Path(__file__).resolve().parents[2] / "examples"
-    for name in ("job-digits.yaml", "job-scaling.yaml"):
+    for name in ("job-digits.yaml", "job-scaling.yaml", "job-detection.yaml", "job-detection-scaling.yaml"):
         body = job_create_payload(yaml.safe_load((examples / name).read_text()), None, None, {})
-        assert body["name"] and ("space" in body or body.get("kind") == "scaling")
+        assert body["name"] and ("space" in body or body.get("kind") == "scaling" or body.get("task") == "detection")
 
 
 def test_a_connection_error_says_how_to_start_the_server_and_wraps_only_between_words() -> None:
