@@ -23,7 +23,20 @@ def new_error_id() -> str:
 
 
 def short_message(exc: BaseException, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``"Type: first line of the message"``, at most ``limit`` characters, no traceback."""
+    """``"Type: first line of the message"``, at most ``limit`` characters, no traceback.
+
+    A pydantic ``ValidationError`` (whose first line only counts its errors) gives its first error instead:
+    ``"ValidationError: resolution: <what is wrong>"``, so the field is named.
+    """
+    errors = getattr(exc, "errors", None)
+    if type(exc).__name__ == "ValidationError" and callable(errors):
+        try:
+            first = errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            text = f"{type(exc).__name__}: {where + ': ' if where else ''}{first.get('msg', '')}".strip()
+            return text if len(text) <= limit else text[: limit - 3] + "..."
+        except (IndexError, TypeError, AttributeError):
+            pass  # not pydantic's: the generic form below
     lines = str(exc).strip().splitlines()
     text = f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -86,7 +86,9 @@ def save_trial_weights(
     Returns:
         Whether the weights were stored.
     """
-    return _put(storage, data_dir, trial_weights_key(trial_id), weights, kind)
+    return _put(
+        storage, data_dir, trial_weights_key(trial_id), weights, kind, f"trial {trial_id}: cannot store its weights"
+    )
 
 
 def save_trial_checkpoint(
@@ -97,7 +99,8 @@ def save_trial_checkpoint(
     kind: ArtifactStoreKind | None = None,
 ) -> bool:
     """Store (overwrite) a trial's last training checkpoint; a failure is logged (the retry then restarts)."""
-    return _put(storage, data_dir, trial_checkpoint_key(trial_id), data, kind)
+    what = f"trial {trial_id}: cannot store its checkpoint"
+    return _put(storage, data_dir, trial_checkpoint_key(trial_id), data, kind, what)
 
 
 def load_trial_checkpoint(
@@ -121,12 +124,17 @@ def _default_kind() -> ArtifactStoreKind:
 
 
 def _put(
-    storage: BaseStorage, data_dir: str | os.PathLike[str], key: str, data: bytes, kind: ArtifactStoreKind | None
+    storage: BaseStorage,
+    data_dir: str | os.PathLike[str],
+    key: str,
+    data: bytes,
+    kind: ArtifactStoreKind | None,
+    what: str,
 ) -> bool:
     kind = kind or _default_kind()
     try:
         artifact_store_for(storage, data_dir, kind).put(key, data)
     except (OSError, StorageError, ArtifactError) as exc:
-        log.warning("cannot store %s (%s store): %s", key, kind, exc)
+        log.warning("%s (%s store, %s): %s", what, kind, key, exc)
         return False
     return True
