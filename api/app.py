@@ -69,7 +69,11 @@ def bootstrap_tokens(settings: Settings, storage: BaseStorage, url: str) -> Path
 
 
 #: Routers owned by other parts of the project, mounted when their module exists: (module, prefix).
-OPTIONAL_ROUTERS = (("api.routes.dashboard", ""), ("api.routes.artifacts", API_PREFIX))
+OPTIONAL_ROUTERS = (
+    ("api.routes.dashboard", ""),
+    ("api.routes.artifacts", API_PREFIX),
+    ("api.routes.latency", API_PREFIX),
+)
 
 
 def _include_optional(app: FastAPI, module_name: str, prefix: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from nas_service.cli import arch_cmd, client_cmd, db_cmd, demo_cmd, space_cmd, workers_cmd
+from nas_service.cli import arch_cmd, client_cmd, db_cmd, demo_cmd, latency_cmd, space_cmd, workers_cmd
 
 app = typer.Typer(
     name="nas",
@@ -26,7 +26,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _module in (arch_cmd, space_cmd, db_cmd, workers_cmd, client_cmd, demo_cmd):
+for _module in (arch_cmd, space_cmd, db_cmd, workers_cmd, client_cmd, demo_cmd, latency_cmd):
     _module.register(app)
 
 

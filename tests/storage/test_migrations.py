@@ -19,7 +19,17 @@ from nas_service.storage.schema import (
     upgrade,
 )
 
-TABLES = {"owners", "api_tokens", "search_spaces", "jobs", "trials", "trial_metrics", "latency_measurements"}
+TABLES = {
+    "owners",
+    "api_tokens",
+    "search_spaces",
+    "jobs",
+    "trials",
+    "trial_metrics",
+    "latency_measurements",
+    "latency_targets",
+    "latency_predictors",
+}
 
 
 def _tables(url: str) -> set[str]:
