@@ -1,159 +1,116 @@
-"""On-device latency of a candidate: the ``LAT`` of the MnasNet reward.
+"""On-device latency of a candidate in the trial path: the ``LAT`` of the MnasNet reward.
 
-The protocol: eval mode, ``torch.inference_mode()``, a fixed input of ``(cfg.batch_size, C, H, W)``,
-``warmup`` untimed runs, then ``repeats`` timed runs. On CPU each run is timed with ``time.perf_counter_ns``
-under a fixed thread count (``torch.set_num_threads(cfg.threads)``, restored afterwards: thread count changes
-latency more than anything else on a shared machine). On CUDA the runs are timed with CUDA events after a
-synchronize, on a ``channels_last`` copy. The median is the headline number (robust to the odd preempted run);
-p90, mean and std are kept so an unstable measurement can be spotted.
+A thin shell over :mod:`nas_service.latency`: a job's :class:`~nas_service.jobspec.LatencyConfig` becomes a
+torch-eager :class:`~nas_service.latency.targets.LatencyTarget` (:func:`target_of`), measured by
+:func:`nas_service.latency.runners.measure_module`: inside the node's exclusive measurement slot, raised back
+to normal priority from Ray's nice 15, re-measured while the round's CV is over the policy's threshold
+(flagged unstable if it stays over). The median is the headline number; p90, mean and std are kept.
 
-:func:`latency_cache_key` names a measurement for the controller's cross-job cache: the same network, input
-shape, device model, batch and threads give the same latency whichever job asked.
+:func:`latency_cache_key` names a measurement for the controller's cross-job cache; it is the target-aware
+:func:`nas_service.latency.latency_cache_key` (network, input shape, target settings, device, runtime version).
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-import platform
-import statistics
-import time
 from collections.abc import Sequence
 
-import numpy as np
-import torch
 import torch.nn as nn
 
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement
+from nas_service.latency import LatencyTarget, MeasurementPolicy
+from nas_service.latency import latency_cache_key as target_cache_key
+from nas_service.latency.measure import PROTOCOL_VERSION
+from nas_service.latency.runners import (
+    NetworkMeasurement,
+    cpu_model_name,
+    describe_device,
+    measure_module,
+    runtime_version,
+)
 from workers.train import resolve_device
 
-__all__ = ["cpu_model_name", "describe_device", "latency_cache_key", "measure_latency", "runtime_key"]
-
-#: Bumped when the measurement protocol changes, so old cache entries stop matching.
-PROTOCOL_VERSION = 1
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_model_name() -> str:
-    """The CPU model from ``/proc/cpuinfo`` (Linux), else what :mod:`platform` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Hardware", "Processor", "cpu model") and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown-cpu"
+__all__ = [
+    "cpu_model_name",
+    "describe_device",
+    "latency_cache_key",
+    "measure_latency",
+    "measure_latency_detailed",
+    "runtime_key",
+    "target_of",
+    "to_latency_measurement",
+]
 
 
-def describe_device(device: torch.device | str) -> str:
-    """A human-readable device name: ``cpu:<model>`` or ``cuda:<GPU name>``."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(dev)}"
-    return f"cpu:{cpu_model_name()}"
+def target_of(cfg: LatencyConfig) -> LatencyTarget:
+    """The torch-eager target a job's latency settings describe (``auto`` resolved on this node)."""
+    device = resolve_device(cfg.device).type
+    return LatencyTarget(
+        name="job",
+        runtime="torch",
+        device="cuda" if device == "cuda" else "cpu",
+        threads=cfg.threads,
+        batch_size=cfg.batch_size,
+        warmup=cfg.warmup,
+        repeats=cfg.repeats,
+    )
 
 
 def runtime_key(device_name: str) -> str:
-    """What besides the network and the hardware changes a timing: torch version, protocol, layout, dtype."""
+    """What besides the network and the hardware changes a timing: runtime version, protocol, layout, dtype."""
     layout = "channels_last" if device_name.startswith("cuda:") else "contiguous"
-    return f"torch-{torch.__version__}|protocol-{PROTOCOL_VERSION}|{layout}|fp32"
+    return f"{runtime_version('torch')}|protocol-{PROTOCOL_VERSION}|{layout}|fp32"
 
 
 def latency_cache_key(arch_hash: str, input_shape: Sequence[int], device_name: str, cfg: LatencyConfig) -> str:
     """Key of a latency measurement in the controller's cross-job cache.
 
-    The storage's own :func:`nas_service.storage.latency_cache_key` over the network, input shape, device,
-    :func:`runtime_key`, batch size and threads. Warm-up and repeat counts are left out on purpose: they change
-    the precision of a measurement, not the quantity measured.
-
     Args:
         arch_hash: :meth:`Architecture.arch_hash` of the network *as measured* (proxy resolution and classes).
         input_shape: Per-sample input shape ``(C, H, W)``.
         device_name: :func:`describe_device` of the measuring device.
-        cfg: The latency settings (batch size and threads are part of the key).
+        cfg: The latency settings (batch size and threads are part of the key; warm-up and repeats are not).
 
     Returns:
-        A hex digest.
+        A hex digest (:func:`nas_service.latency.latency_cache_key`).
     """
-    from nas_service.storage.domain import latency_cache_key as storage_key  # lazy: pulls in SQLAlchemy
+    target = target_of(cfg).model_copy(update={"device": "cuda" if device_name.startswith("cuda:") else "cpu"})
+    return target_cache_key(arch_hash, input_shape, target, device_name, runtime_version("torch"))
 
-    shape = [int(s) for s in input_shape]
-    return storage_key(arch_hash, shape, device_name, runtime_key(device_name), cfg.batch_size, cfg.threads)
+
+def to_latency_measurement(m: NetworkMeasurement) -> LatencyMeasurement:
+    """The trial result's form of a measurement."""
+    return LatencyMeasurement(
+        device=m.device[:200],
+        device_kind="cuda" if m.device.startswith("cuda:") else "cpu",
+        batch_size=m.batch_size,
+        threads=m.threads,
+        median_ms=m.median_ms,
+        p90_ms=m.p90_ms,
+        mean_ms=m.mean_ms,
+        std_ms=m.std_ms,
+        samples=len(m.samples_ms),
+        samples_ms=list(m.samples_ms),
+    )
+
+
+def measure_latency_detailed(
+    model: nn.Module, input_shape: Sequence[int], cfg: LatencyConfig, policy: MeasurementPolicy | None = None
+) -> NetworkMeasurement:
+    """Measure ``model`` as ``cfg`` asks, with the CV, stability flag and rounds of the measurement."""
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+    return measure_module(model, input_shape, target_of(cfg), policy)
 
 
 def measure_latency(model: nn.Module, input_shape: Sequence[int], cfg: LatencyConfig) -> LatencyMeasurement:
-    """Measure the forward latency of ``model`` on ``cfg.device`` (see the module docstring for the protocol).
+    """Measure the forward latency of ``model`` (see the module docstring); the model is not modified.
 
     Args:
-        model: The network; it is not modified (a copy is measured when it lives on another device; its
-            train/eval mode is restored).
+        model: The network.
         input_shape: Per-sample input shape ``(C, H, W)``; the batch size comes from ``cfg``.
         cfg: Device, batch size, warm-up and repeat counts, threads.
 
     Returns:
-        The measurement with its per-run samples.
+        The measurement with its per-run samples (of the kept round).
     """
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
-    device = resolve_device(cfg.device)
-    param = next(model.parameters(), None)
-    current = param.device if param is not None else torch.device("cpu")
-    same_device = current.type == device.type
-    net = model if same_device else copy.deepcopy(model).to(device)
-    was_training = net.training
-    net.eval()
-    x = torch.randn(cfg.batch_size, *[int(s) for s in input_shape], generator=torch.Generator().manual_seed(0))
-    previous_threads = torch.get_num_threads()
-    try:
-        if device.type == "cuda":
-            samples = _time_cuda(net, x.to(device).contiguous(memory_format=torch.channels_last), cfg)
-        else:
-            torch.set_num_threads(cfg.threads)
-            samples = _time_cpu(net, x, cfg)
-    finally:
-        torch.set_num_threads(previous_threads)
-        net.train(was_training)
-    return LatencyMeasurement(
-        device=describe_device(device)[:200],
-        device_kind="cuda" if device.type == "cuda" else "cpu",
-        batch_size=cfg.batch_size,
-        threads=cfg.threads,
-        median_ms=max(statistics.median(samples), 1e-6),
-        p90_ms=max(float(np.percentile(samples, 90)), 1e-6),
-        mean_ms=max(statistics.fmean(samples), 1e-6),
-        std_ms=statistics.pstdev(samples),
-        samples=len(samples),
-        samples_ms=samples,
-    )
-
-
-def _time_cpu(net: nn.Module, x: torch.Tensor, cfg: LatencyConfig) -> list[float]:
-    samples: list[float] = []
-    with torch.inference_mode():
-        for _ in range(cfg.warmup):
-            net(x)
-        for _ in range(cfg.repeats):
-            t0 = time.perf_counter_ns()
-            net(x)
-            samples.append((time.perf_counter_ns() - t0) / 1e6)
-    return samples
-
-
-def _time_cuda(net: nn.Module, x: torch.Tensor, cfg: LatencyConfig) -> list[float]:
-    if next(net.parameters(), None) is not None:
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    with torch.inference_mode():
-        for _ in range(cfg.warmup):
-            net(x)
-        torch.cuda.synchronize(x.device)
-        pairs = []
-        for _ in range(cfg.repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            net(x)
-            end.record()
-            pairs.append((start, end))
-        torch.cuda.synchronize(x.device)
-    return [float(s.elapsed_time(e)) for s, e in pairs]
+    return to_latency_measurement(measure_latency_detailed(model, input_shape, cfg))

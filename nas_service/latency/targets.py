@@ -63,7 +63,7 @@ class LatencyTarget(BaseModel):
     batch_size: int = Field(1, ge=1, le=1024)
     dtype: Literal["float32", "float16"] = "float32"
     warmup: int = Field(10, ge=0, le=10_000)
-    repeats: int = Field(30, ge=3, le=100_000)
+    repeats: int = Field(30, ge=1, le=100_000)
     resource: str | None = Field(None, max_length=128)
 
     @field_validator("name")
@@ -107,7 +107,7 @@ class LatencyTargetUpdate(BaseModel):
     batch_size: int | None = Field(None, ge=1, le=1024)
     dtype: Literal["float32", "float16"] | None = None
     warmup: int | None = Field(None, ge=0, le=10_000)
-    repeats: int | None = Field(None, ge=3, le=100_000)
+    repeats: int | None = Field(None, ge=1, le=100_000)
     resource: str | None = Field(None, max_length=128)
 
     def apply(self, target: LatencyTarget) -> LatencyTarget:

@@ -50,7 +50,7 @@ def test_crud_round_trip(lat_api: Any) -> None:
         ({"name": "x", "runtime": "tflite"}, "runtime"),
         ({"name": "x", "threads": -1}, "threads"),
         ({"name": "x", "batch_size": 0}, "batch_size"),
-        ({"name": "x", "repeats": 1}, "repeats"),
+        ({"name": "x", "repeats": 0}, "repeats"),
         ({"name": "Bad Name"}, "name"),
         ({"name": "x", "runtime": "onnxruntime", "device": "cuda"}, "device"),
         ({"name": "x", "dtype": "float16"}, "dtype"),
