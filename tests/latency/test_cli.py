@@ -52,3 +52,24 @@ def test_targets_list_add_remove(run) -> None:  # type: ignore[no-untyped-def]
 def test_bad_input_is_one_line_with_its_exit_code(run, args: tuple[str, ...], code: int, needle: str) -> None:  # type: ignore[no-untyped-def]
     got, _, err = run(*args)
     assert got == code and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_profile_predict_measure_for_real(run) -> None:  # type: ignore[no-untyped-def]
+    args = ("target-add", "ort", "--runtime", "onnxruntime", "--warmup", "2", "--repeats", "10")
+    assert run(*args)[0] == 0
+    code, out, err = run("profile", "ort", "--space", "digits", "--n", "6", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert {"within_10pct", "mape", "kendall_tau", "n_train", "n_test"} <= report.keys()
+    assert report["n_train"] + report["n_test"] == 6 and 0 <= report["within_10pct"] <= 1
+    blocks = "ds_r1_k3_s1_c16 | ir_r2_k5_s2_e6_c24 | ir_r1_k3_s2_e3_c40_se0.25"
+    code, out, err = run("predict", "ort", blocks, "-r", "24", "--json")
+    assert code == 0, err
+    predicted = json.loads(out)
+    assert predicted["predicted_ms"] > 0 and predicted["uncertainty_ms"] > 0 and predicted["missing_parts"] == 0
+    assert predicted["measured_parts"] > 0  # parts no profiled network had, measured here on demand
+    code, out, err = run("measure", "ort", blocks, "-r", "24", "--json")
+    assert code == 0, err
+    measured = json.loads(out)
+    assert measured["measured_ms"] > 0 and measured["cv"] >= 0 and measured["runtime"] == "onnxruntime"
+    assert measured["learned"] == measured["stable"]
