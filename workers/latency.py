@@ -30,15 +30,24 @@ from nas_service.latency.runners import (
 from workers.train import resolve_device
 
 __all__ = [
+    "cache_applies",
     "cpu_model_name",
     "describe_device",
     "latency_cache_key",
     "measure_latency",
+    "measure_for_trial",
     "measure_latency_detailed",
+    "primary_target",
     "runtime_key",
     "target_of",
     "to_latency_measurement",
 ]
+
+
+def primary_target(cfg: LatencyConfig) -> LatencyTarget:
+    """The target the reward uses: the job's named target as resolved when it was queued, else ``local-cpu``
+    described by the job's own latency fields (:func:`target_of`)."""
+    return cfg.resolved.get(cfg.target) or target_of(cfg)
 
 
 def target_of(cfg: LatencyConfig) -> LatencyTarget:
@@ -73,13 +82,20 @@ def latency_cache_key(arch_hash: str, input_shape: Sequence[int], device_name: s
     Returns:
         A hex digest (:func:`nas_service.latency.latency_cache_key`).
     """
-    target = target_of(cfg).model_copy(update={"device": "cuda" if device_name.startswith("cuda:") else "cpu"})
-    return target_cache_key(arch_hash, input_shape, target, device_name, runtime_version("torch"))
+    target = primary_target(cfg)
+    if target.runtime != "onnxruntime":
+        target = target.model_copy(update={"device": "cuda" if device_name.startswith("cuda:") else "cpu"})
+    return target_cache_key(arch_hash, input_shape, target, device_name, runtime_version(target.runtime))
 
 
-def to_latency_measurement(m: NetworkMeasurement) -> LatencyMeasurement:
-    """The trial result's form of a measurement."""
+def to_latency_measurement(m: NetworkMeasurement, node: str | None = None) -> LatencyMeasurement:
+    """The trial result's form of a measurement (``node``: where it was measured)."""
     return LatencyMeasurement(
+        target=m.target,
+        runtime=m.runtime_version,
+        node=node,
+        cv=m.cv,
+        stable=m.stable,
         device=m.device[:200],
         device_kind="cuda" if m.device.startswith("cuda:") else "cpu",
         batch_size=m.batch_size,
@@ -114,3 +130,71 @@ def measure_latency(model: nn.Module, input_shape: Sequence[int], cfg: LatencyCo
         The measurement with its per-run samples (of the kept round).
     """
     return to_latency_measurement(measure_latency_detailed(model, input_shape, cfg))
+
+
+def _measure_arch(arch_json: str, input_shape: list[int], target_json: str) -> dict[str, object]:
+    """Build a network from its JSON and measure it on a target, here (the body of the remote latency task)."""
+    import torch
+
+    from nas_service.arch.builder import build_model
+    from nas_service.arch.spec import Architecture
+    from workers.trial import worker_identity
+
+    torch.manual_seed(0)
+    model = build_model(Architecture.model_validate_json(arch_json))
+    target = LatencyTarget.model_validate_json(target_json)
+    m = measure_module(model, input_shape, target)
+    return to_latency_measurement(m, worker_identity()[0]).model_dump(mode="json")
+
+
+def _measure_remote(arch_json: str, input_shape: Sequence[int], target: LatencyTarget) -> LatencyMeasurement:
+    """Measure on a node of ``target.resource``: a Ray task of its own, apart from the training task."""
+    import ray
+
+    assert target.resource is not None
+    task = ray.remote(_measure_arch).options(
+        num_cpus=0, resources={target.resource: 1}, name=f"latency:{target.name}", max_retries=1
+    )
+    return LatencyMeasurement.model_validate(
+        ray.get(task.remote(arch_json, list(input_shape), target.model_dump_json()))
+    )
+
+
+def cache_applies(cached: LatencyMeasurement, cfg: LatencyConfig) -> bool:
+    """Whether a cached latency (looked up by the dispatcher) stands for a measurement this trial would make."""
+    target = primary_target(cfg)
+    if target.resource is not None:
+        return True  # measured on a node of the target: the cache key named its device already
+    return cached.device == describe_device(resolve_device(cfg.device))
+
+
+def measure_for_trial(
+    model: nn.Module, arch_json: str, input_shape: Sequence[int], cfg: LatencyConfig, node: str | None = None
+) -> LatencyMeasurement:
+    """Measure a trial's network on the job's target (and its extra targets), where each target measures.
+
+    A target with a Ray resource is measured by a latency task placed on a node advertising it; one without
+    (``local-cpu`` included) here, in this node's exclusive measurement slot.
+
+    Args:
+        model: The network as built for training (measured here only for a target without a resource).
+        arch_json: The network as measured (``Architecture`` JSON), for a remote task to build.
+        input_shape: Per-sample input shape ``(C, H, W)``.
+        cfg: The job's latency settings (targets resolved when the job was queued).
+        node: This node's identity, recorded with a local measurement.
+
+    Returns:
+        The primary target's measurement, with the extra targets' medians in ``extra_ms``.
+    """
+
+    def one(target: LatencyTarget) -> LatencyMeasurement:
+        if target.resource is not None:
+            return _measure_remote(arch_json, input_shape, target)
+        return to_latency_measurement(measure_module(model, input_shape, target), node)
+
+    primary = primary_target(cfg)
+    result = one(primary)
+    extra = {name: one(cfg.resolved[name]).median_ms for name in cfg.extra_targets if name in cfg.resolved}
+    if extra:
+        result = result.model_copy(update={"extra_ms": extra})
+    return result

@@ -10,6 +10,7 @@ from api.convert import job_public
 from api.deps import CurrentOwner, StorageDep
 from api.errors import ApiError
 from api.routes._common import Limit, Offset, PathId, visible_job, visible_space
+from api.routes.latency import with_latency_targets
 from api.space_check import check_space, preset_space
 from nas_service.jobspec import JobState
 from nas_service.schemas import JobCreate, JobPublic, Page
@@ -23,7 +24,7 @@ def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner)
 
     An inline space is stored first (as a new version of a space named after the job).
     """
-    spec = payload.to_spec()
+    spec = with_latency_targets(storage, payload.to_spec())
     space_id = payload.space_id
     if space_id is not None:
         visible_space(storage, principal, space_id)

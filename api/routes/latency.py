@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Response, status
 
 from api.deps import CurrentOwner, StorageDep
 from api.errors import ApiError
+from nas_service.jobspec import JobSpec
 from nas_service.latency import registry
 from nas_service.latency.schemas import (
     LatencyPredictionPublic,
@@ -21,6 +22,7 @@ from nas_service.latency.schemas import (
     PredictorPublic,
 )
 from nas_service.latency.targets import LatencyTarget, LatencyTargetUpdate
+from nas_service.storage import BaseStorage
 
 router = APIRouter(prefix="/latency", tags=["latency"])
 
@@ -131,3 +133,12 @@ def predict(name: TargetName, body: LatencyPredictRequest, storage: StorageDep, 
         missing_parts=p.missing_parts,
         macs=parts.macs,
     )
+
+
+def with_latency_targets(storage: BaseStorage, spec: JobSpec) -> JobSpec:
+    """A job spec with the settings of the latency targets it names (422 naming the field when unknown)."""
+    try:
+        resolved = registry.resolve_job_latency(storage, spec.latency)
+    except registry.TargetFieldError as exc:
+        raise ApiError(422, "validation_error", str(exc), field=exc.field) from None
+    return spec.model_copy(update={"latency": spec.latency.model_copy(update={"resolved": resolved})})

@@ -17,12 +17,16 @@ from nas_service.latency.predictor import LatencyPredictor, Prediction
 from nas_service.latency.targets import DEFAULT_TARGET, DEFAULT_TARGET_NAME, LatencyTarget, target_settings
 
 if TYPE_CHECKING:
+    from nas_service.jobspec import LatencyConfig
     from nas_service.storage import BaseStorage
+
 
 __all__ = [
     "PREDICT_MAX_MACS",
     "BuiltinTargetError",
     "PredictCapError",
+    "TargetFieldError",
+    "resolve_job_latency",
     "as_architecture",
     "check_caps",
     "TargetView",
@@ -50,6 +54,45 @@ class PredictCapError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class TargetFieldError(ValueError):
+    """A job's latency settings name something wrong; ``field`` is the dotted path (``latency.target``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+#: Modes the trial path runs today (``predict`` modes need the dispatcher to consult the predictor).
+WIRED_MODES = ("measure",)
+
+
+def resolve_job_latency(storage: BaseStorage, cfg: LatencyConfig) -> dict[str, LatencyTarget]:
+    """The settings of every target a job names (``target`` first, then ``extra_targets``), by name.
+
+    ``local-cpu`` is left out: the job's own latency fields describe it (today's zero-config behaviour).
+
+    Raises:
+        TargetFieldError: An unknown target (``latency.target`` or ``latency.extra_targets.N``) or a mode
+            this service does not run yet (``latency.mode``).
+    """
+    from nas_service.storage import NotFoundError
+
+    if cfg.mode not in WIRED_MODES:
+        raise TargetFieldError("latency.mode", f"mode {cfg.mode!r} is not available in this service yet; use 'measure'")
+    resolved: dict[str, LatencyTarget] = {}
+    for field, name in [("latency.target", cfg.target)] + [
+        (f"latency.extra_targets.{i}", n) for i, n in enumerate(cfg.extra_targets)
+    ]:
+        if name == DEFAULT_TARGET_NAME:
+            continue
+        try:
+            resolved[name] = storage.get_latency_target(name).target
+        except NotFoundError:
+            known = ", ".join(v.target.name for v in list_targets(storage))
+            raise TargetFieldError(field, f"unknown latency target {name!r}; known targets: {known}") from None
+    return resolved
 
 
 @dataclass(frozen=True)

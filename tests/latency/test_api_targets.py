@@ -86,3 +86,30 @@ def test_changing_what_is_measured_resets_the_predictor(lat_api: Any) -> None:
     assert c.get(f"{URL}/edge/predictor", headers=h).json()["table_entries"] == 1
     assert c.patch(f"{URL}/edge", json={"runtime": "onnxruntime"}, headers=h).status_code == 200
     assert c.get(f"{URL}/edge/predictor", headers=h).json()["table_entries"] == 0
+
+
+def _job(lat_api: Any, latency: dict[str, Any]) -> Any:
+    body = {"name": "j", "space": "digits", "latency": latency}
+    return lat_api.client.post("/api/v1/jobs", json=body, headers=lat_api.alice)
+
+
+def test_job_names_its_targets(lat_api: Any) -> None:
+    c, h = lat_api.client, lat_api.alice
+    assert (
+        c.post(URL, json={"name": "edge", "runtime": "onnxruntime", "resource": "latency:edge"}, headers=h).status_code
+        == 201
+    )
+    r = _job(lat_api, {"target": "nope"})
+    assert r.status_code == 422 and _error(r)["field"] == "latency.target" and "edge" in _error(r)["message"]
+    r = _job(lat_api, {"target": "edge", "extra_targets": ["local-cpu", "gone"]})
+    assert r.status_code == 422 and _error(r)["field"] == "latency.extra_targets.1"
+    r = _job(lat_api, {"mode": "predict-then-measure"})
+    assert r.status_code == 422 and _error(r)["field"] == "latency.mode"
+    r = _job(lat_api, {"mode": "guess"})
+    assert r.status_code == 422 and _error(r)["field"] == "latency.mode"
+    r = _job(lat_api, {"target": "edge", "extra_targets": ["local-cpu"]})
+    assert r.status_code == 201, r.text
+    stored = lat_api.storage.get_job(r.json()["id"]).spec.latency
+    assert stored.target == "edge" and set(stored.resolved) == {"edge"}  # local-cpu: the job's own fields
+    assert stored.resolved["edge"].runtime == "onnxruntime" and stored.resolved["edge"].resource == "latency:edge"
+    assert _job(lat_api, {}).status_code == 201  # zero-config: local-cpu
