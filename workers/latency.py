@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch.nn as nn
 
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement
-from nas_service.latency import LatencyTarget, MeasurementPolicy
+from nas_service.latency import DEFAULT_TARGET_NAME, LatencyTarget, MeasurementPolicy
 from nas_service.latency import latency_cache_key as target_cache_key
 from nas_service.latency.measure import PROTOCOL_VERSION
 from nas_service.latency.runners import (
@@ -194,7 +194,11 @@ def measure_for_trial(
 
     primary = primary_target(cfg)
     result = one(primary)
-    extra = {name: one(cfg.resolved[name]).median_ms for name in cfg.extra_targets if name in cfg.resolved}
+    extra = {}
+    for name in cfg.extra_targets:
+        target = cfg.resolved.get(name) or (target_of(cfg) if name == DEFAULT_TARGET_NAME else None)
+        if target is not None:
+            extra[name] = one(target).median_ms
     if extra:
         result = result.model_copy(update={"extra_ms": extra})
     return result

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from nas_service.arch.spec import Architecture
 from nas_service.settings import Settings
 from nas_service.storage import SQLAlchemyStorage
 
@@ -35,3 +36,18 @@ def lat_api(storage: SQLAlchemyStorage, tmp_path: Path) -> Iterator[LatencyApi]:
             alice={"Authorization": f"Bearer {storage.create_token('alice').token}"},
             bob={"Authorization": f"Bearer {storage.create_token('bob').token}"},
         )
+
+
+@pytest.fixture
+def tiny_arch() -> Architecture:
+    """A small MBConv net as trained on digits at 16 px (1 channel, 10 classes)."""
+    return Architecture.from_block_strings(
+        [["ds_r1_k3_s1_c8"], ["ir_r1_k3_s2_e3_c16"]],
+        stem={"out_channels": 8},
+        head={"num_features": 32},
+        dropout=0.0,
+        name="tiny",
+        resolution=16,
+        num_classes=10,
+        in_channels=1,
+    )
