@@ -261,6 +261,7 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
     # Imported here: the builder, profiler and reward are only needed inside a worker.
     from nas_service.arch.builder import build_model
     from nas_service.arch.profile import count_macs, count_params
+    from nas_service.latency.slot import wait_while_measuring
     from nas_service.reward import mnasnet_reward
     from workers.data import load_dataset
     from workers.latency import cache_applies, describe_device, latency_cache_key, measure_for_trial
@@ -309,13 +310,18 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
         timed.latency(latency)
         with phase("train"):
             before = timed.seconds
+
+            def on_step() -> None:
+                wait_while_measuring()  # another trial on this node is measuring: keep its cores quiet
+                timed.heartbeat()
+
             outcome = train_proxy(
                 model,
                 data,
                 proxy,
                 on_epoch=timed.epoch,
                 should_stop=timed.should_stop,
-                on_step=timed.heartbeat,
+                on_step=on_step,
             )
             train_report_s = timed.seconds - before
         run.images_per_second = outcome.images_per_second

@@ -36,9 +36,13 @@ MEASURE_NICE = 0
 MAX_PAUSE_S = 30.0
 
 
+def _lock_path() -> Path:
+    return Path(os.environ.get("NAS_LATENCY_LOCK_DIR") or Path(tempfile.gettempdir()) / "nas-latency")
+
+
 def lock_dir() -> Path:
-    """Where the slot's lock and flag files live (``NAS_LATENCY_LOCK_DIR`` or ``<tmp>/nas-latency``)."""
-    path = Path(os.environ.get("NAS_LATENCY_LOCK_DIR") or Path(tempfile.gettempdir()) / "nas-latency")
+    """Where the slot's lock and flag files live (``NAS_LATENCY_LOCK_DIR`` or ``<tmp>/nas-latency``; created)."""
+    path = _lock_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -102,7 +106,7 @@ def wait_while_measuring(max_wait_s: float = MAX_PAUSE_S, poll_s: float = 0.005)
     Returns:
         Seconds waited.
     """
-    flag = lock_dir() / "measuring"
+    flag = _lock_path() / "measuring"  # no mkdir: called after every training step
     t0 = time.perf_counter()
     while _holder_alive(flag) and time.perf_counter() - t0 < max_wait_s:
         time.sleep(poll_s)
