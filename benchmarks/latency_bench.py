@@ -94,7 +94,11 @@ def bench_stability(networks: int, repeats: int, loads: Sequence[int]) -> dict[s
                     stop.set()
                     for p in procs:
                         p.join(10)
+                        if p.is_alive():  # a nice-15 trainer on a loaded box may not see the stop in time
+                            p.terminate()
+                            p.join(5)
                 out[f"{path}/{load}"] = {"cv_mean": statistics.fmean(cvs), "cv_max": max(cvs), "unstable": unstable}
+                print(f"a. {path}/{load}: {out[f'{path}/{load}']}", file=sys.stderr, flush=True)
     finally:
         os.setpriority(os.PRIO_PROCESS, 0, 0)
     return out
@@ -165,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             res = (args.mnasnet_resolution or None) if space == "mnasnet" else None
             for runtime in args.runtimes:
                 pred[f"{space}/{runtime}"] = bench_predictor(space, runtime, args.n_train, args.n_test, res)
+                shown = {k: v for k, v in pred[f"{space}/{runtime}"].items() if k != "measured_ms"}
+                print(f"b. {space}/{runtime}: {shown}", file=sys.stderr, flush=True)
         ratios = {}
         for space in args.spaces:
             t, o = pred.get(f"{space}/torch"), pred.get(f"{space}/onnxruntime")

@@ -9,6 +9,7 @@ they came from. Pure Python (the analytic resolver and MAC counter), no torch: t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from nas_service.arch.profile import _head_cost, block_cost, bn_cost, conv_cost
@@ -25,14 +26,12 @@ class Part:
     Attributes:
         kind: ``stem``, ``block`` or ``head``.
         key: The lookup-table key (see the module docstring).
-        index: Block index for ``block`` parts, ``-1`` otherwise.
         macs: Analytic MACs of the part (one image).
         in_shape: Per-sample input shape ``(C, H, W)`` of the part.
     """
 
     kind: str
     key: str
-    index: int
     macs: int
     in_shape: tuple[int, int, int]
 
@@ -54,13 +53,16 @@ def _ks(values: tuple[int, ...]) -> str:
     return ".".join(map(str, values))
 
 
-def _block_key(b: ResolvedBlock, net: ResolvedNetwork) -> str:
-    return (
+@functools.lru_cache(maxsize=65536)
+def _block_part(b: ResolvedBlock, se_gate: str, se_act: str | None, bn_eps: float) -> Part:
+    """A block's part (cached: a search meets the same blocks again and again, and keys cost more than look-ups)."""
+    key = (
         f"{b.type}|i{b.in_channels}|o{b.out_channels}|m{b.mid_channels}|s{b.stride}|k{_ks(b.kernel_sizes)}"
         f"|ek{_ks(b.exp_kernel_sizes)}|pk{_ks(b.pw_kernel_sizes)}|d{b.dilation}|se{b.se_channels}"
         f"|{b.act}|skip{int(b.has_skip)}|xp{int(b.exponential_partition)}|r{b.in_size}"
-        f"|seg{net.se_gate}|sea{net.se_act}|bn{net.bn_eps:g}"
+        f"|seg{se_gate}|sea{se_act}|bn{bn_eps:g}"
     )
+    return Part("block", key, block_cost(b).macs, (b.in_channels, b.in_size, b.in_size))
 
 
 def parts_of_resolved(net: ResolvedNetwork) -> NetworkParts:
@@ -71,22 +73,17 @@ def parts_of_resolved(net: ResolvedNetwork) -> NetworkParts:
             "stem",
             f"stem|i{net.in_channels}|o{net.stem_channels}|k{net.stem_kernel}|s{net.stem_stride}|{net.stem_act}"
             f"|r{net.resolution}|bn{net.bn_eps:g}",
-            -1,
             stem_macs + bn_cost(net.stem_channels).macs,
             (net.in_channels, net.resolution, net.resolution),
         )
     ]
-    for b in net.blocks:
-        parts.append(
-            Part("block", _block_key(b, net), b.index, block_cost(b).macs, (b.in_channels, b.in_size, b.in_size))
-        )
+    parts += [_block_part(b, net.se_gate, net.se_act, net.bn_eps) for b in net.blocks]
     final = net.blocks[-1].out_size if net.blocks else net.stem_out_size
     parts.append(
         Part(
             "head",
             f"head|{net.head_kind}|i{net.head_in_channels}|f{net.num_features}|{net.head_act}|c{net.num_classes}"
             f"|r{final}|bn{net.bn_eps:g}",
-            -1,
             _head_cost(net).macs,
             (net.head_in_channels, final, final),
         )
@@ -95,7 +92,7 @@ def parts_of_resolved(net: ResolvedNetwork) -> NetworkParts:
 
 
 def network_parts(arch: Architecture, resolution: int | None = None) -> NetworkParts:
-    """The stem, blocks and head of ``arch`` at ``resolution`` (default its own) with their table keys.
+    """The stem, blocks (in network order) and head of ``arch`` at ``resolution`` (default its own), with keys.
 
     Args:
         arch: The network as measured (its classes and input channels matter).

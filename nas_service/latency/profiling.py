@@ -64,16 +64,16 @@ def part_modules(arch: Architecture, parts: NetworkParts | None = None) -> dict[
     model = build_model(arch).eval()
     blocks = [b for stage in model.blocks.children() for b in stage.children()]
     out: dict[str, tuple[nn.Module, Part]] = {}
+    block_index = 0
     for part in parts.parts:
-        if part.key in out:
-            continue
         if part.kind == "stem":
             module: nn.Module = _Stem(model)
         elif part.kind == "head":
             module = _Head(model)
         else:
-            module = blocks[part.index]
-        out[part.key] = (module, part)
+            module = blocks[block_index]  # parts list the blocks in network order
+            block_index += 1
+        out.setdefault(part.key, (module, part))
     return out
 
 
