@@ -381,6 +381,7 @@ class Dispatcher:
     def _place(self, run: JobRun, suggestion: Any) -> None:
         """Reject, de-duplicate or create, claim and submit one candidate (judged as it will be trained)."""
         from nas_service.arch.profile import count_macs, count_params
+        from nas_service.latency.gate import predicted_over
         from nas_service.strategies import Outcome
 
         job = run.job
@@ -392,6 +393,7 @@ class Dispatcher:
             over.append(f"params {params_count} > max_params {caps.max_params}")
         if caps.max_macs is not None and macs > caps.max_macs:
             over.append(f"MACs {macs} > max_macs {caps.max_macs}")
+        over += predicted_over(self.storage, job.spec, arch)  # latency.mode: predict-then-measure
         if over:
             self.storage.create_trial(
                 job.id, suggestion.params, arch, state=TrialState.REJECTED, params_count=params_count, macs=macs,

@@ -64,8 +64,8 @@ class TargetFieldError(ValueError):
         self.field = field
 
 
-#: Modes the trial path runs today (``predict`` modes need the dispatcher to consult the predictor).
-WIRED_MODES = ("measure",)
+#: Modes the trial path runs today (``predict`` alone would need the worker to skip measuring: not yet).
+WIRED_MODES = ("measure", "predict-then-measure")
 
 
 def resolve_job_latency(storage: BaseStorage, cfg: LatencyConfig) -> dict[str, LatencyTarget]:

@@ -103,7 +103,7 @@ def test_job_names_its_targets(lat_api: Any) -> None:
     assert r.status_code == 422 and _error(r)["field"] == "latency.target" and "edge" in _error(r)["message"]
     r = _job(lat_api, {"target": "edge", "extra_targets": ["local-cpu", "gone"]})
     assert r.status_code == 422 and _error(r)["field"] == "latency.extra_targets.1"
-    r = _job(lat_api, {"mode": "predict-then-measure"})
+    r = _job(lat_api, {"mode": "predict"})
     assert r.status_code == 422 and _error(r)["field"] == "latency.mode"
     r = _job(lat_api, {"mode": "guess"})
     assert r.status_code == 422 and _error(r)["field"] == "latency.mode"
