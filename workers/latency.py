@@ -12,6 +12,8 @@ to normal priority from Ray's nice 15, re-measured while the round's CV is over 
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 
 import torch.nn as nn
@@ -30,6 +32,7 @@ from nas_service.latency.runners import (
 from workers.train import resolve_device
 
 __all__ = [
+    "NoLatencyNodeError",
     "cache_applies",
     "cpu_model_name",
     "describe_device",
@@ -147,11 +150,37 @@ def _measure_arch(arch_json: str, input_shape: list[int], target_json: str) -> d
     return to_latency_measurement(m, worker_identity()[0]).model_dump(mode="json")
 
 
+#: How long a trial waits for a node advertising its target's resource before it fails with that reason.
+NODE_WAIT_S = float(os.environ.get("NAS_LATENCY_NODE_WAIT_S", "300"))
+
+
+class NoLatencyNodeError(RuntimeError):
+    """No node of the cluster advertises the target's Ray resource (the trial fails with this reason)."""
+
+
+def _wait_for_resource(resource: str, wait_s: float) -> None:
+    import ray
+
+    deadline = time.monotonic() + wait_s
+    while ray.cluster_resources().get(resource, 0) < 1:
+        if time.monotonic() >= deadline:
+            raise NoLatencyNodeError(
+                f"no node in the Ray cluster advertises the latency resource {resource!r} (waited {wait_s:g} s); "
+                f"start one with ray start --resources '{{\"{resource}\": 1}}'"
+            )
+        time.sleep(1.0)
+
+
 def _measure_remote(arch_json: str, input_shape: Sequence[int], target: LatencyTarget) -> LatencyMeasurement:
-    """Measure on a node of ``target.resource``: a Ray task of its own, apart from the training task."""
+    """Measure on a node of ``target.resource``: a Ray task of its own, apart from the training task.
+
+    Raises:
+        NoLatencyNodeError: No node advertises the resource within ``NAS_LATENCY_NODE_WAIT_S`` (default 300 s).
+    """
     import ray
 
     assert target.resource is not None
+    _wait_for_resource(target.resource, NODE_WAIT_S)
     task = ray.remote(_measure_arch).options(
         num_cpus=0, resources={target.resource: 1}, name=f"latency:{target.name}", max_retries=1
     )
