@@ -183,7 +183,10 @@ def as_architecture(value: str | list[list[str]] | Architecture) -> Architecture
 
 def check_caps(arch: Architecture, resolution: int | None = None) -> NetworkParts:
     """The network's parts, or :class:`PredictCapError` when it is over the caps."""
-    parts = network_parts(arch, resolution)
+    try:
+        parts = network_parts(arch, resolution)
+    except ValueError as exc:  # channel splits or sizes the builder cannot build
+        raise PredictCapError("architecture", f"the network cannot be built: {exc}") from None
     if parts.macs > PREDICT_MAX_MACS:
         raise PredictCapError(
             "architecture", f"the network needs {parts.macs:,} MACs per image, over the cap of {PREDICT_MAX_MACS:,}"
