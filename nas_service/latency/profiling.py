@@ -168,7 +168,7 @@ def profile_space(
     Args:
         predictor: The target's predictor (possibly already holding a table and samples).
         target: The target measured on.
-        archs: Networks to measure (the last ``test_fraction`` of them are held out).
+        archs: Networks to measure (``test_fraction`` of them, spread evenly over the run, are held out).
         test_fraction: Share held out from fitting.
         policy: Measurement policy.
         on_progress: Called with ``(done, total)`` after each network.
@@ -189,7 +189,11 @@ def profile_space(
         if on_progress is not None:
             on_progress(i + 1, len(archs))
     n_test = max(1, round(len(measured) * test_fraction))
-    train, test = measured[:-n_test], measured[-n_test:]
+    # held-out networks spread evenly over the run (not the last ones): on a shared machine the load drifts,
+    # and a test set measured last would score the drift, not the predictor
+    test_idx = {round(i * (len(measured) - 1) / max(n_test - 1, 1)) for i in range(n_test)} if n_test > 1 else {0}
+    train = [m for i, m in enumerate(measured) if i not in test_idx]
+    test = [m for i, m in enumerate(measured) if i in test_idx]
     for parts, h, ms in train:
         predictor.observe(parts, h, ms, refit=False)
     predictor.fit()
