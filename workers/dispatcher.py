@@ -536,6 +536,13 @@ class Dispatcher:
                     detail.latency_key, detail.measured_arch_hash, detail.input_shape,
                     runtime_key(result.latency.device), result.latency,
                 )  # fmt: skip
+            if detail is not None:  # the job's target predictor learns from every stable measurement
+                from nas_service.latency.gate import learn_from_trial
+
+                learn_from_trial(
+                    self.storage, run.job.spec, stored.architecture, detail.input_shape, detail.num_classes,
+                    result.latency,
+                )  # fmt: skip
         if run is None:
             return
         self._forget(run, trial_id)

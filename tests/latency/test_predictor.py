@@ -100,3 +100,28 @@ def test_api_predict(profiled: tuple[LatencyPredictor, Any], lat_api: Any) -> No
     )
     summary = c.get(f"/api/v1/latency/targets/{TARGET.name}/predictor", headers=h).json()
     assert summary["fitted"] and summary["accuracy"]["n_test"] == 7
+
+
+def test_trials_teach_the_job_target_predictor(profiled: tuple[LatencyPredictor, Any], storage: Any) -> None:
+    from nas_service.jobspec import JobSpec, LatencyMeasurement
+    from nas_service.latency.gate import learn_from_trial
+
+    storage.save_latency_predictor(TARGET.name, profiled[0].to_dict())
+    spec = JobSpec.model_validate({"latency": {"target": TARGET.name, "resolved": {TARGET.name: TARGET.model_dump()}}})
+    arch = sample_architectures(digits_space(), 24, seed=1)[0]  # profiled: every part is in the table
+    shape = [arch.in_channels, arch.resolution, arch.resolution]
+
+    def lat(stable: bool) -> LatencyMeasurement:
+        return LatencyMeasurement(
+            device="cpu:x", median_ms=0.5, p90_ms=0.6, mean_ms=0.5, samples=3, stable=stable, target=TARGET.name
+        )
+
+    before = len(LatencyPredictor.from_dict(storage.get_latency_predictor(TARGET.name)).samples)
+    assert not learn_from_trial(storage, spec, arch.model_dump(mode="json"), shape, 10, lat(False))
+    assert learn_from_trial(storage, spec, arch.model_dump(mode="json"), shape, 10, lat(True))
+    after = LatencyPredictor.from_dict(storage.get_latency_predictor(TARGET.name))
+    # the profiled network was a sample already: re-measured, it replaces its earlier sample
+    assert len(after.samples) == before and after.samples[-1].measured_ms == 0.5
+    assert after.online["n"] == profiled[0].online["n"] + 1
+    other = JobSpec()  # local-cpu: no predictor stored for it
+    assert not learn_from_trial(storage, other, arch.model_dump(mode="json"), shape, 10, lat(True))
