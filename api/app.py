@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.metrics import make_registry
-from api.routes import artifacts, dashboard, docs, finalize, jobs, ops, results, scaling, spaces, trials
+from api.routes import artifacts, dashboard, docs, finalize, jobs, latency, ops, results, scaling, spaces, trials
 from nas_service import __version__
 from nas_service.schemas import ErrorResponse
 from nas_service.settings import Settings, get_settings
@@ -146,7 +146,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
-    for module in (spaces, jobs, finalize, trials, results, scaling, artifacts):
+    for module in (spaces, jobs, finalize, trials, results, scaling, artifacts, latency):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)  # type: ignore[arg-type]
     app.include_router(ops.router)
     app.include_router(ops.router, prefix=API_PREFIX, include_in_schema=False)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from nas_service.arch.spec import Architecture
 from nas_service.detection.job import DetectionJobConfig
+from nas_service.latency.targets import LatencyTarget
 from nas_service.limits import holds_bool, numeric_annotation
 
 #: Names of spaces and jobs: a letter or digit first, then letters, digits, spaces and ``._-`` (no path
@@ -163,13 +164,26 @@ class ProxyConfig(_Model):
 
 
 class LatencyConfig(_Model):
-    """How latency is measured on the worker's own device (median of repeats after warm-up)."""
+    """How latency is measured: on a named latency target (:mod:`nas_service.latency`), median of repeats.
+
+    ``target`` names the target the reward uses (default the built-in ``local-cpu``: the trial's own worker,
+    whose ``device``/``batch_size``/``warmup``/``repeats``/``threads`` are the fields below); ``extra_targets``
+    are measured and reported too. ``resolved`` is filled in by the service when the job is queued: the
+    settings of every named target as they were then (the job keeps measuring what it was queued with).
+    ``mode`` and ``reject_factor`` choose measuring, predicting, or predicting first and rejecting a candidate
+    predicted over ``reject_factor`` times the reward's target latency before training.
+    """
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(1, ge=1, le=1024)
     warmup: int = Field(10, ge=0, le=10_000)
     repeats: int = Field(30, ge=1, le=100_000)
     threads: int = Field(1, ge=1, le=256)
+    target: str = Field("local-cpu", min_length=1, max_length=63)
+    extra_targets: list[str] = Field(default_factory=list, max_length=8)
+    mode: Literal["measure", "predict", "predict-then-measure"] = "measure"
+    reject_factor: float = Field(2.0, gt=1, le=100)
+    resolved: dict[str, LatencyTarget] = Field(default_factory=dict, max_length=9)
 
 
 class BudgetConfig(_Model):
@@ -292,6 +306,12 @@ class LatencyMeasurement(_Model):
     std_ms: float = Field(0.0, ge=0)
     samples: int = Field(..., ge=1)
     samples_ms: list[float] = Field(default_factory=list, max_length=100_000)
+    target: str | None = Field(None, max_length=63)
+    runtime: str | None = Field(None, max_length=64)
+    node: str | None = Field(None, max_length=200)
+    cv: float | None = Field(None, ge=0)
+    stable: bool | None = None
+    extra_ms: dict[str, float] = Field(default_factory=dict, max_length=8)
 
 
 class TrialResult(_Model):

@@ -1,142 +1,221 @@
-"""On-device latency of a candidate: the ``LAT`` of the MnasNet reward.
+"""On-device latency of a candidate in the trial path: the ``LAT`` of the MnasNet reward.
 
-The protocol: eval mode, ``torch.inference_mode()``, a fixed input of ``(cfg.batch_size, C, H, W)``,
-``warmup`` untimed runs, then ``repeats`` timed runs. On CPU each run is timed with ``time.perf_counter_ns``
-under a fixed thread count (``torch.set_num_threads(cfg.threads)``, restored afterwards: thread count changes
-latency more than anything else on a shared machine). On CUDA the runs are timed with CUDA events after a
-synchronize, on a ``channels_last`` copy. The median is the headline number (robust to the odd preempted run);
-p90, mean and std are kept so an unstable measurement can be spotted.
+A thin shell over :mod:`nas_service.latency`: a job's :class:`~nas_service.jobspec.LatencyConfig` becomes a
+torch-eager :class:`~nas_service.latency.targets.LatencyTarget` (:func:`target_of`), measured by
+:func:`nas_service.latency.runners.measure_module`: inside the node's exclusive measurement slot, raised back
+to normal priority from Ray's nice 15, re-measured while the round's CV is over the policy's threshold
+(flagged unstable if it stays over). The median is the headline number; p90, mean and std are kept.
 
-:func:`latency_cache_key` names a measurement for the controller's cross-job cache: the same network, input
-shape, device model, batch and threads give the same latency whichever job asked.
+:func:`latency_cache_key` names a measurement for the controller's cross-job cache: the controller's
+:func:`nas_service.orchestration.latency_cache.latency_cache_key` (itself the target-aware
+:func:`nas_service.latency.latency_cache_key`) with this worker's runtime version.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-import platform
-import statistics
+import os
 import time
 from collections.abc import Sequence
 
-import numpy as np
-import torch
 import torch.nn as nn
 
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement
+from nas_service.latency import DEFAULT_TARGET_NAME, LatencyTarget, MeasurementPolicy
+from nas_service.latency.runners import (
+    NetworkMeasurement,
+    cpu_model_name,
+    describe_device,
+    measure_module,
+    runtime_version,
+)
 from nas_service.orchestration.latency_cache import latency_cache_key as _cache_key
 from nas_service.orchestration.latency_cache import runtime_key as _runtime_key
 from workers.train import resolve_device
 
-__all__ = ["cpu_model_name", "describe_device", "latency_cache_key", "measure_latency", "runtime_key"]
-
-#: Bumped when the measurement protocol changes, so old cache entries stop matching.
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_model_name() -> str:
-    """The CPU model from ``/proc/cpuinfo`` (Linux), else what :mod:`platform` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Hardware", "Processor", "cpu model") and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown-cpu"
+__all__ = [
+    "NoLatencyNodeError",
+    "cache_applies",
+    "cpu_model_name",
+    "describe_device",
+    "latency_cache_key",
+    "measure_latency",
+    "measure_for_trial",
+    "measure_latency_detailed",
+    "primary_target",
+    "runtime_key",
+    "target_of",
+    "to_latency_measurement",
+]
 
 
-def describe_device(device: torch.device | str) -> str:
-    """A human-readable device name: ``cpu:<model>`` or ``cuda:<GPU name>``."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(dev)}"
-    return f"cpu:{cpu_model_name()}"
+def primary_target(cfg: LatencyConfig) -> LatencyTarget:
+    """The target the reward uses: the job's named target as resolved when it was queued, else ``local-cpu``
+    described by the job's own latency fields (:func:`target_of`)."""
+    return cfg.resolved.get(cfg.target) or target_of(cfg)
 
 
-def runtime_key(device_name: str) -> str:
-    """This worker's :func:`nas_service.orchestration.latency_cache.runtime_key` (its torch version)."""
-    return _runtime_key(device_name, torch.__version__)
+def target_of(cfg: LatencyConfig) -> LatencyTarget:
+    """The torch-eager target a job's latency settings describe (``auto`` resolved on this node)."""
+    device = resolve_device(cfg.device).type
+    return LatencyTarget(
+        name="job",
+        runtime="torch",
+        device="cuda" if device == "cuda" else "cpu",
+        threads=cfg.threads,
+        batch_size=cfg.batch_size,
+        warmup=cfg.warmup,
+        repeats=cfg.repeats,
+    )
+
+
+def runtime_key(device_name: str, cfg: LatencyConfig | None = None) -> str:
+    """This worker's :func:`nas_service.orchestration.latency_cache.runtime_key` for the job's target runtime."""
+    runtime = primary_target(cfg).runtime if cfg is not None else "torch"
+    return _runtime_key(device_name, runtime_version(runtime))
 
 
 def latency_cache_key(arch_hash: str, input_shape: Sequence[int], device_name: str, cfg: LatencyConfig) -> str:
     """:func:`nas_service.orchestration.latency_cache.latency_cache_key` with this worker's :func:`runtime_key`."""
-    return _cache_key(arch_hash, input_shape, device_name, runtime_key(device_name), cfg)
+    return _cache_key(arch_hash, input_shape, device_name, runtime_key(device_name, cfg), cfg)
+
+
+def to_latency_measurement(m: NetworkMeasurement, node: str | None = None) -> LatencyMeasurement:
+    """The trial result's form of a measurement (``node``: where it was measured)."""
+    return LatencyMeasurement(
+        target=m.target,
+        runtime=m.runtime_version,
+        node=node,
+        cv=m.cv,
+        stable=m.stable,
+        device=m.device[:200],
+        device_kind="cuda" if m.device.startswith("cuda:") else "cpu",
+        batch_size=m.batch_size,
+        threads=m.threads,
+        median_ms=m.median_ms,
+        p90_ms=m.p90_ms,
+        mean_ms=m.mean_ms,
+        std_ms=m.std_ms,
+        samples=len(m.samples_ms),
+        samples_ms=list(m.samples_ms),
+    )
+
+
+def measure_latency_detailed(
+    model: nn.Module, input_shape: Sequence[int], cfg: LatencyConfig, policy: MeasurementPolicy | None = None
+) -> NetworkMeasurement:
+    """Measure ``model`` as ``cfg`` asks, with the CV, stability flag and rounds of the measurement."""
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+    return measure_module(model, input_shape, target_of(cfg), policy)
 
 
 def measure_latency(model: nn.Module, input_shape: Sequence[int], cfg: LatencyConfig) -> LatencyMeasurement:
-    """Measure the forward latency of ``model`` on ``cfg.device`` (see the module docstring for the protocol).
+    """Measure the forward latency of ``model`` (see the module docstring); the model is not modified.
 
     Args:
-        model: The network; it is not modified (a copy is measured when it lives on another device; its
-            train/eval mode is restored).
+        model: The network.
         input_shape: Per-sample input shape ``(C, H, W)``; the batch size comes from ``cfg``.
         cfg: Device, batch size, warm-up and repeat counts, threads.
 
     Returns:
-        The measurement with its per-run samples.
+        The measurement with its per-run samples (of the kept round).
     """
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
-    device = resolve_device(cfg.device)
-    param = next(model.parameters(), None)
-    current = param.device if param is not None else torch.device("cpu")
-    same_device = current.type == device.type
-    net = model if same_device else copy.deepcopy(model).to(device)
-    was_training = net.training
-    net.eval()
-    x = torch.randn(cfg.batch_size, *[int(s) for s in input_shape], generator=torch.Generator().manual_seed(0))
-    previous_threads = torch.get_num_threads()
-    try:
-        if device.type == "cuda":
-            samples = _time_cuda(net, x.to(device).contiguous(memory_format=torch.channels_last), cfg)
-        else:
-            torch.set_num_threads(cfg.threads)
-            samples = _time_cpu(net, x, cfg)
-    finally:
-        torch.set_num_threads(previous_threads)
-        net.train(was_training)
-    return LatencyMeasurement(
-        device=describe_device(device)[:200],
-        device_kind="cuda" if device.type == "cuda" else "cpu",
-        batch_size=cfg.batch_size,
-        threads=cfg.threads,
-        median_ms=max(statistics.median(samples), 1e-6),
-        p90_ms=max(float(np.percentile(samples, 90)), 1e-6),
-        mean_ms=max(statistics.fmean(samples), 1e-6),
-        std_ms=statistics.pstdev(samples),
-        samples=len(samples),
-        samples_ms=samples,
+    return to_latency_measurement(measure_latency_detailed(model, input_shape, cfg))
+
+
+def _measure_arch(arch_json: str, input_shape: list[int], target_json: str) -> dict[str, object]:
+    """Build a network from its JSON and measure it on a target, here (the body of the remote latency task)."""
+    import torch
+
+    from nas_service.arch.builder import build_model
+    from nas_service.arch.spec import Architecture
+    from workers.trial import worker_identity
+
+    torch.manual_seed(0)
+    model = build_model(Architecture.model_validate_json(arch_json))
+    target = LatencyTarget.model_validate_json(target_json)
+    m = measure_module(model, input_shape, target)
+    return to_latency_measurement(m, worker_identity()[0]).model_dump(mode="json")
+
+
+#: How long a trial waits for a node advertising its target's resource before it fails with that reason.
+NODE_WAIT_S = float(os.environ.get("NAS_LATENCY_NODE_WAIT_S", "300"))
+
+
+class NoLatencyNodeError(RuntimeError):
+    """No node of the cluster advertises the target's Ray resource (the trial fails with this reason)."""
+
+
+def _wait_for_resource(resource: str, wait_s: float) -> None:
+    import ray
+
+    deadline = time.monotonic() + wait_s
+    while ray.cluster_resources().get(resource, 0) < 1:
+        if time.monotonic() >= deadline:
+            raise NoLatencyNodeError(
+                f"no node in the Ray cluster advertises the latency resource {resource!r} (waited {wait_s:g} s); "
+                f"start one with ray start --resources '{{\"{resource}\": 1}}'"
+            )
+        time.sleep(1.0)
+
+
+def _measure_remote(arch_json: str, input_shape: Sequence[int], target: LatencyTarget) -> LatencyMeasurement:
+    """Measure on a node of ``target.resource``: a Ray task of its own, apart from the training task.
+
+    Raises:
+        NoLatencyNodeError: No node advertises the resource within ``NAS_LATENCY_NODE_WAIT_S`` (default 300 s).
+    """
+    import ray
+
+    assert target.resource is not None
+    _wait_for_resource(target.resource, NODE_WAIT_S)
+    task = ray.remote(_measure_arch).options(
+        num_cpus=0, resources={target.resource: 1}, name=f"latency:{target.name}", max_retries=1
+    )
+    return LatencyMeasurement.model_validate(
+        ray.get(task.remote(arch_json, list(input_shape), target.model_dump_json()))
     )
 
 
-def _time_cpu(net: nn.Module, x: torch.Tensor, cfg: LatencyConfig) -> list[float]:
-    samples: list[float] = []
-    with torch.inference_mode():
-        for _ in range(cfg.warmup):
-            net(x)
-        for _ in range(cfg.repeats):
-            t0 = time.perf_counter_ns()
-            net(x)
-            samples.append((time.perf_counter_ns() - t0) / 1e6)
-    return samples
+def cache_applies(cached: LatencyMeasurement, cfg: LatencyConfig) -> bool:
+    """Whether a cached latency (looked up by the dispatcher) stands for a measurement this trial would make."""
+    target = primary_target(cfg)
+    if target.resource is not None:
+        return True  # measured on a node of the target: the cache key named its device already
+    return cached.device == describe_device(resolve_device(cfg.device))
 
 
-def _time_cuda(net: nn.Module, x: torch.Tensor, cfg: LatencyConfig) -> list[float]:
-    if next(net.parameters(), None) is not None:
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    with torch.inference_mode():
-        for _ in range(cfg.warmup):
-            net(x)
-        torch.cuda.synchronize(x.device)
-        pairs = []
-        for _ in range(cfg.repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            net(x)
-            end.record()
-            pairs.append((start, end))
-        torch.cuda.synchronize(x.device)
-    return [float(s.elapsed_time(e)) for s, e in pairs]
+def measure_for_trial(
+    model: nn.Module, arch_json: str, input_shape: Sequence[int], cfg: LatencyConfig, node: str | None = None
+) -> LatencyMeasurement:
+    """Measure a trial's network on the job's target (and its extra targets), where each target measures.
+
+    A target with a Ray resource is measured by a latency task placed on a node advertising it; one without
+    (``local-cpu`` included) here, in this node's exclusive measurement slot.
+
+    Args:
+        model: The network as built for training (measured here only for a target without a resource).
+        arch_json: The network as measured (``Architecture`` JSON), for a remote task to build.
+        input_shape: Per-sample input shape ``(C, H, W)``.
+        cfg: The job's latency settings (targets resolved when the job was queued).
+        node: This node's identity, recorded with a local measurement.
+
+    Returns:
+        The primary target's measurement, with the extra targets' medians in ``extra_ms``.
+    """
+
+    def one(target: LatencyTarget) -> LatencyMeasurement:
+        if target.resource is not None:
+            return _measure_remote(arch_json, input_shape, target)
+        return to_latency_measurement(measure_module(model, input_shape, target), node)
+
+    primary = primary_target(cfg)
+    result = one(primary)
+    extra = {}
+    for name in cfg.extra_targets:
+        target = cfg.resolved.get(name) or (target_of(cfg) if name == DEFAULT_TARGET_NAME else None)
+        if target is not None:
+            extra[name] = one(target).median_ms
+    if extra:
+        result = result.model_copy(update={"extra_ms": extra})
+    return result

@@ -205,9 +205,10 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
     # Imported here: the builder, profiler and reward are only needed inside a worker.
     from nas_service.arch.builder import build_model
     from nas_service.arch.profile import count_macs, count_params
+    from nas_service.latency.slot import wait_while_measuring
     from nas_service.reward import mnasnet_reward
     from workers.data import load_dataset
-    from workers.latency import describe_device, latency_cache_key, measure_latency, runtime_key
+    from workers.latency import cache_applies, describe_device, latency_cache_key, measure_for_trial, runtime_key
     from workers.train import resolve_device, train_proxy
 
     wall0 = time.perf_counter()
@@ -243,24 +244,29 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
         # pruner ranks by it from the first rung on.
         with phase("latency"):
             latency = payload.cached_latency
-            lat_device = describe_device(resolve_device(payload.latency.device))
-            if latency is None or latency.device != lat_device:
-                latency = measure_latency(model, data.input_shape, payload.latency)
-                run.latency_key = latency_cache_key(
-                    run.measured_arch_hash, data.input_shape, latency.device, payload.latency
-                )
-                run.latency_runtime = runtime_key(latency.device)
+            if latency is None or not cache_applies(latency, payload.latency):
+                latency = measure_for_trial(model, arch.model_dump_json(), data.input_shape, payload.latency, node)
+                if latency.stable is not False:  # the cross-job cache keeps only stable measurements
+                    run.latency_key = latency_cache_key(
+                        run.measured_arch_hash, data.input_shape, latency.device, payload.latency
+                    )
+                    run.latency_runtime = runtime_key(latency.device, payload.latency)
         fields["latency"] = latency
         timed.latency(latency)
         with phase("train"):
             before = timed.seconds
+
+            def on_step() -> None:
+                wait_while_measuring()  # another trial on this node is measuring: keep its cores quiet
+                timed.heartbeat()
+
             outcome = train_proxy(
                 model,
                 data,
                 proxy,
                 on_epoch=timed.epoch,
                 should_stop=timed.should_stop,
-                on_step=timed.heartbeat,
+                on_step=on_step,
                 **_final_options(payload, timed),
             )
             train_report_s = timed.seconds - before

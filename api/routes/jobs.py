@@ -10,6 +10,7 @@ from api.convert import job_public, job_summary
 from api.deps import CurrentOwner, StorageDep
 from api.errors import ApiError
 from api.routes._common import Limit, Offset, PathId, visible_job, visible_reference
+from api.routes.latency import with_latency_targets
 from api.space_check import check_space, fit_report, preset_space, space_model
 from nas_service.arch.spec import Architecture
 from nas_service.datapaths import resolve_data_path
@@ -46,7 +47,7 @@ def create_job(payload: JobCreate, request: Request, storage: StorageDep, princi
     check_json_tree(payload.strategy.settings, "strategy.settings", limits)  # before anything serializes it
     if isinstance(payload.space, dict):
         check_json_tree(payload.space, "space", limits)
-    spec = payload.to_spec()
+    spec = with_latency_targets(storage, payload.to_spec())
     space_id = payload.space_id
     body: dict[str, Any] | None = None
     log10: float | None = None

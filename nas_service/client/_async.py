@@ -13,6 +13,7 @@ import httpx
 
 from nas_service.client import _api
 from nas_service.client._errors import NasError, NotFoundError
+from nas_service.client._latency import AsyncLatencyMixin
 from nas_service.client._progress import WaitProgress, is_terminal
 from nas_service.client._transport import (
     API_PREFIX,
@@ -26,7 +27,7 @@ from nas_service.client._transport import (
 )
 
 
-class AsyncClient:
+class AsyncClient(AsyncLatencyMixin):
     """Asynchronous client of the nas-service REST API; every method of :class:`~nas_service.client.Client`
     is here as a coroutine, and the iterators are async iterators.
 

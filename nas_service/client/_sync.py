@@ -12,6 +12,7 @@ import httpx
 
 from nas_service.client import _api
 from nas_service.client._errors import NasError, NotFoundError
+from nas_service.client._latency import LatencyMixin
 from nas_service.client._progress import WaitProgress, is_terminal
 from nas_service.client._transport import (
     API_PREFIX,
@@ -26,7 +27,7 @@ from nas_service.client._transport import (
 )
 
 
-class Client:
+class Client(LatencyMixin):
     """Synchronous client of the nas-service REST API.
 
     Args:

@@ -467,6 +467,13 @@ class Dispatcher:
                     detail.latency_key, detail.measured_arch_hash, detail.input_shape, detail.latency_runtime,
                     result.latency,
                 )  # fmt: skip
+            if not is_detection(run.job.spec):  # the job's target predictor learns from every stable measurement
+                from nas_service.latency.gate import learn_from_trial
+
+                learn_from_trial(
+                    self.storage, run.job.spec, stored.architecture, detail.input_shape, detail.num_classes,
+                    result.latency,
+                )  # fmt: skip
         self._forget(run, trial_id)
         outcome = Outcome(
             state=outcome_state(result.state),

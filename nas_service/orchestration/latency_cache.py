@@ -10,40 +10,68 @@ the workers reported (:attr:`TrialRun.latency_runtime`), so it never imports tor
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement
 from nas_service.storage.base import BaseStorage
 
-__all__ = ["PROTOCOL_VERSION", "cached_latency", "latency_cache_key", "runtime_key"]
+if TYPE_CHECKING:
+    from nas_service.latency.targets import LatencyTarget
+
+__all__ = ["PROTOCOL_VERSION", "cached_latency", "job_target", "latency_cache_key", "runtime_key"]
 
 #: Version of the timing protocol (:func:`workers.latency.measure_latency`); bump it when the protocol changes.
 PROTOCOL_VERSION = 1
 
 
-def runtime_key(device_name: str, torch_version: str) -> str:
-    """What besides the network and the hardware changes a timing: torch version, protocol, layout, dtype."""
+def runtime_key(device_name: str, runtime_version: str) -> str:
+    """What besides the network, the hardware and the target changes a timing: runtime version, protocol, layout.
+
+    Args:
+        device_name: The measuring device (``cpu:<model>``, ``cuda:<GPU name>``).
+        runtime_version: The runtime that timed it and its version (``torch-2.13.0``, ``onnxruntime-1.32.0``).
+    """
     layout = "channels_last" if device_name.startswith("cuda:") else "contiguous"
-    return f"torch-{torch_version}|protocol-{PROTOCOL_VERSION}|{layout}|fp32"
+    return f"{runtime_version}|protocol-{PROTOCOL_VERSION}|{layout}"
+
+
+def job_target(cfg: LatencyConfig, device_name: str) -> LatencyTarget:
+    """The target a job's latency settings measure on: its named target as resolved at queueing, else the job's own
+    fields as a torch-eager target on the measuring device (``local-cpu``)."""
+    from nas_service.latency.targets import LatencyTarget
+
+    named = cfg.resolved.get(cfg.target)
+    if named is not None:
+        return named
+    return LatencyTarget(
+        name="job",
+        runtime="torch",
+        device="cuda" if device_name.startswith("cuda:") else "cpu",
+        threads=cfg.threads,
+        batch_size=cfg.batch_size,
+        warmup=cfg.warmup,
+        repeats=cfg.repeats,
+    )
 
 
 def latency_cache_key(
     arch_hash: str, input_shape: Sequence[int], device_name: str, runtime: str, cfg: LatencyConfig
 ) -> str:
-    """Key of a latency measurement in the cross-job cache (a sha256 hex digest).
+    """Key of a job's latency measurement in the cross-job cache: the target-aware
+    :func:`nas_service.latency.latency_cache_key` (the one definition) of the job's target (:func:`job_target`).
 
     Args:
         arch_hash: :meth:`Architecture.arch_hash` of the network *as measured* (proxy resolution and classes).
         input_shape: Per-sample input shape ``(C, H, W)``.
         device_name: The measuring device's stable description (``cpu:<model>``, ``cuda:<GPU name>``).
         runtime: :func:`runtime_key` of the measuring worker.
-        cfg: The latency settings (batch size and threads are part of the key).
+        cfg: The job's latency settings (the target's settings enter the key; warm-up and repeats do not).
     """
-    shape = "x".join(str(int(s)) for s in input_shape)
-    text = "|".join([arch_hash, shape, device_name, runtime, str(cfg.batch_size), str(cfg.threads)])
-    return hashlib.sha256(text.encode()).hexdigest()
+    from nas_service.latency import latency_cache_key as target_cache_key
+
+    return target_cache_key(arch_hash, input_shape, job_target(cfg, device_name), device_name, runtime)
 
 
 def cached_latency(

@@ -97,6 +97,10 @@ def place(
     sid, memo = suggestion.suggestion_id, suggestion.memo
     cost = cost_of(arch)
     over = over_caps(cost, run.job.spec.constraints)
+    if isinstance(arch, Architecture):  # latency.mode predict-then-measure: predicted far over T is not trained
+        from nas_service.latency.gate import predicted_over
+
+        over += predicted_over(storage, run.job.spec, arch)
     if over:
         storage.create_trial(
             job_id, suggestion.params, arch, state=TrialState.REJECTED, params_count=cost.params, macs=cost.macs,

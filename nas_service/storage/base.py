@@ -32,10 +32,12 @@ from nas_service.jobspec import (
     TrialResult,
     TrialState,
 )
+from nas_service.latency.targets import LatencyTarget
 from nas_service.storage.domain import (
     CreatedToken,
     JobRecord,
     LatencyRecord,
+    LatencyTargetRecord,
     Owner,
     RecordPage,
     SchemaStatus,
@@ -367,6 +369,35 @@ class BaseStorage(abc.ABC):
         measurement: LatencyMeasurement,
     ) -> LatencyRecord:
         """Cache a measurement; when the key exists already, the first stored one is kept and returned."""
+
+    # ---------------------------------------------------------------- latency targets and predictors
+    @abc.abstractmethod
+    def create_latency_target(self, owner: str, target: LatencyTarget) -> LatencyTargetRecord:
+        """Store a new target; :class:`ConflictError` when the name is taken."""
+
+    @abc.abstractmethod
+    def get_latency_target(self, name: str) -> LatencyTargetRecord:
+        """One stored target by name, or :class:`NotFoundError`."""
+
+    @abc.abstractmethod
+    def list_latency_targets(self) -> list[LatencyTargetRecord]:
+        """Every stored target, by name."""
+
+    @abc.abstractmethod
+    def update_latency_target(self, target: LatencyTarget) -> LatencyTargetRecord:
+        """Replace the settings of the stored target of that name, or :class:`NotFoundError`."""
+
+    @abc.abstractmethod
+    def delete_latency_target(self, name: str) -> None:
+        """Delete a stored target and its predictor, or :class:`NotFoundError`."""
+
+    @abc.abstractmethod
+    def get_latency_predictor(self, target: str) -> dict[str, Any] | None:
+        """The predictor document of a target name, or ``None``."""
+
+    @abc.abstractmethod
+    def save_latency_predictor(self, target: str, body: dict[str, Any]) -> int:
+        """Store (replace) a target's predictor document; returns its new version (1 for the first save)."""
 
     # ---------------------------------------------------------------- schema
     @abc.abstractmethod

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from nas_service.jobspec import JobSpec, JobState, TrialState
+from nas_service.latency.targets import LatencyTarget
 
 T = TypeVar("T")
 
@@ -199,6 +200,16 @@ class LatencyRecord:
     samples: int
     samples_ms: list[float]
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyTargetRecord:
+    """A stored latency target (:class:`~nas_service.latency.targets.LatencyTarget`) and who made it."""
+
+    target: LatencyTarget
+    owner: str
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from nas_service.jobspec import (
 )
 from nas_service.storage import _convert as conv
 from nas_service.storage._core import JOB_TERMINAL, clean_text, rowcount
+from nas_service.storage._latency import LatencyOps
 from nas_service.storage._trials import TrialOps
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import (
@@ -57,7 +58,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class SQLAlchemyStorage(TrialOps, BaseStorage):
+class SQLAlchemyStorage(TrialOps, LatencyOps, BaseStorage):
     """Storage on any SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
     Args:

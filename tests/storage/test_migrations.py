@@ -23,6 +23,7 @@ TABLES = {
     "owners", "api_tokens", "search_spaces", "jobs", "trials", "trial_metrics", "latency_measurements",
     "strategy_states",
     "artifacts", "artifact_chunks", "trial_counters",
+    "latency_targets", "latency_predictors",
 }  # fmt: skip
 
 

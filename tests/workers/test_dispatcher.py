@@ -336,3 +336,28 @@ def test_embedded_dispatcher_logs_one_line_and_the_traceback_at_debug(caplog: py
     assert len(errors) == 1 and errors[0].exc_info is None and "database went away" in errors[0].getMessage()
     debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
     assert len(debug) == 1
+
+
+def test_predict_then_measure_rejects_candidates_predicted_over_the_target(store: SQLAlchemyStorage) -> None:
+    """A profiled local-cpu predictor (parts of a tiny-space network measured for real) gates placement."""
+    from nas_service.latency import LatencyPredictor, LatencyTarget, MeasurementPolicy, gate, target_settings
+    from nas_service.latency.profiling import fill_table
+
+    space = tiny_space()
+    arch = space.decode(space.sample(0)).model_copy(update={"resolution": 16, "num_classes": 10, "in_channels": 1})
+    cpu = LatencyTarget(name="local-cpu", warmup=1, repeats=5)
+    predictor = LatencyPredictor("local-cpu", target_settings(cpu))
+    fill_table(predictor, arch, cpu, MeasurementPolicy(max_rounds=1))
+    store.save_latency_predictor("local-cpu", predictor.to_dict())
+    gate._cache.clear()
+    slow = _spec(latency={"mode": "predict-then-measure", "reject_factor": 2.0}, reward={"target_ms": 1e-4})
+    job_id = _job(store, slow)
+    ex = ScriptedExecutor()
+    assert _drive(Dispatcher(store, ex, "d1", max_skips=5), store, job_id) == JobState.COMPLETED
+    trials = _trials(store, job_id)
+    assert trials and all(t.state == TrialState.REJECTED for t in trials) and ex.submitted == []
+    assert "predicted latency" in (trials[0].error or "") and "local-cpu" in (trials[0].error or "")
+    fast = _spec(latency={"mode": "predict-then-measure"}, reward={"target_ms": 1e4})
+    job_id = _job(store, fast)
+    assert _drive(Dispatcher(store, ScriptedExecutor(), "d2"), store, job_id) == JobState.COMPLETED
+    assert all(t.state == TrialState.COMPLETED for t in _trials(store, job_id))

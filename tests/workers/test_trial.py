@@ -43,7 +43,9 @@ def test_completed_trial_reports_everything(
     assert run.reward is not None and abs(run.reward - expected) < 1e-9
     assert set(run.phases) == {"data", "build", "train", "latency", "report", "other"}
     assert abs(sum(run.phases.values()) - r.wall_seconds) < 1e-3
-    assert run.latency_key and run.measured_arch_hash and run.images_per_second
+    assert run.measured_arch_hash and run.images_per_second
+    assert (run.latency_key is not None) == bool(r.latency.stable)  # only a stable measurement is cached
+    assert r.latency.target and r.latency.node == r.node and r.latency.cv is not None
     assert run.measured_arch_hash == tiny_arch.arch_hash()  # the payload's network is the one trained
     # The trained weights come back as bytes that load strictly into the network as trained.
     assert run.weights is not None and "weights" not in run.model_dump_json()
