@@ -80,7 +80,7 @@ class OptunaStrategy(BaseStrategy):
     def _propose(self, n: int) -> list[dict[str, Any]]:
         import optuna
 
-        tries = int(self.settings.get("dedupe_tries", 20))
+        tries = self.settings.dedupe_tries or 20
         out = []
         for _ in range(n):
             trial = self._ask_one()

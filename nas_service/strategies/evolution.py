@@ -6,8 +6,20 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from nas_service.strategies._ranking import pareto_ranks
+from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import BaseStrategy, Outcome
+
+
+class EvolutionSettings(StrategySettings):
+    """Settings of :class:`EvolutionStrategy` (see its docstring)."""
+
+    population: int = Field(20, ge=1, le=100_000)
+    sample_size: int = Field(5, ge=1, le=100_000)
+    n_mutations: int = Field(1, ge=1, le=64)
+    multi_objective: bool = False
 
 
 class EvolutionStrategy(BaseStrategy):
@@ -30,15 +42,15 @@ class EvolutionStrategy(BaseStrategy):
 
     name = "evolution"
     supports_multi_objective = True
+    settings_model = EvolutionSettings
+    settings: EvolutionSettings
 
     def __init__(self, *args: Any, **kwargs: Any):
         """See :class:`BaseStrategy`."""
         super().__init__(*args, **kwargs)
-        self.population_size = int(self.settings.get("population", 20))
-        self.sample_size = max(1, min(int(self.settings.get("sample_size", 5)), self.population_size))
-        self.n_mutations = int(self.settings.get("n_mutations", 1))
-        if self.population_size < 1:
-            raise ValueError("settings.population must be >= 1")
+        self.population_size = self.settings.population
+        self.sample_size = min(self.settings.sample_size, self.population_size)
+        self.n_mutations = self.settings.n_mutations
         # Members in age order: {"params", "reward", "accuracy", "latency_ms"}.
         self.population: list[dict[str, Any]] = []
 

@@ -21,6 +21,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
+from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import BaseStrategy, Outcome
 
 
@@ -29,6 +32,16 @@ def _softmax(z: list[float]) -> list[float]:
     e = [math.exp(v - m) for v in z]
     s = sum(e)
     return [v / s for v in e]
+
+
+class MnasRLSettings(StrategySettings):
+    """Settings of :class:`MnasRLStrategy` (see its docstring)."""
+
+    lr: float = Field(0.3, gt=0, le=100)
+    baseline_decay: float = Field(0.9, ge=0, lt=1)
+    entropy: float = Field(0.01, ge=0, le=100)
+    normalize_advantage: bool = True
+    penalty_reward: float | None = Field(None, ge=-1e6, le=1e6)
 
 
 class MnasRLStrategy(BaseStrategy):
@@ -46,17 +59,20 @@ class MnasRLStrategy(BaseStrategy):
 
     name = "mnas-rl"
     supports_multi_objective = False
+    settings_model = MnasRLSettings
+    settings: MnasRLSettings
 
     def __init__(self, *args: Any, **kwargs: Any):
         """See :class:`BaseStrategy`."""
         super().__init__(*args, **kwargs)
         self._choices = self.space.parameters()
         self.logits: dict[str, list[float]] = {k: [0.0] * len(v) for k, v in self._choices.items()}
-        self.lr = float(self.settings.get("lr", 0.3))
-        self.decay = float(self.settings.get("baseline_decay", 0.9))
-        self.entropy = float(self.settings.get("entropy", 0.01))
-        self.normalize = bool(self.settings.get("normalize_advantage", True))
-        self.penalty = float(self.settings.get("penalty_reward", self.objectives.rejected_reward))
+        self.lr = self.settings.lr
+        self.decay = self.settings.baseline_decay
+        self.entropy = self.settings.entropy
+        self.normalize = self.settings.normalize_advantage
+        penalty = self.settings.penalty_reward
+        self.penalty = float(penalty if penalty is not None else self.objectives.rejected_reward)
         self.baseline: float | None = None
         self.adv_var = 0.0
         self.updates = 0

@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 from nas_service.jobspec import StrategyConfig
 from nas_service.strategies._ranking import hypervolume_contributions, pareto_ranks
+from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import Objectives
 
 
@@ -302,5 +303,6 @@ def make_scheduler(
         config.reduction_factor,
         multi_objective=multi_objective,
         objectives=objectives,
-        min_trials_at_rung=int(config.settings.get("min_trials_at_rung", 1)),
+        # Common to every strategy's settings model, so already checked with the job spec.
+        min_trials_at_rung=int(config.settings.get("min_trials_at_rung", StrategySettings().min_trials_at_rung)),
     )

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from nas_service.strategies._optuna import OptunaStrategy
+from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import Outcome
 
 if TYPE_CHECKING:
     import optuna
+
+
+class NSGA2Settings(StrategySettings):
+    """Settings of :class:`NSGA2Strategy` (see its docstring)."""
+
+    population_size: int = Field(20, ge=2, le=100_000)
+    mutation_prob: float | None = Field(None, ge=0, le=1)
+    crossover_prob: float = Field(0.9, ge=0, le=1)
 
 
 class NSGA2Strategy(OptunaStrategy):
@@ -27,6 +38,8 @@ class NSGA2Strategy(OptunaStrategy):
 
     name = "nsga2"
     supports_multi_objective = True
+    settings_model = NSGA2Settings
+    settings: NSGA2Settings
     directions = ("maximize", "minimize")
 
     @property
@@ -37,12 +50,11 @@ class NSGA2Strategy(OptunaStrategy):
     def _make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         import optuna
 
-        mutation = self.settings.get("mutation_prob")
         return optuna.samplers.NSGAIISampler(
             seed=seed,
-            population_size=int(self.settings.get("population_size", 20)),
-            mutation_prob=float(mutation) if mutation is not None else None,
-            crossover_prob=float(self.settings.get("crossover_prob", 0.9)),
+            population_size=self.settings.population_size,
+            mutation_prob=self.settings.mutation_prob,
+            crossover_prob=self.settings.crossover_prob,
         )
 
     def _values(self, outcome: Outcome) -> tuple[str, list[float] | None]:
