@@ -144,7 +144,7 @@ class ConstraintsConfig(_Model):
 class StrategyConfig(_Model):
     """Which search strategy and its settings (``name`` is a registered strategy)."""
 
-    name: Literal["random", "grid", "tpe", "nsga2", "evolution", "mnas-rl", "compound-scaling"] = "random"
+    name: Literal["random", "grid", "tpe", "nsga2", "evolution", "mnas-rl", "compound-scaling", "surrogate"] = "random"
     seed: int = Field(0, ge=0, le=2**31 - 1)
     settings: dict[str, Any] = Field(default_factory=dict, max_length=64)
     multi_fidelity: Literal["none", "asha", "hyperband"] = "none"

@@ -14,6 +14,7 @@ from nas_service.strategies.mnas_rl import MnasRLStrategy
 from nas_service.strategies.nsga2 import NSGA2Strategy
 from nas_service.strategies.random import RandomStrategy
 from nas_service.strategies.scaling import CompoundScalingStrategy
+from nas_service.strategies.surrogate import SurrogateStrategy
 from nas_service.strategies.tpe import TPEStrategy
 
 #: Registered strategies by ``StrategyConfig.name``.
@@ -25,6 +26,7 @@ STRATEGIES: dict[str, type[BaseStrategy]] = {
     "evolution": EvolutionStrategy,
     "mnas-rl": MnasRLStrategy,
     "compound-scaling": CompoundScalingStrategy,
+    "surrogate": SurrogateStrategy,
 }
 
 

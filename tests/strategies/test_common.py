@@ -11,7 +11,7 @@ import pytest
 from nas_service.jobspec import StrategyConfig
 from nas_service.strategies import STRATEGIES, BaseStrategy, Outcome, make_strategy
 
-SEARCH = ["random", "grid", "tpe", "nsga2", "evolution", "mnas-rl"]
+SEARCH = ["random", "grid", "tpe", "nsga2", "evolution", "mnas-rl", "surrogate"]
 SMALL: dict[str, dict[str, Any]] = {
     "evolution": {"population": 6, "sample_size": 3},
     "nsga2": {"population_size": 6},
