@@ -85,7 +85,7 @@ class OptunaStrategy(BaseStrategy):
         for _ in range(n):
             trial = self._ask_one()
             for _ in range(max(tries - 1, 0)):
-                if not self.is_seen(trial.params):
+                if not self.is_seen(trial.params) and self._acceptable(trial.params):
                     break
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 trial = self._ask_one()
@@ -102,6 +102,10 @@ class OptunaStrategy(BaseStrategy):
             out.append(params)
             self._numbers_in_batch.append(trial.number)
         return out
+
+    def _acceptable(self, params: dict[str, Any]) -> bool:
+        """Whether a sampled candidate may be trained (a subclass's constraint; default: always)."""
+        return True
 
     def ask(self, n: int = 1) -> list[Suggestion]:
         """See :meth:`BaseStrategy.ask`."""

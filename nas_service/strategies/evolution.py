@@ -13,7 +13,7 @@ from nas_service.strategies._acquisition import could_extend_front, front_of
 from nas_service.strategies._ranking import pareto_ranks
 from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike
-from nas_service.strategies.latency import FittedLatencyOracle, LatencyOracle
+from nas_service.strategies.latency import FittedLatencyOracle, LatencyOracle, observe_outcome, over_cap
 
 
 class EvolutionSettings(StrategySettings):
@@ -109,9 +109,10 @@ class EvolutionStrategy(BaseStrategy):
             params = dict(draw())
             if self.is_seen(params):
                 continue
-            lat = self.oracle.latency_ms(self._architecture(params))
-            if s.max_latency_ms is not None and lat > s.max_latency_ms:
+            arch = self._architecture(params)
+            if over_cap(self.oracle, arch, s.max_latency_ms):
                 continue
+            lat = self.oracle.latency_ms(arch)
             if s.front_filter and parent_acc is not None and not could_extend_front(
                 front, lat, parent_acc + s.front_margin
             ):
@@ -139,10 +140,9 @@ class EvolutionStrategy(BaseStrategy):
         return contestants[best]
 
     def _observe(self, suggestion_id: str, params: dict[str, Any], outcome: Outcome) -> None:
+        observe_outcome(self.oracle, self._architecture(params), outcome)
         if not outcome.usable:
             return
-        if outcome.latency_ms is not None:
-            self.oracle.observe(self._architecture(params), float(outcome.latency_ms))
         reward = self.objectives.reward_of(outcome)
         self.population.append(
             {
@@ -162,6 +162,4 @@ class EvolutionStrategy(BaseStrategy):
         self.population = [dict(m) for m in extra.get("population", [])]
         # The fitted latency oracle is derived from the history the base class restored: replay it.
         for h in self.history:
-            o = h["outcome"]
-            if o["state"] in ("completed", "duplicate") and o.get("accuracy") is not None and o.get("latency_ms"):
-                self.oracle.observe(self._architecture(h["params"]), float(o["latency_ms"]))
+            observe_outcome(self.oracle, self._architecture(h["params"]), Outcome.from_dict(h["outcome"]))

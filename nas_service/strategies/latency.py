@@ -15,7 +15,7 @@ a latency-aware strategy asks a :class:`LatencyOracle` first and trains only wha
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -116,3 +116,15 @@ class CallableLatencyOracle:
 
     def observe(self, architecture: Architecture, latency_ms: float) -> None:
         """Measured latencies need no learning; nothing to do."""
+
+
+def over_cap(oracle: LatencyOracle, architecture: Architecture, cap_ms: float | None) -> bool:
+    """True when a latency cap is set, the oracle is calibrated and it puts ``architecture`` over the cap
+    (an uncalibrated oracle cannot be compared with milliseconds, so it never rejects)."""
+    return cap_ms is not None and oracle.calibrated and oracle.latency_ms(architecture) > cap_ms
+
+
+def observe_outcome(oracle: LatencyOracle, architecture: Architecture, outcome: Any) -> None:
+    """Tell ``oracle`` the measured latency of a usable outcome (others carry no trustworthy latency)."""
+    if outcome.usable and outcome.latency_ms is not None:
+        oracle.observe(architecture, float(outcome.latency_ms))

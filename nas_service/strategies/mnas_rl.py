@@ -23,8 +23,10 @@ from typing import Any
 
 from pydantic import Field
 
+from nas_service.jobspec import StrategyConfig
 from nas_service.strategies._settings import StrategySettings
-from nas_service.strategies.base import BaseStrategy, Outcome
+from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike
+from nas_service.strategies.latency import FittedLatencyOracle, LatencyOracle, observe_outcome, over_cap
 
 
 def _softmax(z: list[float]) -> list[float]:
@@ -42,6 +44,8 @@ class MnasRLSettings(StrategySettings):
     entropy: float = Field(0.01, ge=0, le=100)
     normalize_advantage: bool = True
     penalty_reward: float | None = Field(None, ge=-1e6, le=1e6)
+    max_latency_ms: float | None = Field(None, gt=0, le=1e6)
+    filter_tries: int = Field(20, ge=1, le=10_000)
 
 
 class MnasRLStrategy(BaseStrategy):
@@ -55,6 +59,8 @@ class MnasRLStrategy(BaseStrategy):
             rewards differ by a few hundredths, which otherwise needs a tiny budget-dependent lr.
         penalty_reward: Reward for rejected and failed candidates (default: the job's ``rejected_reward``, 0).
         dedupe_tries: Re-samples before a repeat is accepted (default 50).
+        max_latency_ms: The job's latency constraint: a sample the latency oracle puts over it is redrawn (up
+            to ``filter_tries`` times) and never trained, so the policy samples under the constraint.
     """
 
     name = "mnas-rl"
@@ -62,9 +68,17 @@ class MnasRLStrategy(BaseStrategy):
     settings_model = MnasRLSettings
     settings: MnasRLSettings
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        """See :class:`BaseStrategy`."""
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        space: SearchSpaceLike,
+        config: StrategyConfig,
+        objectives: Objectives | None = None,
+        *,
+        latency_oracle: LatencyOracle | None = None,
+    ):
+        """See :class:`BaseStrategy`; ``latency_oracle`` (default: fitted online) serves ``max_latency_ms``."""
+        super().__init__(space, config, objectives)
+        self.oracle: LatencyOracle = latency_oracle if latency_oracle is not None else FittedLatencyOracle()
         self._choices = self.space.parameters()
         self.logits: dict[str, list[float]] = {k: [0.0] * len(v) for k, v in self._choices.items()}
         self.lr = self.settings.lr
@@ -98,12 +112,22 @@ class MnasRLStrategy(BaseStrategy):
     def _propose(self, n: int) -> list[dict[str, Any]]:
         out = []
         for _ in range(n):
-            params = self.draw_unseen(self._sample, fallback=lambda: self.space.sample(self.rng))
+            params = self.draw_unseen(self._sample_under_cap, fallback=lambda: self.space.sample(self.rng))
             self._seen[self.key(params)] = "pending"
             out.append(params)
         return out
 
+    def _sample_under_cap(self) -> dict[str, Any]:
+        params = self._sample()
+        for _ in range(self.settings.filter_tries - 1):
+            if not over_cap(self.oracle, self._architecture(params), self.settings.max_latency_ms):
+                break
+            params = self._sample()
+        return params
+
     def _observe(self, suggestion_id: str, params: dict[str, Any], outcome: Outcome) -> None:
+        if self.settings.max_latency_ms is not None:
+            observe_outcome(self.oracle, self._architecture(params), outcome)
         if outcome.usable:
             reward = self.objectives.reward_of(outcome)
         elif outcome.state in ("rejected", "failed"):
@@ -147,3 +171,6 @@ class MnasRLStrategy(BaseStrategy):
         self.baseline = extra.get("baseline")
         self.adv_var = float(extra.get("adv_var", 0.0))
         self.updates = int(extra.get("updates", 0))
+        if self.settings.max_latency_ms is not None:  # the fitted oracle is derived from the restored history
+            for h in self.history:
+                observe_outcome(self.oracle, self._architecture(h["params"]), Outcome.from_dict(h["outcome"]))

@@ -34,7 +34,7 @@ from nas_service.jobspec import StrategyConfig
 from nas_service.strategies._acquisition import GaussianProcess, expected_hvi, front_of
 from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike
-from nas_service.strategies.latency import FittedLatencyOracle, LatencyOracle
+from nas_service.strategies.latency import FittedLatencyOracle, LatencyOracle, observe_outcome
 
 
 class SurrogateSettings(StrategySettings):
@@ -204,12 +204,9 @@ class SurrogateStrategy(BaseStrategy):
     # -- learning -----------------------------------------------------------------------------------------
 
     def _observe(self, suggestion_id: str, params: dict[str, Any], outcome: Outcome) -> None:
-        if outcome.usable and outcome.latency_ms is not None:
-            self.oracle.observe(self._architecture(params), float(outcome.latency_ms))
+        observe_outcome(self.oracle, self._architecture(params), outcome)
 
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
         # The oracle learns from the history, which the base class has restored: replay it (derived state).
         for h in self.history:
-            o = h["outcome"]
-            if o["state"] in ("completed", "duplicate") and o.get("accuracy") is not None and o.get("latency_ms"):
-                self.oracle.observe(self._architecture(h["params"]), float(o["latency_ms"]))
+            observe_outcome(self.oracle, self._architecture(h["params"]), Outcome.from_dict(h["outcome"]))

@@ -152,3 +152,18 @@ def test_evolution_front_filter_skips_children_that_cannot_extend_the_front(h: A
     strategy.population = [{"params": middle, "reward": 0.9, "accuracy": 0.9, "latency_ms": lat}]
     draws = iter([slow, quick])
     assert strategy._filtered(lambda: next(draws), 0.9) == (quick if front_filter else slow)
+
+
+@pytest.mark.parametrize("name", ["mnas-rl", "nsga2", "evolution"])
+def test_existing_strategies_sample_under_the_latency_cap(h: Any, name: str) -> None:
+    from nas_service.jobspec import StrategyConfig
+    from nas_service.strategies import make_strategy
+
+    def over_share(settings: dict[str, Any]) -> float:
+        config = StrategyConfig.model_validate({"name": name, "seed": 1, "settings": settings})
+        strategy = make_strategy(config, h.FakeSpace(), h.REWARD, latency_oracle=_true_latency_oracle(h))
+        done = h.run_loop(strategy, 30, batch=2)
+        return sum(o.latency_ms > 3.0 for _, o in done) / len(done)
+
+    capped = over_share({"max_latency_ms": 3.0})  # 95 of the 288 networks are under it
+    assert capped <= 0.1 and capped < over_share({}), capped
