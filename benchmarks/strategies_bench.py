@@ -1,310 +1,148 @@
-"""Search-strategy benchmark: hypervolume vs trials on a cheap, real NAS task.
+"""Search-strategy benchmark: how many trained candidates each strategy needs to match random search.
 
-The task: the ``digits`` search space with the input resolution pinned to 16 px, each candidate trained on
-scikit-learn's digits (1-2 epochs, one thread, CPU) and its batch-1 latency measured on this CPU. Results are
-cached on disk (``benchmarks/.cache/strategies_bench.json``, keyed by the canonical params, the proxy settings
-and the CPU model), so repeated runs and overlapping strategies are cheap. Training uses the workers' own
-helpers (``workers.trial.run_trial_detailed``) when importable, else a plain minimal loop over
-``nas_service.arch.build_model``; ``--surrogate`` (or a missing torch/sklearn) switches to an analytic
-surrogate (accuracy from a saturating function of MACs and the block choices, latency from MACs and depth),
-and the output says which objective was used.
+The task (:mod:`benchmarks._strategies_task`): a 384-network digits space at 16 px, every candidate trained
+for real by the workers' trial runner (one epoch, one thread, seed 0) with its latency measured by the
+service's latency path; results are cached by architecture in ``benchmarks/data/strategies_cache.json.gz``
+(committed), so a fresh clone reprints the table from the cache; ``--refresh`` retrains what a run asks for.
 
-Every strategy runs with the same trial budget over the same seeds; the table shows the mean hypervolume of
-the (accuracy max, latency min) front after each checkpoint, and per strategy the number of trials its mean
-curve needs to reach random search's final mean hypervolume, with the ratio to random's budget (< 1: faster).
+Every strategy runs ``--budget`` trials (default 64) for each of ``--seeds`` seeds (default 5), asking one
+candidate at a time. Per strategy the table prints:
 
-Run: ``python -m benchmarks.strategies_bench [--budget 16] [--seeds 2] [--surrogate] [--jobs 1]``.
+* the hypervolume of the (accuracy max, latency min) front after 25/50/75/100 % of the budget, mean and 95 %
+  confidence half-width over seeds (Student t); the reference point is the worst accuracy and 1.05x the
+  worst latency of the whole space;
+* trials to reach random search's final mean hypervolume, per seed, mean and 95 % CI, and the same as a ratio
+  of the budget (a seed that never reaches it counts as the full budget: the ratio is then a lower bound, and
+  the ``reached`` column says how many seeds got there);
+* the same for the best MnasNet reward so far.
+
+Latency-aware strategies get the latency of a candidate before deciding to train it, through a
+:class:`~nas_service.strategies.latency.LatencyOracle`: ``-fit`` variants use the default oracle (a model
+fitted online to the latencies of the candidates trained so far, cold-started from MACs), ``-measured``
+variants the measured latency from the cache (what measuring on the target before training returns).
+
+Run: ``python -m benchmarks.strategies_bench [--budget 64] [--seeds 5] [--strategies a,b] [--refresh]
+[--json]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
-import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks._strategies_task import CACHE_FILE, TabularTask, bench_space, cpu_name, proxy_meta
 from nas_service.jobspec import RewardConfig, StrategyConfig
 from nas_service.strategies import Objectives, Outcome, make_strategy
 from nas_service.strategies._ranking import hypervolume
 
-CACHE_DIR = Path(__file__).resolve().parent / ".cache"
-CACHE_FILE = CACHE_DIR / "strategies_bench.json"
-DEFAULT_STRATEGIES = ("random", "tpe", "nsga2", "evolution", "mnas-rl")
-RESOLUTION = 16
-REWARD = {"target_ms": 1.5, "preset": "soft"}
+REWARD = {"target_ms": 1.0, "preset": "soft"}
+QUANTILES = (0.25, 0.5, 0.75, 1.0)
 
-Result = dict[str, Any]  # accuracy, latency_ms, params, macs, seconds
+Result = dict[str, Any]
 
 
-# -- the search space -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """One row of the table: a registered strategy, its settings and the latency oracle it gets."""
+
+    label: str
+    strategy: str
+    settings: Callable[[int], dict[str, Any]] = field(default=lambda budget: {})
+    oracle: str | None = None  # None, "fit" (the strategy's default) or "measured"
 
 
-def bench_space() -> Any:
-    """The ``digits`` space with the resolution pinned to 16 px (cheap to train on two shared cores)."""
-    from nas_service.space import SearchSpace, get_space
-
-    space = get_space("digits")
-    return SearchSpace.model_validate({**space.model_dump(), "resolutions": [RESOLUTION]})
+def _pop(budget: int) -> int:
+    return max(4, budget // 4)
 
 
-def strategy_settings(name: str, budget: int) -> dict[str, Any]:
-    """Per-strategy settings scaled to the budget (populations must be well below it to matter)."""
-    pop = max(4, budget // 3)
-    return {
-        "tpe": {"n_startup_trials": max(4, budget // 4)},
-        "nsga2": {"population_size": pop},
-        "evolution": {"population": pop, "sample_size": max(2, pop // 3)},
-        "mnas-rl": {},
-        "random": {},
-    }.get(name, {})
-
-
-# -- objectives -------------------------------------------------------------------------------------------
-
-
-def cpu_name() -> str:
-    """The CPU model (latencies are only comparable on one kind of CPU)."""
-    try:
-        from workers.latency import cpu_model_name
-
-        return str(cpu_model_name())
-    except Exception:  # noqa: BLE001 - workers not importable: read it ourselves
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-        except OSError:
-            pass
-        return "unknown-cpu"
-
-
-class RealObjective:
-    """Train on digits and measure CPU latency, with an on-disk cache."""
-
-    kind = "real"
-
-    def __init__(self, epochs: int, max_train_samples: int | None, cache: dict[str, Result]):
-        """Create the objective (``cache`` is shared with the caller and filled in place)."""
-        self.epochs = epochs
-        self.max_train_samples = max_train_samples
-        self.cache = cache
-        self.cpu = cpu_name()
-        self.misses = 0
-        self.runner = "workers.trial"
-        try:
-            import workers.trial  # noqa: F401
-        except Exception:  # noqa: BLE001 - fall back to the minimal loop
-            self.runner = "minimal loop"
-
-    def key(self, space: Any, params: dict[str, Any]) -> str:
-        """Cache key: canonical params + proxy settings + CPU model."""
-        payload = {
-            "params": space.canonicalize(params),
-            "epochs": self.epochs,
-            "resolution": RESOLUTION,
-            "max_train_samples": self.max_train_samples,
-            "cpu": self.cpu,
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
-
-    def __call__(self, space: Any, params: dict[str, Any]) -> Result:
-        """Accuracy/latency of ``params`` (trained once per key)."""
-        key = self.key(space, params)
-        if key not in self.cache:
-            self.misses += 1
-            arch = space.decode(params)
-            t0 = time.perf_counter()
-            out = self._run_workers(arch) if self.runner == "workers.trial" else self._run_minimal(arch)
-            out["seconds"] = round(time.perf_counter() - t0, 3)
-            self.cache[key] = out
-        return self.cache[key]
-
-    def _proxy(self) -> Any:
-        from nas_service.jobspec import ProxyConfig
-
-        return ProxyConfig.model_validate(
-            {
-                "dataset": "digits",
-                "epochs": self.epochs,
-                "resolution": RESOLUTION,
-                "threads": 1,
-                "device": "cpu",
-                "amp": False,
-                "seed": 0,
-                "max_train_samples": self.max_train_samples,
-            }
-        )
-
-    def _run_workers(self, arch: Any) -> Result:
-        from nas_service.jobspec import LatencyConfig
-        from workers.trial import NullReporter, TrialPayload, run_trial_detailed
-
-        payload = TrialPayload.model_validate(
-            {
-                "trial_id": 0,
-                "job_id": "strategies-bench",
-                "architecture": arch,
-                "proxy": self._proxy(),
-                "latency": LatencyConfig.model_validate(
-                    {"device": "cpu", "warmup": 5, "repeats": 20, "threads": 1}
-                ),
-            }
-        )
-        r = run_trial_detailed(payload, NullReporter()).result
-        if r.state != "completed" or r.accuracy is None or r.latency is None:
-            return {
-                "accuracy": None,
-                "latency_ms": None,
-                "params": r.params,
-                "macs": r.macs,
-                "error": r.error,
-            }
-        return {"accuracy": r.accuracy, "latency_ms": r.latency.median_ms, "params": r.params, "macs": r.macs}
-
-    def _run_minimal(self, arch: Any) -> Result:
-        """A plain SGD loop over ``build_model`` (used only when ``workers`` is not importable)."""
-        import numpy as np
-        import torch
-        import torch.nn.functional as F
-        from sklearn.datasets import load_digits
-
-        from nas_service.arch import build_model
-        from nas_service.arch.profile import count_macs, count_params
-
-        torch.set_num_threads(1)
-        torch.manual_seed(0)
-        digits = load_digits()
-        x = torch.from_numpy((digits.images / 16.0).astype(np.float32))[:, None].repeat(1, 3, 1, 1)
-        x = F.interpolate(x, size=(RESOLUTION, RESOLUTION), mode="bilinear", align_corners=False)
-        x = (x - x.mean()) / x.std()
-        y = torch.from_numpy(digits.target.astype(np.int64))
-        order = torch.from_numpy(np.random.default_rng(0).permutation(len(y)))
-        n_val = len(y) // 5
-        val, train = order[:n_val], order[n_val:][: self.max_train_samples]
-        arch = arch.model_copy(update={"num_classes": 10, "resolution": RESOLUTION, "in_channels": 3})
-        model = build_model(arch)
-        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-        model.train()
-        for _ in range(self.epochs):
-            perm = train[torch.randperm(len(train))]
-            for i in range(0, len(perm), 64):
-                idx = perm[i : i + 64]
-                opt.zero_grad()
-                F.cross_entropy(model(x[idx]), y[idx]).backward()
-                opt.step()
-        model.eval()
-        with torch.inference_mode():
-            acc = float((model(x[val]).argmax(1) == y[val]).float().mean())
-            one = x[:1]
-            for _ in range(5):
-                model(one)
-            times = []
-            for _ in range(20):
-                t0 = time.perf_counter()
-                model(one)
-                times.append((time.perf_counter() - t0) * 1000)
-        return {
-            "accuracy": acc,
-            "latency_ms": statistics.median(times),
-            "params": count_params(arch),
-            "macs": count_macs(arch, RESOLUTION),
-        }
-
-
-class SurrogateObjective:
-    """Analytic stand-in: a pure function of the architecture (no training)."""
-
-    kind = "surrogate"
-    misses = 0
-    runner = "analytic surrogate"
-
-    def __call__(self, space: Any, params: dict[str, Any]) -> Result:
-        """Accuracy saturating in log-MACs with small per-choice effects; latency from MACs and depth."""
-        from nas_service.arch.profile import count_macs, count_params
-
-        arch = space.decode(params).model_copy(update={"num_classes": 10, "resolution": RESOLUTION})
-        macs = count_macs(arch, RESOLUTION)
-        depth = sum(b.repeats for stage in arch.stages for b in stage)
-        h = int(
-            hashlib.sha256(json.dumps(space.canonicalize(params), sort_keys=True).encode()).hexdigest(), 16
-        )
-        noise = ((h % 1000) / 1000 - 0.5) * 0.01
-        se = sum(1 for stage in arch.stages for b in stage if b.se_ratio)
-        acc = 0.97 - 0.35 * math.exp(-macs / 6e5) + 0.004 * se + noise
-        lat = 0.3 + macs / 1.5e6 + 0.06 * depth + 0.02 * se
-        return {"accuracy": min(acc, 0.995), "latency_ms": lat, "params": count_params(arch), "macs": macs}
+VARIANTS: dict[str, Variant] = {
+    v.label: v
+    for v in (
+        Variant("random", "random"),
+        Variant("tpe", "tpe", lambda b: {"n_startup_trials": max(4, b // 4)}),
+        Variant("nsga2", "nsga2", lambda b: {"population_size": _pop(b)}),
+        Variant("evolution", "evolution", lambda b: {"population": _pop(b), "sample_size": max(2, _pop(b) // 3)}),
+        Variant("mnas-rl", "mnas-rl"),
+        Variant(
+            "evolution-lat-fit",
+            "evolution",
+            lambda b: {
+                "population": _pop(b),
+                "sample_size": max(2, _pop(b) // 3),
+                "multi_objective": True,
+                "front_filter": True,
+            },
+            "fit",
+        ),
+        Variant("surrogate-fit", "surrogate", oracle="fit"),
+        Variant("surrogate-measured", "surrogate", oracle="measured"),
+    )
+}
 
 
 # -- running ----------------------------------------------------------------------------------------------
 
 
-def run_one(
-    name: str, seed: int, budget: int, objective: Callable[[Any, dict[str, Any]], Result], batch: int = 1
-) -> list[Result]:
-    """One strategy, one seed: ask/tell ``budget`` trials; returns the results in tell order."""
+def _oracle(kind: str | None, task: TabularTask) -> Any:
+    if kind != "measured":
+        return None
+    from nas_service.strategies.latency import CallableLatencyOracle
+
+    space = task.space
+
+    def measured(arch: Any) -> float:
+        return float(task(space.encode(arch))["latency_ms"])
+
+    return CallableLatencyOracle(measured)
+
+
+def run_one(variant: Variant, seed: int, budget: int, task: TabularTask) -> list[Result]:
+    """One strategy, one seed: ask/tell ``budget`` trials one at a time; the results in tell order."""
     space = bench_space()
     config = StrategyConfig.model_validate(
-        {"name": name, "seed": seed, "settings": strategy_settings(name, budget)}
+        {"name": variant.strategy, "seed": seed, "settings": variant.settings(budget)}
     )
-    strategy = make_strategy(config, space, RewardConfig.model_validate(REWARD))
+    kwargs: dict[str, Any] = {}
+    oracle = _oracle(variant.oracle, task)
+    if oracle is not None:
+        kwargs["latency_oracle"] = oracle
+    strategy = make_strategy(config, space, RewardConfig.model_validate(REWARD), **kwargs)
     done: list[Result] = []
     while len(done) < budget:
-        for s in strategy.ask(min(batch, budget - len(done))):
-            r = objective(space, s.params)
-            if r.get("accuracy") is None:
-                strategy.tell(s.suggestion_id, Outcome("failed"))
-            else:
-                strategy.tell(
-                    s.suggestion_id,
-                    Outcome(
-                        "completed",
-                        accuracy=r["accuracy"],
-                        latency_ms=r["latency_ms"],
-                        params=r.get("params"),
-                        macs=r.get("macs"),
-                    ),
-                )
-            done.append(r)
+        suggestions = strategy.ask(1)
+        if not suggestions:
+            break
+        s = suggestions[0]
+        r = task(s.params)
+        if r.get("accuracy") is None:
+            strategy.tell(s.suggestion_id, Outcome("failed"))
+        else:
+            outcome = Outcome(
+                "completed", accuracy=r["accuracy"], latency_ms=r["latency_ms"], params=r["params"], macs=r["macs"]
+            )
+            strategy.tell(s.suggestion_id, outcome)
+        done.append(r)
     return done
 
 
-def _worker(args: tuple[str, int, int, bool, int, int | None, int]) -> tuple[str, int, list[Result], dict]:
-    name, seed, budget, surrogate, epochs, max_train, batch = args
-    cache = load_cache()
-    objective: Any = SurrogateObjective() if surrogate else RealObjective(epochs, max_train, cache)
-    before = set(cache)
-    results = run_one(name, seed, budget, objective, batch)
-    return name, seed, results, {k: v for k, v in cache.items() if k not in before}
+# -- statistics -------------------------------------------------------------------------------------------
 
 
-def load_cache() -> dict[str, Result]:
-    """The on-disk cache (empty when missing or unreadable)."""
-    try:
-        return dict(json.loads(CACHE_FILE.read_text()))
-    except (OSError, ValueError):
-        return {}
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and 95 % confidence half-width (Student t; 0 for a single value)."""
+    m = statistics.fmean(values)
+    if len(values) < 2:
+        return m, 0.0
+    from scipy.stats import t
 
-
-def save_cache(cache: dict[str, Result]) -> None:
-    """Merge ``cache`` into the file and write it atomically (temp file + ``os.replace``), so concurrent runs
-    add to each other's results instead of overwriting them."""
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    merged = load_cache()
-    merged.update(cache)
-    cache.update(merged)
-    fd, tmp = tempfile.mkstemp(dir=CACHE_DIR, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(cache, f, sort_keys=True)
-    os.replace(tmp, CACHE_FILE)
+    return m, float(t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def hv_curve(results: Sequence[Result], reference: tuple[float, float]) -> list[float]:
@@ -318,12 +156,6 @@ def hv_curve(results: Sequence[Result], reference: tuple[float, float]) -> list[
     return curve
 
 
-def checkpoints(budget: int) -> list[int]:
-    """Trial counts at which the table reports the hypervolume."""
-    marks = sorted({max(1, round(budget * f)) for f in (0.25, 0.5, 0.75, 1.0)})
-    return marks
-
-
 def reward_curve(results: Sequence[Result], objectives: Objectives) -> list[float]:
     """Best MnasNet reward so far after each trial."""
     best, curve = 0.0, []
@@ -334,116 +166,128 @@ def reward_curve(results: Sequence[Result], objectives: Objectives) -> list[floa
     return curve
 
 
-def _mean_curve(curves: Sequence[Sequence[float]]) -> list[float]:
-    return [statistics.mean(c[i] for c in curves) for i in range(len(curves[0]))]
-
-
-def _trials_to(curve: Sequence[float], target: float) -> int | None:
+def trials_to(curve: Sequence[float], target: float) -> int | None:
+    """First trial (1-based) whose value reaches ``target``, or ``None``."""
     return next((i + 1 for i, v in enumerate(curve) if v >= target - 1e-12), None)
 
 
-def summarize(runs: dict[str, list[list[Result]]], budget: int, objectives: Objectives) -> str:
-    """The printed table: mean HV at checkpoints, its spread, and the trials each strategy needs to reach
-    random search's final mean hypervolume and final mean best reward (ratio to random's budget)."""
-    all_points = [r for rs in runs.values() for run in rs for r in run if r.get("accuracy") is not None]
+def summarize(runs: dict[str, list[list[Result]]], budget: int, task: TabularTask) -> dict[str, Any]:
+    """Per strategy: HV at the quantiles, trials and ratio to random's final HV and best reward."""
+    # The reference point comes from the whole benchmark space (the cache may hold networks of larger spaces).
+    table = [r for r in (task(p) for p in bench_space().grid()) if r.get("accuracy") is not None]
     reference = (
-        min(float(r["accuracy"]) for r in all_points) - 1e-6,
-        max(float(r["latency_ms"]) for r in all_points) * 1.05,
+        min(float(r["accuracy"]) for r in table) - 1e-6,
+        max(float(r["latency_ms"]) for r in table) * 1.05,
     )
-    hv = {name: [hv_curve(run, reference) for run in rs] for name, rs in runs.items()}
-    rw = {name: [reward_curve(run, objectives) for run in rs] for name, rs in runs.items()}
-    hv_mean = {name: _mean_curve(c) for name, c in hv.items()}
-    rw_mean = {name: _mean_curve(c) for name, c in rw.items()}
-    marks = checkpoints(budget)
+    objectives = Objectives(reward=RewardConfig.model_validate(REWARD))
+    curves = {
+        name: ([hv_curve(run, reference) for run in rs], [reward_curve(run, objectives) for run in rs])
+        for name, rs in runs.items()
+    }
+    targets = {
+        "hv": statistics.fmean(c[-1] for c in curves["random"][0]),
+        "reward": statistics.fmean(c[-1] for c in curves["random"][1]),
+    }
+    marks = [max(1, round(budget * q)) for q in QUANTILES]
+    out: dict[str, Any] = {}
+    for name, (hv, rw) in curves.items():
+        row: dict[str, Any] = {
+            "hv": {f"{int(q * 100)}%": mean_ci([c[m - 1] for c in hv]) for q, m in zip(QUANTILES, marks, strict=True)}
+        }
+        for metric, cs in (("hv", hv), ("reward", rw)):
+            reached = [trials_to(c, targets[metric]) for c in cs]
+            counts = [float(r if r is not None else budget) for r in reached]
+            row[f"trials_to_random_{metric}"] = mean_ci(counts)
+            row[f"trials_to_random_{metric}_ratio"] = mean_ci([c / budget for c in counts])
+            row[f"reached_random_{metric}"] = sum(r is not None for r in reached)
+        row["best_reward"] = mean_ci([c[-1] for c in rw])
+        out[name] = row
+    return {"reference": reference, "targets": targets, "marks": marks, "rows": out}
+
+
+def as_json_rows(rows: dict[str, Any]) -> dict[str, Any]:
+    """The summary rows with every ``(mean, ci)`` pair split into ``key`` (the mean) and ``key_ci95``."""
+    out: dict[str, Any] = {}
+    for name, row in rows.items():
+        flat: dict[str, Any] = {}
+        for key, value in row.items():
+            if key == "hv":
+                flat["hv"] = {q: m for q, (m, _) in value.items()}
+                flat["hv_ci95"] = {q: h for q, (_, h) in value.items()}
+            elif isinstance(value, tuple):
+                flat[key], flat[f"{key}_ci95"] = value
+            else:
+                flat[key] = value
+        out[name] = flat
+    return out
+
+
+def format_table(summary: dict[str, Any], seeds: int) -> str:
+    """The printed table."""
+    marks = summary["marks"]
     head = ["strategy"] + [f"HV@{m}" for m in marks]
-    head += ["HV sd", "to random HV", "ratio", "best reward", "to random reward", "ratio"]
+    head += ["trials to rnd HV", "ratio (95% CI)", "reached", "best reward", "trials to rnd reward", "ratio", "reached"]
     rows = []
-    for name in runs:
-        cells = [name] + [f"{hv_mean[name][m - 1]:.4f}" for m in marks]
-        cells.append(f"{statistics.pstdev(c[-1] for c in hv[name]):.4f}")
-        for mean, metric in ((hv_mean, "hv"), (rw_mean, "reward")):
-            reach = budget if name == "random" else _trials_to(mean[name], mean["random"][-1])
+    for name, row in summary["rows"].items():
+        cells = [name] + [f"{m:.4f}±{h:.4f}" for m, h in row["hv"].values()]
+        for metric in ("hv", "reward"):
             if metric == "reward":
-                cells.append(f"{rw_mean[name][-1]:.4f}")
-            cells += [str(reach) if reach else f">{budget}", f"{reach / budget:.2f}" if reach else "-"]
+                cells.append("{:.4f}±{:.4f}".format(*row["best_reward"]))
+            t, th = row[f"trials_to_random_{metric}"]
+            r, rh = row[f"trials_to_random_{metric}_ratio"]
+            cells += [
+                f"{t:.1f}±{th:.1f}",
+                f"{r:.2f} ({r - rh:.2f}-{r + rh:.2f})",
+                f"{row[f'reached_random_{metric}']}/{seeds}",
+            ]
         rows.append(cells)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
-    lines = [
-        "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
-        "  ".join("-" * w for w in widths),
-    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    ref = summary["reference"]
     lines.append(
-        f"HV: hypervolume of (accuracy max, latency min) w.r.t. acc={reference[0]:.4f}, "
-        f"latency={reference[1]:.3f} ms; 'to random X': trials until the strategy's mean curve reaches random's "
-        "final mean X (ratio = trials / budget; random is the reference); means over seeds"
+        f"HV w.r.t. accuracy {ref[0]:.4f}, latency {ref[1]:.3f} ms; mean ± 95% CI half-width over {seeds} seeds; "
+        f"random's final mean HV {summary['targets']['hv']:.4f}, best reward {summary['targets']['reward']:.4f}; "
+        "a seed that never reaches the target counts as the full budget"
     )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark and print the table."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.strategies_bench", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--budget", type=int, default=16, help="trials per strategy and seed (default 16)")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (default 2)")
-    parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated names")
-    parser.add_argument("--surrogate", action="store_true", help="analytic surrogate instead of training")
-    parser.add_argument("--epochs", type=int, default=1, help="proxy epochs per candidate (default 1)")
-    parser.add_argument("--max-train-samples", type=int, default=None, help="cap on training images")
-    parser.add_argument("--batch", type=int, default=1, help="suggestions in flight per ask (default 1)")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel (strategy, seed) runs (default 1)")
+    """Run the benchmark and print the table (or ``--json``)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.strategies_bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--budget", type=int, default=64, help="trials per strategy and seed (default 64)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    parser.add_argument("--strategies", default=",".join(VARIANTS), help="comma-separated rows of the table")
+    parser.add_argument("--refresh", action="store_true", help="retrain every network the run asks for")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown strategies {unknown}; known: {sorted(VARIANTS)}")
     if "random" not in names:
         names.insert(0, "random")
-
-    surrogate = args.surrogate
-    why = "requested" if surrogate else ""
-    if not surrogate:
-        try:
-            import sklearn  # noqa: F401
-            import torch  # noqa: F401
-
-            from nas_service.arch import build_model  # noqa: F401
-        except Exception as exc:  # noqa: BLE001 - any missing piece: fall back, loudly
-            surrogate, why = True, f"real objective unavailable ({exc})"
-    cache = load_cache()
-    objective: Any = (
-        SurrogateObjective() if surrogate else RealObjective(args.epochs, args.max_train_samples, cache)
-    )
-    label = f"SURROGATE ({why})" if surrogate else "real"
-    print(
-        f"objective: {label} via {objective.runner}; digits space at "
-        f"{RESOLUTION} px, {args.epochs} epoch(s), CPU latency on {cpu_name()}; budget {args.budget} x "
-        f"{args.seeds} seeds; reward target {REWARD['target_ms']} ms",
-        flush=True,
-    )
+    task = TabularTask(refresh=args.refresh)
     t0 = time.perf_counter()
-    runs: dict[str, list[list[Result]]] = {n: [] for n in names}
-    jobs = [(n, seed) for n in names for seed in range(args.seeds)]
-    if args.jobs > 1:
-        work = [
-            (n, s, args.budget, surrogate, args.epochs, args.max_train_samples, args.batch) for n, s in jobs
-        ]
-        with ProcessPoolExecutor(args.jobs) as pool:
-            for name, seed, results, new in pool.map(_worker, work):
-                runs[name].append(results)
-                cache.update(new)
-                print(f"  {name} seed {seed}: done ({len(new)} new trainings)", flush=True)
-        if not surrogate:
-            save_cache(cache)
-    else:
-        for name, seed in jobs:
-            misses = objective.misses
-            runs[name].append(run_one(name, seed, args.budget, objective, args.batch))
-            if not surrogate:
-                save_cache(cache)
-            print(f"  {name} seed {seed}: done ({objective.misses - misses} new trainings)", flush=True)
-    objectives = Objectives(reward=RewardConfig.model_validate(REWARD))
-    print(summarize(runs, args.budget, objectives))
-    print(f"wall {time.perf_counter() - t0:.1f} s; cache {CACHE_FILE} ({len(cache)} entries)")
+    runs = {n: [run_one(VARIANTS[n], seed, args.budget, task) for seed in range(args.seeds)] for n in names}
+    if task.trained:
+        task.save()
+    summary = summarize(runs, args.budget, task)
+    if args.json:
+        print(json.dumps({"seeds": args.seeds, "budget": args.budget, "strategies": as_json_rows(summary["rows"])}))
+        return 0
+    meta = proxy_meta()
+    print(
+        f"digits-bench space ({bench_space().cardinality()} networks) at {meta['resolution']} px, {meta['epochs']} "
+        f"epoch(s) via workers.trial; CPU latency on {cpu_name()}; budget {args.budget} x {args.seeds} seeds; "
+        f"reward target {REWARD['target_ms']} ms"
+    )
+    print(format_table(summary, args.seeds))
+    print(
+        f"wall {time.perf_counter() - t0:.1f} s; {task.trained} trained now; cache {CACHE_FILE.name} "
+        f"({len(task.results)} networks)"
+    )
     return 0
 
 

@@ -205,7 +205,7 @@ class ConstraintsConfig(_Model):
 class StrategyConfig(_Model):
     """Which search strategy and its settings (``name`` is a registered strategy)."""
 
-    name: Literal["random", "grid", "tpe", "nsga2", "evolution", "mnas-rl", "compound-scaling"] = "random"
+    name: Literal["random", "grid", "tpe", "nsga2", "evolution", "mnas-rl", "compound-scaling", "surrogate"] = "random"
     seed: int = Field(0, ge=0, le=2**31 - 1)
     settings: dict[str, Any] = Field(default_factory=dict, max_length=64)
     multi_fidelity: Literal["none", "asha", "hyperband"] = "none"
@@ -282,6 +282,40 @@ class JobSpec(_Model):
         if self.kind == "final" and self.final is None:
             raise ValueError("a final job needs 'final' settings (create it with POST /jobs/{id}/finalize)")
         return self
+
+    @model_validator(mode="after")
+    def _settings_fit_strategy(self) -> JobSpec:
+        check_strategy_settings(self)
+        return self
+
+
+def check_strategy_settings(spec: JobSpec) -> None:
+    """Check ``spec.strategy.settings`` against the settings model of the strategy the job runs.
+
+    A scaling job runs ``compound-scaling`` whatever ``strategy.name`` says. Errors name the key under
+    ``strategy.settings`` (``strategy.settings.populaton: Extra inputs are not permitted``), so the API's 422
+    and the SDK's and CLI's local validation say the same.
+
+    Raises:
+        pydantic.ValidationError: An unknown key, a wrong type, a non-finite number or a value out of range.
+    """
+    from pydantic import ValidationError
+
+    # Imported here: the strategies import this module.
+    from nas_service.strategies.registry import validate_settings
+
+    name = "compound-scaling" if spec.kind == "scaling" else spec.strategy.name
+    try:
+        validate_settings(name, spec.strategy.settings)
+    except ValidationError as exc:
+        errors = [
+            {
+                **{k: v for k, v in e.items() if k in ("type", "input", "ctx")},
+                "loc": ("strategy", "settings", *e["loc"]),
+            }
+            for e in exc.errors()
+        ]
+        raise ValidationError.from_exception_data(exc.title, errors) from None  # type: ignore[arg-type]
 
 
 class EpochReport(_Model):

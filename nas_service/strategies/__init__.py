@@ -11,6 +11,7 @@ from nas_service.strategies.base import (
 )
 from nas_service.strategies.evolution import EvolutionStrategy
 from nas_service.strategies.grid import GridStrategy
+from nas_service.strategies.latency import CallableLatencyOracle, FittedLatencyOracle, LatencyOracle
 from nas_service.strategies.mnas_rl import MnasRLStrategy
 from nas_service.strategies.multifidelity import (
     ASHAScheduler,
@@ -18,28 +19,36 @@ from nas_service.strategies.multifidelity import (
     HyperbandScheduler,
     make_scheduler,
 )
+from nas_service.strategies.netadapt import NetAdapt, NetAdaptStep
 from nas_service.strategies.nsga2 import NSGA2Strategy
 from nas_service.strategies.random import RandomStrategy
 from nas_service.strategies.registry import STRATEGIES, make_strategy
 from nas_service.strategies.scaling import CompoundScalingStrategy, alpha_beta_gamma_grid, resolve_base
+from nas_service.strategies.surrogate import SurrogateStrategy
 from nas_service.strategies.tpe import TPEStrategy
 
 __all__ = [
     "ASHAScheduler",
     "BaseStrategy",
+    "CallableLatencyOracle",
     "CompoundScalingStrategy",
     "Decision",
     "EvolutionStrategy",
+    "FittedLatencyOracle",
     "GridStrategy",
     "HyperbandScheduler",
+    "LatencyOracle",
     "MnasRLStrategy",
     "NSGA2Strategy",
+    "NetAdapt",
+    "NetAdaptStep",
     "Objectives",
     "Outcome",
     "OutcomeState",
     "RandomStrategy",
     "STRATEGIES",
     "Suggestion",
+    "SurrogateStrategy",
     "TPEStrategy",
     "alpha_beta_gamma_grid",
     "make_scheduler",

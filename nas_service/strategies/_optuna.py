@@ -79,12 +79,12 @@ class OptunaStrategy(BaseStrategy):
     def _propose(self, n: int) -> list[dict[str, Any]]:
         import optuna
 
-        tries = int(self.settings.get("dedupe_tries", 20))
+        tries = self.settings.dedupe_tries or 20
         out = []
         for _ in range(n):
             trial = self._ask_one()
             for _ in range(max(tries - 1, 0)):
-                if not self.is_seen(trial.params):
+                if not self.is_seen(trial.params) and self._acceptable(trial.params):
                     break
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 trial = self._ask_one()
@@ -107,6 +107,10 @@ class OptunaStrategy(BaseStrategy):
     def _take_memos(self, n: int) -> list[dict[str, Any]]:
         memos, self._memos_in_batch = self._memos_in_batch, []
         return memos
+
+    def _acceptable(self, params: dict[str, Any]) -> bool:
+        """Whether a sampled candidate may be trained (a subclass's constraint; default: always)."""
+        return True
 
     def ask(self, n: int = 1) -> list[Suggestion]:
         """See :meth:`BaseStrategy.ask`."""

@@ -41,6 +41,7 @@ from typing import Any, ClassVar, Literal, Protocol
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import RewardConfig, StrategyConfig, TrialResult
 from nas_service.reward import mnasnet_reward
+from nas_service.strategies._settings import StrategySettings, parse_settings
 
 OutcomeState = Literal["completed", "pruned", "failed", "rejected", "duplicate"]
 OUTCOME_STATES: frozenset[str] = frozenset({"completed", "pruned", "failed", "rejected", "duplicate"})
@@ -235,9 +236,11 @@ class BaseStrategy(ABC):
         name: Registry name (``StrategyConfig.name``).
         supports_multi_objective: True when the strategy keeps accuracy and latency apart (a Pareto front).
         supports_early_stopping: True when pruned trials are meaningful to it (multi-fidelity may be on).
+        settings_model: The pydantic model of its ``StrategyConfig.settings`` (unknown keys refused).
     """
 
     name: ClassVar[str] = "base"
+    settings_model: ClassVar[type[StrategySettings]] = StrategySettings
     supports_multi_objective: ClassVar[bool] = False
     supports_early_stopping: ClassVar[bool] = True
 
@@ -248,10 +251,13 @@ class BaseStrategy(ABC):
             space: The search space (``None`` only for strategies that bring their own: compound scaling).
             config: The job's strategy configuration (seed, settings).
             objectives: Reward configuration and objective directions; defaults to the soft MnasNet reward.
+
+        Raises:
+            pydantic.ValidationError: ``config.settings`` does not fit :attr:`settings_model`.
         """
         self.space = space
         self.config = config
-        self.settings: dict[str, Any] = dict(config.settings)
+        self.settings = parse_settings(self.settings_model, config.settings)
         self.objectives = objectives or Objectives()
         self.rng = random.Random(config.seed)
         self.history: list[dict[str, Any]] = []
@@ -380,7 +386,7 @@ class BaseStrategy(ABC):
         stopping ranks trials the way the strategy does. Default: ``settings['multi_objective']`` where the
         class supports it.
         """
-        return self.supports_multi_objective and bool(self.settings.get("multi_objective", False))
+        return self.supports_multi_objective and bool(getattr(self.settings, "multi_objective", False))
 
     @property
     def pending(self) -> dict[str, dict[str, Any]]:
@@ -410,7 +416,7 @@ class BaseStrategy(ABC):
         exhausted space never loops forever, preferring one that was not rejected or failed (a repeat of a
         completed network costs nothing: the controller answers it from its cache as a ``duplicate``).
         """
-        tries = int(self.settings.get("dedupe_tries", 50)) if tries is None else tries
+        tries = (self.settings.dedupe_tries or 50) if tries is None else tries
         repeats: list[dict[str, Any]] = []
         for source in (draw, fallback):
             if source is None:

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from nas_service.jobspec import StrategyConfig
+from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import BaseStrategy, Objectives, SearchSpaceLike
 
 DEFAULT_MAX_GRID = 10_000
+
+
+class GridSettings(StrategySettings):
+    """Settings of :class:`GridStrategy` (see its docstring)."""
+
+    max_grid: int = Field(DEFAULT_MAX_GRID, ge=1, le=10_000_000)
+    shuffle: bool = False
 
 
 class GridStrategy(BaseStrategy):
@@ -23,6 +33,8 @@ class GridStrategy(BaseStrategy):
 
     name = "grid"
     supports_multi_objective = True
+    settings_model = GridSettings
+    settings: GridSettings
 
     def __init__(self, space: SearchSpaceLike, config: StrategyConfig, objectives: Objectives | None = None):
         """See :class:`BaseStrategy`.
@@ -31,7 +43,7 @@ class GridStrategy(BaseStrategy):
             ValueError: The space is larger than ``settings['max_grid']``; the message has the cardinality.
         """
         super().__init__(space, config, objectives)
-        cap = int(self.settings.get("max_grid", DEFAULT_MAX_GRID))
+        cap = self.settings.max_grid
         card = int(space.cardinality())
         if card > cap:
             raise ValueError(
@@ -46,7 +58,7 @@ class GridStrategy(BaseStrategy):
             if k not in keys:
                 keys.add(k)
                 points.append(dict(params))
-        if self.settings.get("shuffle", False):
+        if self.settings.shuffle:
             self.rng.shuffle(points)
         self._points = points
         self._position = 0

@@ -21,7 +21,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from nas_service.strategies.base import BaseStrategy, Outcome
+from pydantic import Field
+
+from nas_service.jobspec import StrategyConfig
+from nas_service.strategies._settings import StrategySettings
+from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike
+from nas_service.strategies.latency import FittedLatencyOracle, LatencyOracle, observe_outcome, over_cap
 
 
 def _softmax(z: list[float]) -> list[float]:
@@ -29,6 +34,18 @@ def _softmax(z: list[float]) -> list[float]:
     e = [math.exp(v - m) for v in z]
     s = sum(e)
     return [v / s for v in e]
+
+
+class MnasRLSettings(StrategySettings):
+    """Settings of :class:`MnasRLStrategy` (see its docstring)."""
+
+    lr: float = Field(0.3, gt=0, le=100)
+    baseline_decay: float = Field(0.9, ge=0, lt=1)
+    entropy: float = Field(0.01, ge=0, le=100)
+    normalize_advantage: bool = True
+    penalty_reward: float | None = Field(None, ge=-1e6, le=1e6)
+    max_latency_ms: float | None = Field(None, gt=0, le=1e6)
+    filter_tries: int = Field(20, ge=1, le=10_000)
 
 
 class MnasRLStrategy(BaseStrategy):
@@ -42,21 +59,34 @@ class MnasRLStrategy(BaseStrategy):
             rewards differ by a few hundredths, which otherwise needs a tiny budget-dependent lr.
         penalty_reward: Reward for rejected and failed candidates (default: the job's ``rejected_reward``, 0).
         dedupe_tries: Re-samples before a repeat is accepted (default 50).
+        max_latency_ms: The job's latency constraint: a sample the latency oracle puts over it is redrawn (up
+            to ``filter_tries`` times) and never trained, so the policy samples under the constraint.
     """
 
     name = "mnas-rl"
     supports_multi_objective = False
+    settings_model = MnasRLSettings
+    settings: MnasRLSettings
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        """See :class:`BaseStrategy`."""
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        space: SearchSpaceLike,
+        config: StrategyConfig,
+        objectives: Objectives | None = None,
+        *,
+        latency_oracle: LatencyOracle | None = None,
+    ):
+        """See :class:`BaseStrategy`; ``latency_oracle`` (default: fitted online) serves ``max_latency_ms``."""
+        super().__init__(space, config, objectives)
+        self.oracle: LatencyOracle = latency_oracle if latency_oracle is not None else FittedLatencyOracle()
         self._choices = self.space.parameters()
         self.logits: dict[str, list[float]] = {k: [0.0] * len(v) for k, v in self._choices.items()}
-        self.lr = float(self.settings.get("lr", 0.3))
-        self.decay = float(self.settings.get("baseline_decay", 0.9))
-        self.entropy = float(self.settings.get("entropy", 0.01))
-        self.normalize = bool(self.settings.get("normalize_advantage", True))
-        self.penalty = float(self.settings.get("penalty_reward", self.objectives.rejected_reward))
+        self.lr = self.settings.lr
+        self.decay = self.settings.baseline_decay
+        self.entropy = self.settings.entropy
+        self.normalize = self.settings.normalize_advantage
+        penalty = self.settings.penalty_reward
+        self.penalty = float(penalty if penalty is not None else self.objectives.rejected_reward)
         self.baseline: float | None = None
         self.adv_var = 0.0
         self.updates = 0
@@ -82,12 +112,22 @@ class MnasRLStrategy(BaseStrategy):
     def _propose(self, n: int) -> list[dict[str, Any]]:
         out = []
         for _ in range(n):
-            params = self.draw_unseen(self._sample, fallback=lambda: self.space.sample(self.rng))
+            params = self.draw_unseen(self._sample_under_cap, fallback=lambda: self.space.sample(self.rng))
             self._seen[self.key(params)] = "pending"
             out.append(params)
         return out
 
+    def _sample_under_cap(self) -> dict[str, Any]:
+        params = self._sample()
+        for _ in range(self.settings.filter_tries - 1):
+            if not over_cap(self.oracle, self._architecture(params), self.settings.max_latency_ms):
+                break
+            params = self._sample()
+        return params
+
     def _observe(self, suggestion_id: str, params: dict[str, Any], outcome: Outcome) -> None:
+        if self.settings.max_latency_ms is not None:
+            observe_outcome(self.oracle, self._architecture(params), outcome)
         if outcome.usable:
             reward = self.objectives.reward_of(outcome)
         elif outcome.state in ("rejected", "failed"):
@@ -131,3 +171,6 @@ class MnasRLStrategy(BaseStrategy):
         self.baseline = extra.get("baseline")
         self.adv_var = float(extra.get("adv_var", 0.0))
         self.updates = int(extra.get("updates", 0))
+        if self.settings.max_latency_ms is not None:  # the fitted oracle is derived from the restored history
+            for h in self.history:
+                observe_outcome(self.oracle, self._architecture(h["params"]), Outcome.from_dict(h["outcome"]))

@@ -11,6 +11,11 @@ each rung. Ranking:
   contribution within the trial's front, then arrival order. A trial on the rung's first front (non-dominated
   there) always continues, so pruning never cuts into the current Pareto front.
 
+Cost per report: single-objective rungs keep their scores in a sorted list (``sortedcontainers``), so a report
+costs O(log n) in the ``n`` results at its rung. Multi-objective ranking sorts the rung's points into fronts
+and computes the contributions of the reporting trial's own front (O(n log n) per report in two dimensions):
+fronts and contributions change with every point that joins, so there is no cheaper exact update.
+
 Contract with the caller (controller/worker)::
 
     scheduler = make_scheduler(job.strategy, job.proxy.epochs, strategy.objectives,
@@ -40,8 +45,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sortedcontainers import SortedList
+
 from nas_service.jobspec import StrategyConfig
 from nas_service.strategies._ranking import hypervolume_contributions, pareto_ranks
+from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import Objectives
 
 
@@ -108,6 +116,8 @@ class ASHAScheduler:
         self.rungs = rung_epochs(min_epochs, reduction_factor, max_epochs)
         # rung index -> trial key -> (accuracy, latency or None), in arrival order
         self._results: list[dict[str, tuple[float, float | None]]] = [{} for _ in self.rungs]
+        # rung index -> (-score, arrival number) of every result, sorted: the single-objective ranking
+        self._ranked: list[SortedList] = [SortedList() for _ in self.rungs]
         self._stopped: set[str] = set()
 
     def on_epoch(
@@ -131,12 +141,21 @@ class ASHAScheduler:
         for k, r in enumerate(self.rungs):
             if r > epoch or trial_key in self._results[k]:
                 continue
-            self._results[k][trial_key] = (float(accuracy), None if latency_ms is None else float(latency_ms))
+            self._record(k, trial_key, float(accuracy), None if latency_ms is None else float(latency_ms))
             decision = self._decide(k, trial_key)
             if decision.stop:
                 self._stopped.add(trial_key)
                 return decision
         return decision
+
+    def _score(self, accuracy: float, latency_ms: float | None) -> float:
+        """Single-objective score: the MnasNet reward, or the accuracy without a latency."""
+        return accuracy if latency_ms is None else self.objectives.reward_from(accuracy, latency_ms)
+
+    def _record(self, k: int, trial_key: str, accuracy: float, latency_ms: float | None) -> None:
+        arrival = len(self._results[k])
+        self._results[k][trial_key] = (accuracy, latency_ms)
+        self._ranked[k].add((-self._score(accuracy, latency_ms), arrival))
 
     def _decide(self, k: int, trial_key: str) -> Decision:
         results = self._results[k]
@@ -144,43 +163,43 @@ class ASHAScheduler:
         keep = max(1, n // self.eta)
         if n < self.min_trials_at_rung:
             return Decision("continue", k, f"grace: {n} < {self.min_trials_at_rung} results at rung {k}")
-        order, on_front = self._order(results)
-        position = order.index(trial_key)
+        if self.multi_objective:
+            position, on_front = self._pareto_position(results, trial_key)
+        else:
+            # The trial just arrived, so it is the last in arrival order: its entry is (-score, n - 1).
+            acc, lat = results[trial_key]
+            position = self._ranked[k].bisect_left((-self._score(acc, lat), n - 1))
+            on_front = False
         if position < keep:
             return Decision("continue", k, f"rank {position + 1} of {n} at rung {k} (top {keep})")
-        if trial_key in on_front:
+        if on_front:
             return Decision("continue", k, f"non-dominated at rung {k} (rank {position + 1} of {n})")
         return Decision(
             "stop", k, f"rank {position + 1} of {n} at rung {k} ({self.rungs[k]} epochs), top {keep}"
         )
 
-    def _order(self, results: Mapping[str, tuple[float, float | None]]) -> tuple[list[str], set[str]]:
+    def _pareto_position(
+        self, results: Mapping[str, tuple[float, float | None]], trial_key: str
+    ) -> tuple[int, bool]:
+        """Position of ``trial_key`` in the rung's multi-objective order (Pareto rank, then hypervolume
+        contribution within its front, then arrival) and whether it is on the first front.
+
+        Only the trial's own front needs contributions: every trial of a better front comes before it.
+        """
         keys = list(results)
-        if not self.multi_objective:
-
-            def score(key: str) -> float:
-                acc, lat = results[key]
-                return acc if lat is None else self.objectives.reward_from(acc, lat)
-
-            scores = {key: score(key) for key in keys}
-            return sorted(keys, key=lambda key: (-scores[key], keys.index(key))), set()
         known = [lat for _, lat in results.values() if lat is not None]
         worst = max(known) if known else 1.0
-        points: list[tuple[float, float]] = []
-        for key in keys:
-            acc, lat = results[key]
-            points.append((acc, lat if lat is not None else worst))
+        points = [(acc, lat if lat is not None else worst) for acc, lat in results.values()]
         ranks = pareto_ranks(points)
+        me = keys.index(trial_key)
+        members = [i for i, r in enumerate(ranks) if r == ranks[me]]
         reference = (min(0.0, min(p[0] for p in points)), worst * 1.1 + 1e-9)
-        contribution = [0.0] * len(keys)
-        for rank in set(ranks):
-            members = [i for i in range(len(keys)) if ranks[i] == rank]
-            for i, c in zip(
-                members, hypervolume_contributions([points[i] for i in members], reference), strict=True
-            ):
-                contribution[i] = c
-        order = sorted(range(len(keys)), key=lambda i: (ranks[i], -contribution[i], i))
-        return [keys[i] for i in order], {keys[i] for i in range(len(keys)) if ranks[i] == 0}
+        contribution = dict(
+            zip(members, hypervolume_contributions([points[i] for i in members], reference), strict=True)
+        )
+        ahead = sum(1 for r in ranks if r < ranks[me])
+        ahead += sum(1 for i in members if (-contribution[i], i) < (-contribution[me], me))
+        return ahead, ranks[me] == 0
 
     def rung_sizes(self) -> list[int]:
         """How many results each rung holds."""
@@ -202,7 +221,11 @@ class ASHAScheduler:
         """
         if list(state["rungs"]) != self.rungs:
             raise ValueError(f"saved rungs {state['rungs']} differ from this scheduler's {self.rungs}")
-        self._results = [{str(key): (acc, lat) for key, acc, lat in r} for r in state["results"]]
+        self._results = [{} for _ in self.rungs]
+        self._ranked = [SortedList() for _ in self.rungs]
+        for k, rung in enumerate(state["results"]):
+            for key, acc, lat in rung:
+                self._record(k, str(key), float(acc), None if lat is None else float(lat))
         self._stopped = set(state["stopped"])
 
 
@@ -302,5 +325,6 @@ def make_scheduler(
         config.reduction_factor,
         multi_objective=multi_objective,
         objectives=objectives,
-        min_trials_at_rung=int(config.settings.get("min_trials_at_rung", 1)),
+        # Common to every strategy's settings model, so already checked with the job spec.
+        min_trials_at_rung=int(config.settings.get("min_trials_at_rung", StrategySettings().min_trials_at_rung)),
     )

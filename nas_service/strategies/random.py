@@ -15,6 +15,7 @@ class RandomStrategy(BaseStrategy):
     """
 
     name = "random"
+    # settings_model: the common StrategySettings (dedupe_tries).
     supports_multi_objective = True  # it ignores the objectives altogether
 
     def _propose(self, n: int) -> list[dict[str, Any]]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from nas_service.jobspec import RewardConfig, ScalingConfig, StrategyConfig
+from nas_service.strategies._settings import StrategySettings, parse_settings
 from nas_service.strategies.base import BaseStrategy, Objectives, SearchSpaceLike
 from nas_service.strategies.evolution import EvolutionStrategy
 from nas_service.strategies.grid import GridStrategy
@@ -12,6 +14,7 @@ from nas_service.strategies.mnas_rl import MnasRLStrategy
 from nas_service.strategies.nsga2 import NSGA2Strategy
 from nas_service.strategies.random import RandomStrategy
 from nas_service.strategies.scaling import CompoundScalingStrategy
+from nas_service.strategies.surrogate import SurrogateStrategy
 from nas_service.strategies.tpe import TPEStrategy
 
 #: Registered strategies by ``StrategyConfig.name``.
@@ -23,7 +26,31 @@ STRATEGIES: dict[str, type[BaseStrategy]] = {
     "evolution": EvolutionStrategy,
     "mnas-rl": MnasRLStrategy,
     "compound-scaling": CompoundScalingStrategy,
+    "surrogate": SurrogateStrategy,
 }
+
+
+def settings_model(name: str) -> type[StrategySettings]:
+    """The settings model of the strategy registered as ``name``.
+
+    Raises:
+        ValueError: Unknown name.
+    """
+    cls = STRATEGIES.get(name)
+    if cls is None:
+        raise ValueError(f"unknown strategy {name!r}; registered: {sorted(STRATEGIES)}")
+    return cls.settings_model
+
+
+def validate_settings(name: str, settings: Mapping[str, Any]) -> StrategySettings:
+    """``settings`` checked against the model of strategy ``name`` (what the job spec calls).
+
+    Raises:
+        pydantic.ValidationError: An unknown key, a wrong type, a non-finite number or a value out of range;
+            each error's ``loc`` is the key (``("populaton",)``).
+        ValueError: Unknown strategy name.
+    """
+    return parse_settings(settings_model(name), settings)  # type: ignore[no-any-return]
 
 
 def make_strategy(
@@ -52,9 +79,10 @@ def make_strategy(
     cls = STRATEGIES.get(config.name)
     if cls is None:
         raise ValueError(f"unknown strategy {config.name!r}; registered: {sorted(STRATEGIES)}")
+    typed = validate_settings(config.name, config.settings)
     objectives = Objectives(
         reward=reward_config or RewardConfig.model_validate({}),
-        rejected_reward=float(kwargs.pop("rejected_reward", config.settings.get("rejected_reward", 0.0))),
+        rejected_reward=float(kwargs.pop("rejected_reward", typed.rejected_reward)),
     )
     if config.name == "compound-scaling":
         if scaling is None:

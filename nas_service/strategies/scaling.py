@@ -17,8 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import Field
+
 from nas_service.arch.spec import Architecture
 from nas_service.jobspec import JobSpec, ScalingConfig, StrategyConfig
+from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike, Told
 
 #: Used when no step-1 candidate completed (all rejected or failed): the EfficientNet paper's grid result.
@@ -101,6 +104,15 @@ def resolve_base(
     return arch
 
 
+class CompoundScalingSettings(StrategySettings):
+    """Settings of :class:`CompoundScalingStrategy` (see its docstring)."""
+
+    include_base: bool = True
+    max_grid_points: int = Field(16, ge=1, le=4096)
+    max_value: float = Field(2.0, ge=1, le=8)
+    base_overrides: dict[str, Any] | None = Field(None, max_length=32)
+
+
 class CompoundScalingStrategy(BaseStrategy):
     """Compound scaling: a coefficient grid at ``phi = 1``, then ``phi = 2..max_phi`` with the best point.
 
@@ -116,6 +128,8 @@ class CompoundScalingStrategy(BaseStrategy):
     name = "compound-scaling"
     supports_multi_objective = False
     supports_early_stopping = False
+    settings_model = CompoundScalingSettings
+    settings: CompoundScalingSettings
 
     def __init__(
         self,
@@ -140,14 +154,14 @@ class CompoundScalingStrategy(BaseStrategy):
         # dashboard) gets the base from the state instead, so it need not resolve it.
         self._unresolved = base if isinstance(base, str) and base.isdigit() else None
         self.base: Architecture | None = (
-            None if self._unresolved else resolve_base(base, self.settings.get("base_overrides"))
+            None if self._unresolved else resolve_base(base, self.settings.base_overrides)
         )
         self.grid = alpha_beta_gamma_grid(
             scaling.flops_target,
             scaling.tolerance,
             scaling.grid_step,
-            float(self.settings.get("max_value", 2.0)),
-            int(self.settings.get("max_grid_points", 16)),
+            self.settings.max_value,
+            self.settings.max_grid_points,
         )
         if not self.grid:
             raise ValueError(
@@ -155,7 +169,7 @@ class CompoundScalingStrategy(BaseStrategy):
                 f"{scaling.tolerance} on a {scaling.grid_step} grid; widen the tolerance or refine the step"
             )
         plan: list[dict[str, Any]] = []
-        if self.settings.get("include_base", True):
+        if self.settings.include_base:
             plan.append({"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "phi": 0})
         plan += [{"alpha": a, "beta": b, "gamma": g, "phi": 1} for a, b, g in self.grid]
         self._step1 = plan

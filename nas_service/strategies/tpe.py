@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
 
 from nas_service.strategies._optuna import OptunaStrategy
+from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import Outcome
 
 if TYPE_CHECKING:
     import optuna
+
+
+class TPESettings(StrategySettings):
+    """Settings of :class:`TPEStrategy` (see its docstring)."""
+
+    n_startup_trials: int = Field(10, ge=0, le=100_000)
+    multivariate: bool = True
+    constant_liar: bool = True
+    rejected_as: Literal["penalty", "fail"] = "penalty"
 
 
 class TPEStrategy(OptunaStrategy):
@@ -29,6 +41,8 @@ class TPEStrategy(OptunaStrategy):
 
     name = "tpe"
     supports_multi_objective = False
+    settings_model = TPESettings
+    settings: TPESettings
     directions = ("maximize",)
 
     def _make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
@@ -36,16 +50,16 @@ class TPEStrategy(OptunaStrategy):
 
         return optuna.samplers.TPESampler(
             seed=seed,
-            n_startup_trials=int(self.settings.get("n_startup_trials", 10)),
-            multivariate=bool(self.settings.get("multivariate", True)),
-            constant_liar=bool(self.settings.get("constant_liar", True)),
+            n_startup_trials=self.settings.n_startup_trials,
+            multivariate=self.settings.multivariate,
+            constant_liar=self.settings.constant_liar,
         )
 
     def _values(self, outcome: Outcome) -> tuple[str, list[float] | None]:
         if outcome.usable:
             reward = self.objectives.reward_of(outcome)
             return "COMPLETE", [float(reward if reward is not None else 0.0)]
-        if outcome.state == "rejected" and self.settings.get("rejected_as", "penalty") == "penalty":
+        if outcome.state == "rejected" and self.settings.rejected_as == "penalty":
             return "COMPLETE", [float(self.objectives.rejected_reward)]
         if outcome.state == "pruned":
             return "PRUNED", None

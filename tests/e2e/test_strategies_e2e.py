@@ -31,10 +31,11 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     "nsga2": {"population_size": 2},
     "evolution": {"population": 2, "sample_size": 2},
     "mnas-rl": {},
+    "surrogate": {"n_initial": 2, "candidates": 16},
 }
 # Alternate the way A goes away, so both recovery paths run for several strategies.
 HANDOVER = {"random": "close", "grid": "crash", "tpe": "close", "nsga2": "crash", "evolution": "crash",
-            "mnas-rl": "close"}  # fmt: skip
+            "mnas-rl": "close", "surrogate": "crash"}  # fmt: skip
 LEASE_S = 3.0
 
 

@@ -11,12 +11,17 @@ import pytest
 from nas_service.jobspec import StrategyConfig
 from nas_service.strategies import STRATEGIES, BaseStrategy, Outcome, make_strategy
 
-SEARCH = ["random", "grid", "tpe", "nsga2", "evolution", "mnas-rl"]
-SMALL = {"population": 6, "sample_size": 3, "population_size": 6, "n_startup_trials": 4, "shuffle": True}
+SEARCH = ["random", "grid", "tpe", "nsga2", "evolution", "mnas-rl", "surrogate"]
+SMALL: dict[str, dict[str, Any]] = {
+    "evolution": {"population": 6, "sample_size": 3},
+    "nsga2": {"population_size": 6},
+    "tpe": {"n_startup_trials": 4},
+    "grid": {"shuffle": True},
+}
 
 
 def _settings(name: str) -> dict[str, Any]:
-    return {k: v for k, v in SMALL.items() if k != "shuffle" or name == "grid"}
+    return dict(SMALL.get(name, {}))
 
 
 @pytest.fixture(params=[n for n in SEARCH if n in STRATEGIES])

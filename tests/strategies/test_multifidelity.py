@@ -86,8 +86,9 @@ def test_multi_objective_keeps_non_dominated_trials() -> None:
 
 def test_multi_objective_uses_hypervolume_contribution_within_a_front() -> None:
     scheduler = ASHAScheduler(max_epochs=9, reduction_factor=2, multi_objective=True, min_trials_at_rung=1)
-    order, front = scheduler._order({"x": (0.9, 2.0), "y": (0.5, 1.9), "z": (0.2, 9.0)})
-    assert order[0] == "x" and front == {"x", "y"}
+    rung = {"x": (0.9, 2.0), "y": (0.5, 1.9), "z": (0.2, 9.0)}
+    positions = {key: scheduler._pareto_position(rung, key) for key in rung}
+    assert positions == {"x": (0, True), "y": (1, True), "z": (2, False)}
 
 
 def test_state_round_trip_continues_identically() -> None:
@@ -120,3 +121,57 @@ def test_make_scheduler() -> None:
     assert isinstance(asha, ASHAScheduler) and asha.rungs == [2, 6]
     hb = make_scheduler(StrategyConfig.model_validate({"multi_fidelity": "hyperband"}), 9)
     assert isinstance(hb, HyperbandScheduler)
+
+
+def _reference_decision(history: list[tuple[float, float | None]], eta: int, objectives: Objectives) -> bool:
+    """The rule written out naively: rank the newest result among all at the rung (ties by arrival)."""
+    scores = [acc if lat is None else objectives.reward_from(acc, lat) for acc, lat in history]
+    newest = len(scores) - 1
+    position = sum(1 for i, s in enumerate(scores) if (-s, i) < (-scores[newest], newest))
+    return position >= max(1, len(scores) // eta)
+
+
+@pytest.mark.parametrize("eta", [2, 3, 4])
+def test_sorted_single_objective_rung_matches_the_naive_ranking(eta: int) -> None:
+    rng = random.Random(eta)
+    objectives = Objectives()
+    scheduler = ASHAScheduler(max_epochs=eta + 1, reduction_factor=eta, objectives=objectives)
+    history: list[tuple[float, float | None]] = []
+    for t in range(400):
+        # Few distinct values, so ties (broken by arrival order) are frequent; some reports lack a latency.
+        acc = rng.choice([0.5, 0.6, 0.7, 0.8])
+        lat = None if t % 7 == 0 else rng.choice([1.0, 2.0, 5.0])
+        history.append((acc, lat))
+        stop = scheduler.on_epoch(f"t{t}", 1, acc, lat).stop
+        assert stop == _reference_decision(history, eta, objectives), t
+        if t == 200:  # a restart half-way keeps the ranking
+            state = json.loads(json.dumps(scheduler.state_dict()))
+            scheduler = ASHAScheduler(max_epochs=eta + 1, reduction_factor=eta, objectives=objectives)
+            scheduler.load_state_dict(state)
+
+
+def _naive_pareto_position(rung: dict[str, tuple[float, float]], key: str) -> tuple[int, bool]:
+    """The multi-objective order written out over every front (the definition the scheduler keeps)."""
+    from nas_service.strategies._ranking import hypervolume_contributions, pareto_ranks
+
+    keys = list(rung)
+    points = [rung[k] for k in keys]
+    ranks = pareto_ranks(points)
+    worst = max(lat for _, lat in points)
+    reference = (min(0.0, min(a for a, _ in points)), worst * 1.1 + 1e-9)
+    contribution = [0.0] * len(keys)
+    for r in set(ranks):
+        members = [i for i in range(len(keys)) if ranks[i] == r]
+        for i, c in zip(members, hypervolume_contributions([points[i] for i in members], reference), strict=True):
+            contribution[i] = c
+    order = sorted(range(len(keys)), key=lambda i: (ranks[i], -contribution[i], i))
+    me = keys.index(key)
+    return order.index(me), ranks[me] == 0
+
+
+def test_multi_objective_position_matches_the_full_ordering() -> None:
+    rng = random.Random(7)
+    scheduler = ASHAScheduler(max_epochs=9, reduction_factor=3, multi_objective=True)
+    rung = {f"t{i}": (round(rng.random(), 2), round(1 + 4 * rng.random(), 1)) for i in range(120)}
+    for key in rung:
+        assert scheduler._pareto_position(rung, key) == _naive_pareto_position(rung, key), key
