@@ -15,6 +15,9 @@ One loop (:meth:`Dispatcher.step`) per tick, single-threaded, so no lock guards 
    latency (for the pruner), epochs (stored, and fed to the scheduler: ``stop`` prunes), results (stored
    idempotently by the submission's key, latency cached, weights saved, the strategy told) and crashes
    (retried until ``max_attempts``, then ``failed``).
+   Every write for a job is fenced by the lease epoch it was claimed with (:mod:`nas_service.storage.fencing`;
+   an attempt's events by the epoch it was submitted under): once another dispatcher claimed the job, the
+   write is refused and this dispatcher drops the job quietly, cancelling its attempts (:meth:`Dispatcher._lost`).
 4. **Sweep**: trials whose heartbeat is older than ``stale_after_s`` become ``stale`` and are retried.
 5. **Finish** (:mod:`~nas_service.orchestration.completion`) a job when its budget is spent or the strategy
    has nothing more, and nothing of it runs; then save the strategy's state once if it changed.
@@ -33,6 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from nas_service.arch.spec import Architecture
@@ -56,7 +60,8 @@ from nas_service.orchestration.placement import as_trained, place
 from nas_service.orchestration.retries import retry_or_fail
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord, TrialRecord
-from nas_service.storage.errors import ConflictError, NotFoundError, StorageError
+from nas_service.storage.errors import ConflictError, LeaseLostError, NotFoundError, StorageError
+from nas_service.storage.fencing import fenced
 from nas_service.strategies.base import Outcome, Suggestion
 
 __all__ = ["Dispatcher"]
@@ -124,6 +129,7 @@ class Dispatcher:
         self._by_key: dict[str, tuple[int, int]] = {}  # handle key -> (job id, trial id)
         self._started: set[str] = set()  # handle keys whose first heartbeat was stored
         self._beat_at: dict[str, float] = {}
+        self._key_epoch: dict[str, int] = {}  # handle key -> the lease epoch its attempt was submitted under
         self._swept_at = 0.0
         self._data_shapes: dict[tuple[str, str | None], tuple[int, int]] = {}
         self._latency_runtime: dict[str, tuple[str, str]] = {}  # resources key -> (device, runtime key)
@@ -140,6 +146,8 @@ class Dispatcher:
         for event in events:
             try:
                 self._on_event(event)
+            except LeaseLostError:
+                self._on_lease_lost(event)
             except StorageError as exc:  # a conflict on one trial must not stop the others
                 log.warning("storage refused %s: %s", type(event).__name__, exc)
             except Exception as exc:  # noqa: BLE001 - one bad event fails its job, never the whole dispatcher
@@ -162,46 +170,113 @@ class Dispatcher:
     def close(self) -> None:
         """Give the held jobs back: running attempts are cancelled and their trials requeued; claims released."""
         for run in list(self.jobs.values()):
-            for trial_id, handle in list(run.running.items()):
-                self.executor.cancel(handle, grace_s=0.0)
-                self._forget(run, trial_id)
-                try:
-                    retry_or_fail(self.storage, run, trial_id, "dispatcher stopped", count_attempt=False)
-                except StorageError as exc:
-                    log.warning("could not requeue trial %s: %s", trial_id, exc)
             try:
-                run.save_state(self.storage)
+                with self._fence(run.job.id):
+                    self._give_back(run)
+            except LeaseLostError:  # another dispatcher holds it now: its trials are its own
+                self._lost(run)
+            else:
+                self._drop(run, release=True)
+
+    def _give_back(self, run: JobRun) -> None:
+        for trial_id, handle in list(run.running.items()):
+            self.executor.cancel(handle, grace_s=0.0)
+            self._forget(run, trial_id)
+            try:
+                retry_or_fail(self.storage, run, trial_id, "dispatcher stopped", count_attempt=False)
+            except LeaseLostError:
+                raise
             except StorageError as exc:
-                log.warning("job %s: could not save the strategy state: %s", run.job.id, exc)
-            self._drop(run, release=True)
+                log.warning("could not requeue trial %s: %s", trial_id, exc)
+        try:
+            run.save_state(self.storage)
+        except LeaseLostError:
+            raise
+        except StorageError as exc:
+            log.warning("job %s: could not save the strategy state: %s", run.job.id, exc)
+
+    def _fence(self, job_id: int, epoch: int | None = None) -> AbstractContextManager[None]:
+        """Fence the storage writes made inside by ``job_id``'s lease (default: the epoch this dispatcher holds)."""
+        return fenced(job_id, self.leases.epoch_of(job_id) if epoch is None else epoch)
+
+    def _lost(self, run: JobRun) -> None:
+        """Another dispatcher claimed ``run``'s job: cancel its attempts and drop it, writing nothing more for it."""
+        if self.jobs.get(run.job.id) is not run:
+            return
+        log.info("job %s: the lease moved to another dispatcher; dropping it", run.job.id)
+        for handle in run.running.values():
+            self.executor.cancel(handle, grace_s=0.0)
+        self._drop(run, release=False)
+
+    def _on_lease_lost(self, event: ExecutorEvent) -> None:
+        """A write for ``event`` was refused by the fence: the attempt is not ours to report any more."""
+        key = event.handle.key
+        where = self._by_key.get(key)
+        if where is None:
+            return
+        run = self.jobs.get(where[0])
+        if run is not None and self._key_epoch.get(key) == self.leases.epoch_of(run.job.id):
+            self._lost(run)
+        else:  # an attempt of an earlier claim of a job held again: stop it, forget it
+            self.executor.cancel(event.handle, grace_s=0.0)
+        if isinstance(event, FinishedEvent | CrashedEvent):
+            self._release_key(key)
 
     def _guard(self, run: JobRun, fn: Callable[..., object], *args: object) -> None:
-        """Run one per-job action; an unexpected error fails that job, not the dispatcher."""
+        """Run one per-job action under the job's fence; an unexpected error fails that job, not the dispatcher."""
         try:
-            fn(*args)
-        except StorageError as exc:
-            log.warning("job %s: storage error: %s", run.job.id, exc)
-        except Exception as exc:  # noqa: BLE001 - e.g. a strategy bug: the job fails with the reason
-            log.exception("job %s failed in the dispatcher", run.job.id)
-            self._fail_job(run, f"{type(exc).__name__}: {exc}")
+            with self._fence(run.job.id):
+                try:
+                    fn(*args)
+                except LeaseLostError:
+                    raise
+                except StorageError as exc:
+                    log.warning("job %s: storage error: %s", run.job.id, exc)
+                except Exception as exc:  # noqa: BLE001 - e.g. a strategy bug: the job fails with the reason
+                    log.exception("job %s failed in the dispatcher", run.job.id)
+                    self._fail_job(run, f"{type(exc).__name__}: {exc}")
+        except LeaseLostError:
+            self._lost(run)
 
     # ------------------------------------------------------------------ jobs
     def _claim_jobs(self) -> None:
         while len(self.jobs) < self.max_jobs:
+            held = dict(self.leases.epochs)
             job = self.leases.claim_next()
             if job is None:
                 return
             if job.id in self.jobs:  # our own lease lapsed and we got it back
-                self.jobs[job.id].job = job
-                continue
+                if job.lease_epoch == held.get(job.id, -2) + 1:  # nobody held it in between: our attempts stand
+                    self.jobs[job.id].job = job
+                    for key, (job_id, _) in self._by_key.items():
+                        if job_id == job.id:
+                            self._key_epoch[key] = job.lease_epoch
+                    continue
+                self._lost(self.jobs[job.id])  # another dispatcher held it meanwhile: start over
+                self.leases.epochs[job.id] = job.lease_epoch
             try:
-                self._open_job(job)
-            except Exception as exc:  # noqa: BLE001 - a job that cannot start fails with the reason
-                log.warning("job %s cannot start: %s", job.id, exc)
-                try:
-                    self.storage.transition_job(job.id, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
-                except StorageError:
-                    self.leases.release(job.id)
+                with self._fence(job.id):
+                    self._start(job)
+            except LeaseLostError:
+                self.leases.forget(job.id)
+
+    def _start(self, job: JobRecord) -> None:
+        try:
+            self._open_job(job)
+        except LeaseLostError:
+            self.jobs.pop(job.id, None)
+            raise
+        except Exception as exc:  # noqa: BLE001 - a job that cannot start fails with the reason
+            log.warning("job %s cannot start: %s", job.id, exc)
+            self.jobs.pop(job.id, None)
+            try:
+                self.storage.transition_job(job.id, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+            except LeaseLostError:
+                raise
+            except StorageError:
+                self.leases.release(job.id)
+            else:
+                self.leases.forget(job.id)
 
     def _open_job(self, job: JobRecord) -> None:
         run = open_job(self.storage, job, self.probe_data)
@@ -268,7 +343,8 @@ class Dispatcher:
         for handle in run.running.values():
             self.executor.cancel(handle)
         try:
-            self.storage.transition_job(run.job.id, JobState.FAILED, error=error[:4000])
+            with self._fence(run.job.id):
+                self.storage.transition_job(run.job.id, JobState.FAILED, error=error[:4000])
         except StorageError as exc:
             log.warning("job %s: cannot mark failed: %s", run.job.id, exc)
         self._drop(run, release=True)
@@ -346,6 +422,9 @@ class Dispatcher:
         handle = self.executor.submit(payload, resources=spec.resources)
         run.start(trial.id, arch.arch_hash(), handle)
         self._by_key[handle.key] = (run.job.id, trial.id)
+        epoch = self.leases.epoch_of(run.job.id)
+        if epoch is not None:
+            self._key_epoch[handle.key] = epoch
 
     def _cached_latency(self, run: JobRun, arch: Architecture) -> LatencyMeasurement | None:
         spec = run.job.spec
@@ -370,6 +449,10 @@ class Dispatcher:
         where = self._by_key.get(event.handle.key)
         if where is None:
             return
+        with self._fence(where[0], self._key_epoch.get(event.handle.key, -1)):
+            self._on_attempt_event(event, where)
+
+    def _on_attempt_event(self, event: ExecutorEvent, where: tuple[int, int]) -> None:
         job_id, trial_id = where
         run = self.jobs.get(job_id)
         handle = event.handle
@@ -451,6 +534,7 @@ class Dispatcher:
 
     def _release_key(self, key: str) -> None:
         self._by_key.pop(key, None)
+        self._key_epoch.pop(key, None)
         self._started.discard(key)
         self._beat_at.pop(key, None)
 
@@ -459,11 +543,8 @@ class Dispatcher:
         if now - self._swept_at < max(1.0, self.stale_after_s / 4):
             return
         self._swept_at = now
-        # Attempts still waiting in the executor's queue send no heartbeats yet; they are alive, not stale.
-        for run in self.jobs.values():
-            for trial_id, handle in run.running.items():
-                if handle.key not in self._started:
-                    self.storage.heartbeat(trial_id, handle.attempt)
+        for run in list(self.jobs.values()):
+            self._guard(run, self._beat_queued, run)
         for trial_id in self.storage.mark_stale_trials(self.stale_after_s):
             try:
                 trial = self.storage.get_trial(trial_id)
@@ -476,4 +557,10 @@ class Dispatcher:
             if attempt is not None:
                 self.executor.cancel(attempt, grace_s=0.0)
                 self._forget(held, trial_id)
-            retry_or_fail(self.storage, held, trial_id, f"no heartbeat for {self.stale_after_s:g} s")
+            self._guard(held, retry_or_fail, self.storage, held, trial_id, f"no heartbeat for {self.stale_after_s:g} s")
+
+    def _beat_queued(self, run: JobRun) -> None:
+        """Attempts still waiting in the executor's queue send no heartbeats yet: they are alive, not stale."""
+        for trial_id, handle in run.running.items():
+            if handle.key not in self._started:
+                self.storage.heartbeat(trial_id, handle.attempt)

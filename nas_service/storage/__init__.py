@@ -27,10 +27,12 @@ from nas_service.storage.errors import (
     ConflictError,
     IntegrityError,
     InvalidValueError,
+    LeaseLostError,
     NotFoundError,
     SchemaOutOfDate,
     StorageError,
 )
+from nas_service.storage.fencing import fenced
 from nas_service.storage.sqlalchemy_storage import SQLAlchemyStorage, hash_token
 
 
@@ -55,6 +57,7 @@ __all__ = [
     "InvalidValueError",
     "JobRecord",
     "LatencyRecord",
+    "LeaseLostError",
     "NotFoundError",
     "Owner",
     "RecordPage",
@@ -71,6 +74,7 @@ __all__ = [
     "TrialMetric",
     "TrialRecord",
     "TrialSort",
+    "fenced",
     "hash_token",
     "open_storage",
 ]

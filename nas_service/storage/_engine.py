@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from nas_service.storage.errors import IntegrityError, InvalidValueError, StorageError
+from nas_service.storage.fencing import check_fence
 
 _BEGIN_OPTION = "nas_sqlite_begin"
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class SessionScope:
                 block writers).
 
         Raises:
+            LeaseLostError: A write made under :func:`~nas_service.storage.fencing.fenced` whose lease moved.
             IntegrityError: A constraint refused a write.
             StorageError: Any other driver error (the original is chained).
         """
@@ -106,6 +108,8 @@ class SessionScope:
             if self.is_sqlite:
                 session.connection(execution_options={_BEGIN_OPTION: "BEGIN IMMEDIATE" if write else "BEGIN"})
             yield session
+            if write:
+                check_fence(session)
             session.commit()
         except StorageError:
             session.rollback()

@@ -15,6 +15,10 @@ class ConflictError(StorageError):
     """The operation conflicts with the object's current state (e.g. an illegal state transition)."""
 
 
+class LeaseLostError(ConflictError):
+    """A fenced write was refused: another dispatcher claimed the job since (its ``lease_epoch`` moved)."""
+
+
 class IntegrityError(StorageError):
     """A database constraint refused the write (duplicate key, missing foreign key)."""
 
