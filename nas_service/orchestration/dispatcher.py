@@ -18,6 +18,9 @@ One loop (:meth:`Dispatcher.step`) per tick, single-threaded, so no lock guards 
    Every write for a job is fenced by the lease epoch it was claimed with (:mod:`nas_service.storage.fencing`;
    an attempt's events by the epoch it was submitted under): once another dispatcher claimed the job, the
    write is refused and this dispatcher drops the job quietly, cancelling its attempts (:meth:`Dispatcher._lost`).
+   A database outage stops nothing: events whose writes failed are kept and replayed in order once the
+   database answers, and :meth:`Dispatcher.run` retries ticks with backoff
+   (:mod:`~nas_service.orchestration.resilience`); :attr:`Dispatcher.health` says whether it is down.
 4. **Sweep**: trials whose heartbeat is older than ``stale_after_s`` become ``stale`` and are retried.
 5. **Finish** (:mod:`~nas_service.orchestration.completion`) a job when its budget is spent or the strategy
    has nothing more, and nothing of it runs; then save the strategy's state once if it changed.
@@ -57,6 +60,7 @@ from nas_service.orchestration.latency_cache import cached_latency
 from nas_service.orchestration.lease import JobLeases
 from nas_service.orchestration.opening import DataProbe, open_job
 from nas_service.orchestration.placement import as_trained, place
+from nas_service.orchestration.resilience import StorageHealth, is_transient, step_retrying, worth_keeping
 from nas_service.orchestration.retries import retry_or_fail
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord, TrialRecord
@@ -92,6 +96,8 @@ class Dispatcher:
         data_dir: The controller's data directory (the filesystem artifact store keeps trained weights under it)
             (default: ``get_settings().data_dir``).
         probe_data: Reads a job's proxy data shape ``(classes, channels)`` here (``None``: learned from results).
+        outage_backoff_s: Longest wait between retries while the database is unavailable (the first is 0.25 s,
+            doubling, with jitter): bounds how late the dispatcher notices the database is back.
     """
 
     def __init__(
@@ -108,6 +114,7 @@ class Dispatcher:
         job_check_s: float = 1.0,
         data_dir: str | os.PathLike[str] | None = None,
         probe_data: DataProbe | None = None,
+        outage_backoff_s: float = 4.0,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -130,26 +137,47 @@ class Dispatcher:
         self._started: set[str] = set()  # handle keys whose first heartbeat was stored
         self._beat_at: dict[str, float] = {}
         self._key_epoch: dict[str, int] = {}  # handle key -> the lease epoch its attempt was submitted under
+        self.health = StorageHealth()
+        self.outage_backoff_s = outage_backoff_s
+        self._unwritten: list[ExecutorEvent] = []  # events whose writes failed while the database was down
         self._swept_at = 0.0
         self._data_shapes: dict[tuple[str, str | None], tuple[int, int]] = {}
         self._latency_runtime: dict[str, tuple[str, str]] = {}  # resources key -> (device, runtime key)
 
     # ------------------------------------------------------------------ the loop
     def step(self, timeout: float | None = None) -> int:
-        """One tick: claim, fill, handle events, sweep, finish. Returns the number of executor events."""
+        """One tick: claim, fill, handle events, sweep, finish. Returns the number of executor events.
+
+        Raises:
+            StorageUnavailable: The database is down (:meth:`run` backs off and retries).
+        """
+        if not self.health.ok:
+            self.storage.ping()  # still down: raises, and the caller backs off
+            self.health.mark_ok()
         self._claim_jobs()
         for run in list(self.jobs.values()):
             self._guard(run, self._maintain, run)
         for run in list(self.jobs.values()):
-            self._guard(run, self._fill, run)
-        events = self.executor.poll(timeout=self.poll_s if timeout is None else timeout)
+            if self.health.ok:  # no new trials while writes fail
+                self._guard(run, self._fill, run)
+        kept, self._unwritten = self._unwritten, []
+        wait = 0.0 if kept else self.poll_s if timeout is None else timeout
+        events = kept + self.executor.poll(timeout=wait)
         for event in events:
+            if self._unwritten and worth_keeping(event):  # keep their order behind the first that failed
+                self._unwritten.append(event)
+                continue
             try:
                 self._on_event(event)
             except LeaseLostError:
                 self._on_lease_lost(event)
             except StorageError as exc:  # a conflict on one trial must not stop the others
-                log.warning("storage refused %s: %s", type(event).__name__, exc)
+                if is_transient(exc):
+                    self.health.mark_down(exc)
+                    if worth_keeping(event):
+                        self._unwritten.append(event)
+                else:
+                    log.warning("storage refused %s: %s", type(event).__name__, exc)
             except Exception as exc:  # noqa: BLE001 - one bad event fails its job, never the whole dispatcher
                 self._on_event_error(event, exc)
         self._sweep()
@@ -160,10 +188,10 @@ class Dispatcher:
         return len(events)
 
     def run(self, stop: threading.Event) -> None:
-        """Step until ``stop`` is set, then :meth:`close`."""
+        """Step until ``stop`` is set, then :meth:`close`; a database outage is waited out with backoff."""
         try:
             while not stop.is_set():
-                self.step()
+                step_retrying(self.step, stop, self.health, max_s=self.outage_backoff_s)
         finally:
             self.close()
 
@@ -231,7 +259,10 @@ class Dispatcher:
                 except LeaseLostError:
                     raise
                 except StorageError as exc:
-                    log.warning("job %s: storage error: %s", run.job.id, exc)
+                    if is_transient(exc):
+                        self.health.mark_down(exc)
+                    else:
+                        log.warning("job %s: storage error: %s", run.job.id, exc)
                 except Exception as exc:  # noqa: BLE001 - e.g. a strategy bug: the job fails with the reason
                     log.exception("job %s failed in the dispatcher", run.job.id)
                     self._fail_job(run, f"{type(exc).__name__}: {exc}")
@@ -458,11 +489,11 @@ class Dispatcher:
         handle = event.handle
         if isinstance(event, HeartbeatEvent):
             if handle.key not in self._started:
-                self._started.add(handle.key)
-                self._beat_at[handle.key] = time.monotonic()
                 self.storage.start_trial(
                     trial_id, handle.attempt, f"{event.node_ip}:{event.pid}", f"{event.node_ip}/{event.node_id}", None
                 )
+                self._started.add(handle.key)
+                self._beat_at[handle.key] = time.monotonic()
                 return
             now = time.monotonic()
             if now - self._beat_at.get(handle.key, 0.0) >= _HEARTBEAT_WRITE_S:
@@ -484,18 +515,20 @@ class Dispatcher:
         elif isinstance(event, FinishedEvent):
             self._on_finished(run, trial_id, event)
         elif isinstance(event, CrashedEvent):
-            self._release_key(handle.key)
-            if run is not None:
-                self._forget(run, trial_id)
+            if run is not None:  # written first: a failed write keeps the event for a replay
                 retry_or_fail(self.storage, run, trial_id, f"worker lost: {event.error}")
+                self._forget(run, trial_id)
+            self._release_key(handle.key)
 
     def _on_finished(self, run: JobRun | None, trial_id: int, event: FinishedEvent) -> None:
+        # The key is released once everything is written: a write that fails keeps the event for a replay
+        # (the report is idempotent by the attempt's key).
         handle, result, detail = event.handle, event.result, event.run
-        self._release_key(handle.key)
         stored = self.storage.report_trial(trial_id, handle.attempt, result, report_key=handle.key)
         if detail is not None and detail.weights and result.state in (TrialState.COMPLETED, TrialState.PRUNED):
             self._save_weights(trial_id, detail.weights)
         if run is None:
+            self._release_key(handle.key)
             return
         if detail is not None and detail.num_classes and detail.input_shape:
             proxy = run.job.spec.proxy
@@ -519,6 +552,7 @@ class Dispatcher:
             macs=result.macs,
             epochs=result.epochs_run,
         )
+        self._release_key(handle.key)
         run.tell(trial_id, outcome)
 
     def _save_weights(self, trial_id: int, weights: bytes) -> None:

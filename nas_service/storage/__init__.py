@@ -31,6 +31,7 @@ from nas_service.storage.errors import (
     NotFoundError,
     SchemaOutOfDate,
     StorageError,
+    StorageUnavailable,
 )
 from nas_service.storage.fencing import fenced
 from nas_service.storage.sqlalchemy_storage import SQLAlchemyStorage, hash_token
@@ -67,6 +68,7 @@ __all__ = [
     "SortOrder",
     "SpaceRecord",
     "StorageError",
+    "StorageUnavailable",
     "TRIAL_POINT_COLUMNS",
     "TokenRecord",
     "TokenScope",

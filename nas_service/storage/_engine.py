@@ -14,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from nas_service.storage.errors import IntegrityError, InvalidValueError, StorageError
+from nas_service.storage.errors import IntegrityError, InvalidValueError, StorageError, StorageUnavailable
 from nas_service.storage.fencing import check_fence
 
 _BEGIN_OPTION = "nas_sqlite_begin"
@@ -82,6 +82,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def _quiet_rollback(session: Session) -> None:
+    """Roll back after a lost connection (the rollback itself may fail the same way)."""
+    try:
+        session.rollback()
+    except sa_exc.SQLAlchemyError:
+        log.debug("rollback after a lost connection failed", exc_info=True)
+
+
 class SessionScope:
     """Hands out sessions that commit on success, roll back on error and map driver errors."""
 
@@ -100,6 +108,7 @@ class SessionScope:
 
         Raises:
             LeaseLostError: A write made under :func:`~nas_service.storage.fencing.fenced` whose lease moved.
+            StorageUnavailable: The database cannot be reached now (transient; retry later).
             IntegrityError: A constraint refused a write.
             StorageError: Any other driver error (the original is chained).
         """
@@ -120,6 +129,9 @@ class SessionScope:
         except sa_exc.DataError as exc:
             session.rollback()
             raise InvalidValueError(f"invalid value: {str(exc.orig or exc).splitlines()[0]}") from exc
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError) as exc:
+            _quiet_rollback(session)
+            raise StorageUnavailable("database unavailable") from exc
         except sa_exc.SQLAlchemyError as exc:
             session.rollback()
             raise StorageError(f"database error: {str(exc).splitlines()[0]}") from exc
