@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from api.convert import job_public
 from api.deps import CurrentOwner, StorageDep
@@ -12,18 +12,22 @@ from api.errors import ApiError
 from api.routes._common import Limit, Offset, PathId, visible_job, visible_space
 from api.space_check import check_space, preset_space
 from nas_service.jobspec import JobState
+from nas_service.orchestration.fairness import resource_cap_problem, resource_caps
 from nas_service.schemas import JobCreate, JobPublic, Page
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 @router.post("", operation_id="create_job", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
-def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner) -> JobPublic:
+def create_job(payload: JobCreate, storage: StorageDep, principal: CurrentOwner, request: Request) -> JobPublic:
     """Queue a job on a stored space (``space_id``), an inline space or a preset's name (``space``).
 
     An inline space is stored first (as a new version of a space named after the job).
     """
     spec = payload.to_spec()
+    over = resource_cap_problem(spec.resources, resource_caps(request.app.state.settings))
+    if over is not None:
+        raise ApiError(422, "validation_error", f"resources.{over[0]}: {over[1]}", field=f"resources.{over[0]}")
     space_id = payload.space_id
     if space_id is not None:
         visible_space(storage, principal, space_id)

@@ -43,7 +43,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from nas_service.arch.spec import Architecture
-from nas_service.jobspec import JobState, LatencyMeasurement, TrialState
+from nas_service.jobspec import JobState, LatencyMeasurement, TrialResult, TrialState
 from nas_service.orchestration.completion import finish_job, finish_reason
 from nas_service.orchestration.executor import (
     BaseExecutor,
@@ -55,6 +55,7 @@ from nas_service.orchestration.executor import (
     LatencyEvent,
     TrialPayload,
 )
+from nas_service.orchestration.fairness import OwnerQuotas, overdue
 from nas_service.orchestration.jobrun import JobRun, outcome_state
 from nas_service.orchestration.latency_cache import cached_latency
 from nas_service.orchestration.lease import JobLeases
@@ -96,6 +97,9 @@ class Dispatcher:
         data_dir: The controller's data directory (the filesystem artifact store keeps trained weights under it)
             (default: ``get_settings().data_dir``).
         probe_data: Reads a job's proxy data shape ``(classes, channels)`` here (``None``: learned from results).
+        quotas: Per-owner quotas (default: the settings', :meth:`OwnerQuotas.from_settings`).
+        unschedulable_after_s: An attempt no worker took within it becomes ``unschedulable`` and fails its job
+            (default: the ``unschedulable_after_s`` setting).
         outage_backoff_s: Longest wait between retries while the database is unavailable (the first is 0.25 s,
             doubling, with jitter): bounds how late the dispatcher notices the database is back.
     """
@@ -114,6 +118,8 @@ class Dispatcher:
         job_check_s: float = 1.0,
         data_dir: str | os.PathLike[str] | None = None,
         probe_data: DataProbe | None = None,
+        quotas: OwnerQuotas | None = None,
+        unschedulable_after_s: float | None = None,
         outage_backoff_s: float = 4.0,
     ) -> None:
         self.storage = storage
@@ -125,10 +131,14 @@ class Dispatcher:
         self.poll_s = poll_s
         self.max_skips = max_skips
         self.job_check_s = job_check_s
-        if data_dir is None:
-            from nas_service.settings import get_settings
+        from nas_service.settings import get_settings
 
-            data_dir = get_settings().data_dir
+        settings = get_settings()
+        if data_dir is None:
+            data_dir = settings.data_dir
+        self.quotas = quotas or OwnerQuotas.from_settings(settings, max_jobs)
+        self.unschedulable_after_s = unschedulable_after_s or settings.unschedulable_after_s
+        self._submitted_at: dict[str, float] = {}  # handle key -> monotonic time of its submission
         self.data_dir = Path(data_dir)
         self.probe_data = probe_data
         self.leases = JobLeases(storage, self.id, lease_s)
@@ -157,7 +167,7 @@ class Dispatcher:
         self._claim_jobs()
         for run in list(self.jobs.values()):
             self._guard(run, self._maintain, run)
-        for run in list(self.jobs.values()):
+        for run in self.quotas.fill_order(self.jobs.values()):
             if self.health.ok:  # no new trials while writes fail
                 self._guard(run, self._fill, run)
         kept, self._unwritten = self._unwritten, []
@@ -181,6 +191,7 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - one bad event fails its job, never the whole dispatcher
                 self._on_event_error(event, exc)
         self._sweep()
+        self._find_unschedulable()
         for run in list(self.jobs.values()):
             self._guard(run, self._maybe_finish, run)
             if run.dirty and run.job.id in self.jobs:
@@ -273,7 +284,7 @@ class Dispatcher:
     def _claim_jobs(self) -> None:
         while len(self.jobs) < self.max_jobs:
             held = dict(self.leases.epochs)
-            job = self.leases.claim_next()
+            job = self.leases.claim_next(skip_owners=self.quotas.owners_at_job_quota(self.jobs.values()))
             if job is None:
                 return
             if job.id in self.jobs:  # our own lease lapsed and we got it back
@@ -385,7 +396,11 @@ class Dispatcher:
         if run.job.id not in self.jobs or run.out_of_time:
             return
         budget = run.job.spec.budget
-        while run.requeued > 0 and len(run.running) < budget.max_concurrent:
+        slots = budget.max_concurrent
+        room = self.quotas.room(run, self.jobs.values())
+        if room is not None:  # the owner's quota of running attempts
+            slots = min(slots, len(run.running) + room)
+        while run.requeued > 0 and len(run.running) < slots:
             trial = self.storage.claim_trial(run.job.id, self.id)
             if trial is None:
                 run.requeued = 0
@@ -394,11 +409,11 @@ class Dispatcher:
             self._submit(run, trial)
         while (
             not run.exhausted
-            and len(run.running) < budget.max_concurrent
+            and len(run.running) < slots
             and run.trained < budget.max_trials
             and run.skips < self.max_skips
         ):
-            want = min(budget.max_concurrent - len(run.running), budget.max_trials - run.trained)
+            want = min(slots - len(run.running), budget.max_trials - run.trained)
             if run.replay:  # asked before a restart, never placed: they go first, unchanged
                 sids, run.replay = run.replay[:want], run.replay[want:]
                 suggestions = [run.strategy.pending_suggestion(sid) for sid in sids]
@@ -453,6 +468,7 @@ class Dispatcher:
         handle = self.executor.submit(payload, resources=spec.resources)
         run.start(trial.id, arch.arch_hash(), handle)
         self._by_key[handle.key] = (run.job.id, trial.id)
+        self._submitted_at[handle.key] = time.monotonic()
         epoch = self.leases.epoch_of(run.job.id)
         if epoch is not None:
             self._key_epoch[handle.key] = epoch
@@ -569,6 +585,7 @@ class Dispatcher:
     def _release_key(self, key: str) -> None:
         self._by_key.pop(key, None)
         self._key_epoch.pop(key, None)
+        self._submitted_at.pop(key, None)
         self._started.discard(key)
         self._beat_at.pop(key, None)
 
@@ -592,6 +609,31 @@ class Dispatcher:
                 self.executor.cancel(attempt, grace_s=0.0)
                 self._forget(held, trial_id)
             self._guard(held, retry_or_fail, self.storage, held, trial_id, f"no heartbeat for {self.stale_after_s:g} s")
+
+    def _find_unschedulable(self) -> None:
+        """Attempts no worker took within ``unschedulable_after_s``: their trials and jobs fail with the reason."""
+        late = overdue(self._submitted_at, self._started, time.monotonic(), self.unschedulable_after_s)
+        for key in late:
+            where = self._by_key.get(key)
+            run = self.jobs.get(where[0]) if where else None
+            if where is None or run is None or where[1] not in run.running:
+                self._submitted_at.pop(key, None)
+                continue
+            self._guard(run, self._unschedulable, run, where[1])
+
+    def _unschedulable(self, run: JobRun, trial_id: int) -> None:
+        handle = run.running[trial_id]
+        resources = resources_key(run.job.spec.resources)
+        why = (
+            f"unschedulable: no worker could take trial {trial_id} within {self.unschedulable_after_s:g} s "
+            f"(resources {resources})"
+        )
+        log.warning("job %s: %s", run.job.id, why)
+        self.executor.cancel(handle, grace_s=0.0)
+        result = TrialResult(state=TrialState.UNSCHEDULABLE, error=why)
+        self.storage.report_trial(trial_id, handle.attempt, result, report_key=f"unschedulable:{handle.key}")
+        self._forget(run, trial_id)
+        self._fail_job(run, why)
 
     def _beat_queued(self, run: JobRun) -> None:
         """Attempts still waiting in the executor's queue send no heartbeats yet: they are alive, not stale."""

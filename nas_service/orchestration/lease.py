@@ -10,6 +10,7 @@ carrying that epoch on every write the dispatcher makes for the job (conditional
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from nas_service.storage.base import BaseStorage
@@ -33,9 +34,9 @@ class JobLeases:
     lease_s: float
     epochs: dict[int, int] = field(default_factory=dict)
 
-    def claim_next(self) -> JobRecord | None:
-        """Claim one claimable job (queued, or running with an expired lease), or ``None``."""
-        job = self.storage.claim_job(self.owner, self.lease_s)
+    def claim_next(self, skip_owners: Collection[str] = ()) -> JobRecord | None:
+        """Claim one claimable job (queued, or running with an expired lease) not of ``skip_owners``, or ``None``."""
+        job = self.storage.claim_job(self.owner, self.lease_s, skip_owners)
         if job is not None:
             self.epochs[job.id] = job.lease_epoch
         return job

@@ -116,9 +116,9 @@ class SessionScope:
         try:
             if self.is_sqlite:
                 session.connection(execution_options={_BEGIN_OPTION: "BEGIN IMMEDIATE" if write else "BEGIN"})
-            yield session
             if write:
-                check_fence(session)
+                check_fence(session)  # first: the job row stays locked until the commit (lock order job -> trial)
+            yield session
             session.commit()
         except StorageError:
             session.rollback()

@@ -2,12 +2,13 @@
 
 Every claim of a job bumps ``jobs.lease_epoch`` (see :meth:`BaseStorage.claim_job`). A dispatcher runs the
 writes it makes for a job inside :func:`fenced` with the epoch it claimed the job with; every writing
-transaction opened inside it then ends (before its commit, in the same transaction) with the conditional
-update ``UPDATE jobs SET lease_epoch = lease_epoch WHERE id = :job AND lease_epoch = :epoch``. No row matched
-means another dispatcher claimed the job since: the whole transaction is rolled back and
-:class:`~nas_service.storage.errors.LeaseLostError` raised. The update takes the job row's lock, so a
-concurrent claim (which updates the same row) is ordered before or after the write, never between the check
-and the commit (Postgres re-checks the condition on the newest row version; SQLite writers are serialised).
+transaction opened inside it then starts with the conditional update ``UPDATE jobs SET lease_epoch =
+lease_epoch WHERE id = :job AND lease_epoch = :epoch``. No row matched means another dispatcher claimed the job
+since: the transaction is rolled back and :class:`~nas_service.storage.errors.LeaseLostError` raised before
+it wrote anything. The update takes the job row's lock until the commit, so a concurrent claim (which updates
+the same row) is ordered before or after the whole write, never inside it (Postgres re-checks the condition on
+the newest row version; SQLite writers are serialised); taking the job row first keeps the storage's lock
+order (job, then trial).
 
 The fence is a context variable: it holds for the calling thread (or task) only, so the API's requests in
 the same process (``nas serve``) are never fenced by the embedded dispatcher's job.
@@ -66,7 +67,7 @@ def current_fence() -> Fence | None:
 
 
 def check_fence(session: Session) -> None:
-    """Refuse the session's transaction when the fence's lease moved (called just before the commit).
+    """Refuse the session's transaction when the fence's lease moved (called first in every writing session).
 
     Raises:
         LeaseLostError: The job's ``lease_epoch`` is no longer the fence's (or the job is gone).
