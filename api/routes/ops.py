@@ -52,8 +52,8 @@ def readiness(storage: StorageDep, request: Request) -> HealthPublic | JSONRespo
     except StorageError:
         body = HealthPublic(status="unavailable", detail="database unavailable")
         return JSONResponse(status_code=503, content=body.model_dump())
-    dispatcher = getattr(request.app.state, "dispatcher", None)
-    problem = dispatcher.health_problem() if hasattr(dispatcher, "health_problem") else None
+    health_problem = getattr(getattr(request.app.state, "dispatcher", None), "health_problem", None)
+    problem = health_problem() if callable(health_problem) else None
     if problem is not None:
         body = HealthPublic(
             status="unavailable", detail=problem, schema_revision=status.current, head_revision=status.head

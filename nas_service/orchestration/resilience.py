@@ -74,6 +74,15 @@ class StorageHealth:
         self.ok, self.down_since, self.failures, self.reason = True, None, 0, None
 
 
+def _waiter(stop: threading.Event) -> Callable[[float], None]:
+    """A tenacity ``sleep`` that wakes up early when ``stop`` is set."""
+
+    def _sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return _sleep
+
+
 def step_retrying(
     step: Callable[[], object],
     stop: threading.Event,
@@ -106,7 +115,7 @@ def step_retrying(
         retry=retry_if_exception(is_transient),
         wait=wait_exponential_jitter(initial=initial_s, max=max_s),
         stop=lambda _state: stop.is_set(),
-        sleep=stop.wait,
+        sleep=_waiter(stop),
         before_sleep=_note,
         reraise=True,
     )
