@@ -85,7 +85,7 @@ def run_once(outage_s: float, trials: int, epoch_s: float) -> dict[str, Any]:
             while not dispatcher.health.ok:
                 time.sleep(0.05)
             recover_s = time.time() - up
-        while storage.get_job(job_id).state == JobState.RUNNING or storage.get_job(job_id).state == JobState.QUEUED:
+        while storage.get_job(job_id).state in (JobState.RUNNING, JobState.QUEUED):
             time.sleep(0.1)
         wall = time.time() - start
         rows = storage.list_trials(job_id, limit=1000).items
