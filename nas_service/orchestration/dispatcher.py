@@ -58,7 +58,7 @@ from nas_service.orchestration.executor import (
 from nas_service.orchestration.fairness import OwnerQuotas, overdue
 from nas_service.orchestration.jobrun import JobRun, outcome_state
 from nas_service.orchestration.latency_cache import cached_latency
-from nas_service.orchestration.lease import JobLeases
+from nas_service.orchestration.lease import JobLeases, LeaseKeeper
 from nas_service.orchestration.opening import DataProbe, open_job
 from nas_service.orchestration.placement import as_trained, place
 from nas_service.orchestration.resilience import StorageHealth, is_transient, step_retrying, worth_keeping
@@ -148,6 +148,7 @@ class Dispatcher:
         self._beat_at: dict[str, float] = {}
         self._key_epoch: dict[str, int] = {}  # handle key -> the lease epoch its attempt was submitted under
         self.health = StorageHealth()
+        self._keeper: LeaseKeeper | None = None
         self.outage_backoff_s = outage_backoff_s
         self._unwritten: list[ExecutorEvent] = []  # events whose writes failed while the database was down
         self._swept_at = 0.0
@@ -199,11 +200,20 @@ class Dispatcher:
         return len(events)
 
     def run(self, stop: threading.Event) -> None:
-        """Step until ``stop`` is set, then :meth:`close`; a database outage is waited out with backoff."""
+        """Step until ``stop`` is set, then :meth:`close`; a database outage is waited out with backoff.
+
+        Held leases are renewed by a :class:`~nas_service.orchestration.lease.LeaseKeeper` thread meanwhile, so a
+        slow tick does not lose them.
+        """
+        keeper = LeaseKeeper(self.leases)
+        self._keeper = keeper
+        keeper.start()
         try:
             while not stop.is_set():
                 step_retrying(self.step, stop, self.health, max_s=self.outage_backoff_s)
         finally:
+            keeper.stop()
+            self._keeper = None
             self.close()
 
     def close(self) -> None:
@@ -287,6 +297,8 @@ class Dispatcher:
             job = self.leases.claim_next(skip_owners=self.quotas.owners_at_job_quota(self.jobs.values()))
             if job is None:
                 return
+            if self._keeper is not None:
+                self._keeper.lost.discard(job.id)  # a fresh claim: whatever the keeper saw before is over
             if job.id in self.jobs:  # our own lease lapsed and we got it back
                 if job.lease_epoch == held.get(job.id, -2) + 1:  # nobody held it in between: our attempts stand
                     self.jobs[job.id].job = job
@@ -333,6 +345,10 @@ class Dispatcher:
 
     def _maintain(self, run: JobRun) -> None:
         now = time.monotonic()
+        if self._keeper is not None and run.job.id in self._keeper.lost:
+            self._keeper.lost.discard(run.job.id)
+            self._lost(run)
+            return
         if self.leases.renewal_due(run.renewed_at, now):
             try:
                 run.job = self.leases.renew(run.job.id)
