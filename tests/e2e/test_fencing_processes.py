@@ -2,9 +2,9 @@
 ``nas dispatcher`` takes its job over, then resumed (SIGCONT).
 
 What must hold: the resumed dispatcher drops the job quietly (its writes are refused, it fails or requeues
-nothing of the new owner's: no trial ever fails), the job completes, exactly ``max_trials`` trials are trained,
-the counters match the rows and every completed trial keeps its epoch curve. On the real PostgreSQL server
-(skipped loudly where absent).
+nothing of the new owner's: no trial ever fails, each paused trial is re-run exactly once), the job completes,
+exactly ``max_trials`` trials are trained, the counters match the rows and every completed trial keeps its epoch
+curve. On the real PostgreSQL server (skipped loudly where absent).
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def test_a_paused_dispatcher_resumes_without_touching_the_new_owners_trials(
         assert "the lease moved" in logs or "lost the claim" in logs, logs[-4000:]
         for t in rows:
             assert t.state != TrialState.FAILED, detail
+        for tid, old in paused.items():  # re-run once by B; nobody requeued B's live attempt into another
+            assert store.get_trial(tid).attempts == old.attempts + 1, (tid, old.attempts, detail)
         for t in rows:
             if t.state == TrialState.COMPLETED:  # every completed trial keeps its epoch curve
                 curve = [m.epoch for m in store.list_metrics(t.id)]
