@@ -31,6 +31,7 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "nas_trials_cancelled": ("cancelled", "Trial attempts reported cancelled."),
     "nas_trial_requeues": ("requeued", "Stale or failed trials put back in the queue for another attempt."),
     "nas_trials_stale": ("stale", "Running trials marked stale (missed heartbeats)."),
+    "nas_trials_unschedulable": ("unschedulable", "Trial attempts no worker could take in time (their job failed)."),
 }
 
 

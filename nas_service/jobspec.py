@@ -5,6 +5,8 @@ Every user-supplied field is capped; a bad value fails pydantic validation with 
 
 from __future__ import annotations
 
+import math
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -72,7 +74,9 @@ class TrialState(StrEnum):
 
     ``pruned`` is an early stop by the multi-fidelity scheduler, ``stale`` a lost worker (missed heartbeat; it is
     retried), ``failed`` an error raised by the trial itself, ``rejected`` a candidate over the job's caps (never
-    trained), ``duplicate`` a repeat of an architecture already trained with the same proxy settings.
+    trained), ``duplicate`` a repeat of an architecture already trained with the same proxy settings,
+    ``unschedulable`` an attempt no worker could take within the dispatcher's ``unschedulable_after_s`` (its
+    ``resources`` fit no node; the job fails with that reason).
     """
 
     QUEUED = "queued"
@@ -84,6 +88,7 @@ class TrialState(StrEnum):
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
     CANCELLED = "cancelled"
+    UNSCHEDULABLE = "unschedulable"
 
 
 TRIAL_TERMINAL: frozenset[TrialState] = frozenset(
@@ -94,8 +99,29 @@ TRIAL_TERMINAL: frozenset[TrialState] = frozenset(
         TrialState.REJECTED,
         TrialState.DUPLICATE,
         TrialState.CANCELLED,
+        TrialState.UNSCHEDULABLE,
     }
 )
+
+
+#: Resource names a job may ask for besides custom ``kind:name`` ones (Ray's units: CPUs, GPUs, bytes).
+STANDARD_RESOURCES = ("cpu", "gpu", "memory")
+_CUSTOM_RESOURCE = re.compile(r"[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9_.-]{1,64}")
+
+
+def resource_problem(key: str, amount: Any) -> str | None:
+    """Why ``key: amount`` is not a valid trial resource request (``None`` when it is; caps are checked apart).
+
+    A key is ``cpu``, ``gpu``, ``memory`` or a custom cluster resource ``kind:name`` (``latency:pixel7``); an
+    amount is a finite, non-negative number (not a boolean).
+    """
+    if key not in STANDARD_RESOURCES and not _CUSTOM_RESOURCE.fullmatch(key):
+        return "unknown resource (cpu, gpu, memory or a custom cluster resource named kind:name)"
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        return "must be a number"
+    if not math.isfinite(amount) or amount < 0:
+        return "must be a finite number, not negative"
+    return None
 
 
 class _Model(BaseModel):
@@ -260,7 +286,24 @@ class JobSpec(_Model):
     constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
     scaling: ScalingConfig | None = None
     final: FinalConfig | None = None
-    resources: dict[str, float] = Field(default_factory=lambda: {"cpu": 1.0, "gpu": 0.0}, max_length=8)
+    resources: dict[str, float] = Field(
+        default_factory=lambda: {"cpu": 1.0, "gpu": 0.0},
+        max_length=8,
+        description=(
+            "What one trial needs of a worker: `cpu`, `gpu`, `memory` (bytes) and custom cluster resources named "
+            "`kind:name` (e.g. `latency:pixel7`); finite, not negative, at most the server's caps."
+        ),
+    )
+
+    @field_validator("resources", mode="before")
+    @classmethod
+    def _known_resources(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, amount in value.items():
+                problem = resource_problem(str(key), amount)
+                if problem is not None:
+                    raise ValueError(f"resources.{key}: {problem}")
+        return value
 
     @model_validator(mode="after")
     def _scaling_needs_config(self) -> JobSpec:

@@ -8,6 +8,11 @@ same database, so ``nas serve --no-dispatcher`` exports what a ``nas dispatcher`
 data dir stored) or ``filesystem`` (``<data_dir>/artifacts``: only for processes that share the data dir).
 Every process of one deployment must use the same store.
 
+``NAS_MAX_CPU_PER_TRIAL``, ``NAS_MAX_GPU_PER_TRIAL``, ``NAS_MAX_MEMORY_PER_TRIAL`` (bytes) and
+``NAS_MAX_CUSTOM_PER_TRIAL`` cap a job's ``resources`` (422 above them). ``NAS_UNSCHEDULABLE_AFTER_S``: an attempt no
+worker took within it becomes ``unschedulable`` and fails its job. ``NAS_OWNER_MAX_JOBS`` (default: one less than a
+dispatcher's ``max_jobs``) and ``NAS_OWNER_MAX_RUNNING`` (default: no limit) are per-owner quotas of each dispatcher.
+
 ``NAS_METRICS_TOKEN``: when set, ``GET /metrics`` needs ``Authorization: Bearer <that token>``; unset, it is open
 (the default server binds to loopback only; set it before exposing the port).
 """
@@ -42,6 +47,15 @@ class Settings(BaseSettings):
     port: int = 8765
     artifact_store: ArtifactStoreKind = "database"
     metrics_token: str | None = Field(default=None, min_length=16)
+    # Resources and fairness (nas_service/orchestration/fairness.py): caps on what one trial may ask for, how long
+    # an attempt may wait for a worker before it is ``unschedulable``, and per-owner quotas of one dispatcher.
+    max_cpu_per_trial: float = Field(default=64.0, gt=0)
+    max_gpu_per_trial: float = Field(default=8.0, ge=0)
+    max_memory_per_trial: float = Field(default=256 * 2**30, gt=0)
+    max_custom_per_trial: float = Field(default=64.0, ge=0)
+    unschedulable_after_s: float = Field(default=600.0, gt=0)
+    owner_max_jobs: int | None = Field(default=None, ge=1)
+    owner_max_running: int | None = Field(default=None, ge=1)
 
     # Server-side caps on what one request may cost (nas_service.limits; documented in the README).
     #: Largest request body in bytes (413 above it, chunked bodies included).

@@ -66,6 +66,14 @@ class EmbeddedDispatcher:
         """Whether the loop still runs."""
         return self._thread.is_alive()
 
+    def health_problem(self) -> str | None:
+        """What keeps the dispatcher from working (``None`` when healthy), fit for ``/readyz``: no host, port or
+        driver text."""
+        if not self.is_alive():
+            return "dispatcher stopped"
+        health = self.dispatcher.health
+        return None if health.ok else f"dispatcher: {health.reason or 'database unavailable'}"
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the loop (held jobs are given back), then shut the executor down."""
         self._stop.set()

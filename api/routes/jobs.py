@@ -23,6 +23,7 @@ from nas_service.limits import (
     check_scaling_base,
     check_space_limits,
 )
+from nas_service.orchestration.fairness import resource_cap_problem, resource_caps
 from nas_service.references import spec_references
 from nas_service.schemas import JobCreate, JobPublic, JobSummary, Page
 from nas_service.storage import BaseStorage, SpaceRecord, TrialRecord
@@ -48,6 +49,9 @@ def create_job(payload: JobCreate, request: Request, storage: StorageDep, princi
     if isinstance(payload.space, dict):
         check_json_tree(payload.space, "space", limits)
     spec = with_latency_targets(storage, payload.to_spec())
+    over = resource_cap_problem(spec.resources, resource_caps(request.app.state.settings))
+    if over is not None:
+        raise ApiError(422, "validation_error", f"resources.{over[0]}: {over[1]}", field=f"resources.{over[0]}")
     space_id = payload.space_id
     body: dict[str, Any] | None = None
     log10: float | None = None

@@ -36,15 +36,28 @@ def health() -> HealthPublic:
     "/readyz",
     operation_id="readiness",
     response_model=HealthPublic,
-    responses={503: {"model": HealthPublic, "description": "Database unreachable or schema not at head."}},
+    responses={
+        503: {
+            "model": HealthPublic,
+            "description": "Database unavailable, schema not at head, or the embedded dispatcher is down.",
+        }
+    },
 )
-def readiness(storage: StorageDep) -> HealthPublic | JSONResponse:
-    """Ready to serve: the database answers and its schema is at this code's head revision (else 503)."""
+def readiness(storage: StorageDep, request: Request) -> HealthPublic | JSONResponse:
+    """Ready to serve: the database answers, its schema is at this code's head revision and the embedded
+    dispatcher (``nas serve``) runs and reaches the database (else 503; never host, port or driver text)."""
     try:
         storage.ping()
         status = storage.schema_status()
-    except StorageError as exc:
-        body = HealthPublic(status="unavailable", detail=f"database unreachable: {exc}")
+    except StorageError:
+        body = HealthPublic(status="unavailable", detail="database unavailable")
+        return JSONResponse(status_code=503, content=body.model_dump())
+    health_problem = getattr(getattr(request.app.state, "dispatcher", None), "health_problem", None)
+    problem = health_problem() if callable(health_problem) else None
+    if problem is not None:
+        body = HealthPublic(
+            status="unavailable", detail=problem, schema_revision=status.current, head_revision=status.head
+        )
         return JSONResponse(status_code=503, content=body.model_dump())
     if not status.up_to_date:
         detail = (

@@ -15,6 +15,12 @@ One loop (:meth:`Dispatcher.step`) per tick, single-threaded, so no lock guards 
    latency (for the pruner), epochs (stored, and fed to the scheduler: ``stop`` prunes), results (stored
    idempotently by the submission's key, latency cached, weights saved, the strategy told) and crashes
    (retried until ``max_attempts``, then ``failed``).
+   Every write for a job is fenced by the lease epoch it was claimed with (:mod:`nas_service.storage.fencing`;
+   an attempt's events by the epoch it was submitted under): once another dispatcher claimed the job, the
+   write is refused and this dispatcher drops the job quietly, cancelling its attempts (:meth:`Dispatcher._lost`).
+   A database outage stops nothing: events whose writes failed are kept and replayed in order once the
+   database answers, and :meth:`Dispatcher.run` retries ticks with backoff
+   (:mod:`~nas_service.orchestration.resilience`); :attr:`Dispatcher.health` says whether it is down.
 4. **Sweep**: trials whose heartbeat is older than ``stale_after_s`` become ``stale`` and are retried.
 5. **Finish** (:mod:`~nas_service.orchestration.completion`) a job when its budget is spent or the strategy
    has nothing more, and nothing of it runs; then save the strategy's state once if it changed.
@@ -34,12 +40,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
 from nas_service.errors import public_error_text
-from nas_service.jobspec import JobState, LatencyMeasurement, TrialState
+from nas_service.jobspec import JobState, LatencyMeasurement, TrialResult, TrialState
 from nas_service.orchestration.completion import finish_job, finish_reason
 from nas_service.orchestration.detection import (
     DETECTION_RUNNER,
@@ -57,17 +64,21 @@ from nas_service.orchestration.executor import (
     FinishedEvent,
     HeartbeatEvent,
     LatencyEvent,
+    TrialHandle,
     TrialPayload,
 )
+from nas_service.orchestration.fairness import OwnerQuotas, overdue
 from nas_service.orchestration.jobrun import JobRun, outcome_state
 from nas_service.orchestration.latency_cache import cached_latency
-from nas_service.orchestration.lease import JobLeases
+from nas_service.orchestration.lease import JobLeases, LeaseKeeper
 from nas_service.orchestration.opening import DataProbe, open_job
 from nas_service.orchestration.placement import AnyArchitecture, as_trained, place
+from nas_service.orchestration.resilience import StorageHealth, is_transient, step_retrying, worth_keeping
 from nas_service.orchestration.retries import retry_or_fail
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord, TrialRecord
-from nas_service.storage.errors import ConflictError, NotFoundError, StorageError
+from nas_service.storage.errors import ConflictError, LeaseLostError, NotFoundError, StorageError
+from nas_service.storage.fencing import fenced
 from nas_service.strategies.base import Outcome, Suggestion
 
 __all__ = ["Dispatcher"]
@@ -98,6 +109,11 @@ class Dispatcher:
         data_dir: The controller's data directory (the filesystem artifact store keeps trained weights under it)
             (default: ``get_settings().data_dir``).
         probe_data: Reads a job's proxy data shape ``(classes, channels)`` here (``None``: learned from results).
+        quotas: Per-owner quotas (default: the settings', :meth:`OwnerQuotas.from_settings`).
+        unschedulable_after_s: An attempt no worker took within it becomes ``unschedulable`` and fails its job
+            (default: the ``unschedulable_after_s`` setting).
+        outage_backoff_s: Longest wait between retries while the database is unavailable (the first is 0.25 s,
+            doubling, with jitter): bounds how late the dispatcher notices the database is back.
     """
 
     def __init__(
@@ -114,6 +130,9 @@ class Dispatcher:
         job_check_s: float = 1.0,
         data_dir: str | os.PathLike[str] | None = None,
         probe_data: DataProbe | None = None,
+        quotas: OwnerQuotas | None = None,
+        unschedulable_after_s: float | None = None,
+        outage_backoff_s: float = 4.0,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -124,10 +143,14 @@ class Dispatcher:
         self.poll_s = poll_s
         self.max_skips = max_skips
         self.job_check_s = job_check_s
-        if data_dir is None:
-            from nas_service.settings import get_settings
+        from nas_service.settings import get_settings
 
-            data_dir = get_settings().data_dir
+        settings = get_settings()
+        if data_dir is None:
+            data_dir = settings.data_dir
+        self.quotas = quotas or OwnerQuotas.from_settings(settings, max_jobs)
+        self.unschedulable_after_s = unschedulable_after_s or settings.unschedulable_after_s
+        self._submitted_at: dict[str, float] = {}  # handle key -> monotonic time of its submission
         self.data_dir = Path(data_dir)
         self.probe_data = probe_data
         self.leases = JobLeases(storage, self.id, lease_s)
@@ -135,27 +158,53 @@ class Dispatcher:
         self._by_key: dict[str, tuple[int, int]] = {}  # handle key -> (job id, trial id)
         self._started: set[str] = set()  # handle keys whose first heartbeat was stored
         self._beat_at: dict[str, float] = {}
+        self._key_epoch: dict[str, int] = {}  # handle key -> the lease epoch its attempt was submitted under
+        self.health = StorageHealth()
+        self._keeper: LeaseKeeper | None = None
+        self.outage_backoff_s = outage_backoff_s
+        self._unwritten: list[ExecutorEvent] = []  # events whose writes failed while the database was down
         self._swept_at = 0.0
         self._data_shapes: dict[tuple[str, str | None], tuple[int, int]] = {}
         self._latency_runtime: dict[str, tuple[str, str]] = {}  # resources key -> (device, runtime key)
 
     # ------------------------------------------------------------------ the loop
     def step(self, timeout: float | None = None) -> int:
-        """One tick: claim, fill, handle events, sweep, finish. Returns the number of executor events."""
+        """One tick: claim, fill, handle events, sweep, finish. Returns the number of executor events.
+
+        Raises:
+            StorageUnavailable: The database is down (:meth:`run` backs off and retries).
+        """
+        if not self.health.ok:
+            self.storage.ping()  # still down: raises, and the caller backs off
+            self.health.mark_ok()
         self._claim_jobs()
         for run in list(self.jobs.values()):
             self._guard(run, self._maintain, run)
-        for run in list(self.jobs.values()):
-            self._guard(run, self._fill, run)
-        events = self.executor.poll(timeout=self.poll_s if timeout is None else timeout)
+        for run in self.quotas.fill_order(self.jobs.values()):
+            if self.health.ok:  # no new trials while writes fail
+                self._guard(run, self._fill, run)
+        kept, self._unwritten = self._unwritten, []
+        wait = 0.0 if kept else self.poll_s if timeout is None else timeout
+        events = kept + self.executor.poll(timeout=wait)
         for event in events:
+            if self._unwritten and worth_keeping(event):  # keep their order behind the first that failed
+                self._unwritten.append(event)
+                continue
             try:
                 self._on_event(event)
+            except LeaseLostError:
+                self._on_lease_lost(event)
             except StorageError as exc:  # a conflict on one trial must not stop the others
-                log.warning("storage refused %s: %s", type(event).__name__, exc)
+                if is_transient(exc):
+                    self.health.mark_down(exc)
+                    if worth_keeping(event):
+                        self._unwritten.append(event)
+                else:
+                    log.warning("storage refused %s: %s", type(event).__name__, exc)
             except Exception as exc:  # noqa: BLE001 - one bad event fails its job, never the whole dispatcher
                 self._on_event_error(event, exc)
         self._sweep()
+        self._find_unschedulable()
         for run in list(self.jobs.values()):
             self._guard(run, self._maybe_finish, run)
             if run.dirty and run.job.id in self.jobs:
@@ -163,56 +212,137 @@ class Dispatcher:
         return len(events)
 
     def run(self, stop: threading.Event) -> None:
-        """Step until ``stop`` is set, then :meth:`close`."""
+        """Step until ``stop`` is set, then :meth:`close`; a database outage is waited out with backoff.
+
+        Held leases are renewed by a :class:`~nas_service.orchestration.lease.LeaseKeeper` thread meanwhile, so a
+        slow tick does not lose them.
+        """
+        keeper = LeaseKeeper(self.leases)
+        self._keeper = keeper
+        keeper.start()
         try:
             while not stop.is_set():
-                self.step()
+                step_retrying(self.step, stop, self.health, max_s=self.outage_backoff_s)
         finally:
+            keeper.stop()
+            self._keeper = None
             self.close()
 
     def close(self) -> None:
         """Give the held jobs back: running attempts are cancelled and their trials requeued; claims released."""
         for run in list(self.jobs.values()):
-            for trial_id, handle in list(run.running.items()):
-                self.executor.cancel(handle, grace_s=0.0)
-                self._forget(run, trial_id)
-                try:
-                    retry_or_fail(self.storage, run, trial_id, "dispatcher stopped", count_attempt=False)
-                except StorageError as exc:
-                    log.warning("could not requeue trial %s: %s", trial_id, exc)
             try:
-                run.save_state(self.storage)
+                with self._fence(run.job.id):
+                    self._give_back(run)
+            except LeaseLostError:  # another dispatcher holds it now: its trials are its own
+                self._lost(run)
+            else:
+                self._drop(run, release=True)
+
+    def _give_back(self, run: JobRun) -> None:
+        for trial_id, handle in list(run.running.items()):
+            self.executor.cancel(handle, grace_s=0.0)
+            self._forget(run, trial_id)
+            try:
+                retry_or_fail(self.storage, run, trial_id, "dispatcher stopped", count_attempt=False)
+            except LeaseLostError:
+                raise
             except StorageError as exc:
-                log.warning("job %s: could not save the strategy state: %s", run.job.id, exc)
-            self._drop(run, release=True)
+                log.warning("could not requeue trial %s: %s", trial_id, exc)
+        try:
+            run.save_state(self.storage)
+        except LeaseLostError:
+            raise
+        except StorageError as exc:
+            log.warning("job %s: could not save the strategy state: %s", run.job.id, exc)
+
+    def _fence(self, job_id: int, epoch: int | None = None) -> AbstractContextManager[None]:
+        """Fence the storage writes made inside by ``job_id``'s lease (default: the epoch this dispatcher holds)."""
+        return fenced(job_id, self.leases.epoch_of(job_id) if epoch is None else epoch)
+
+    def _lost(self, run: JobRun) -> None:
+        """Another dispatcher claimed ``run``'s job: cancel its attempts and drop it, writing nothing more for it."""
+        if self.jobs.get(run.job.id) is not run:
+            return
+        log.info("job %s: the lease moved to another dispatcher; dropping it", run.job.id)
+        for handle in run.running.values():
+            self.executor.cancel(handle, grace_s=0.0)
+        self._drop(run, release=False)
+
+    def _on_lease_lost(self, event: ExecutorEvent) -> None:
+        """A write for ``event`` was refused by the fence: the attempt is not ours to report any more."""
+        key = event.handle.key
+        where = self._by_key.get(key)
+        if where is None:
+            return
+        run = self.jobs.get(where[0])
+        if run is not None and self._key_epoch.get(key) == self.leases.epoch_of(run.job.id):
+            self._lost(run)
+        else:  # an attempt of an earlier claim of a job held again: stop it, forget it
+            self.executor.cancel(event.handle, grace_s=0.0)
+        if isinstance(event, FinishedEvent | CrashedEvent):
+            self._release_key(key)
 
     def _guard(self, run: JobRun, fn: Callable[..., object], *args: object) -> None:
-        """Run one per-job action; an unexpected error fails that job, not the dispatcher."""
+        """Run one per-job action under the job's fence; an unexpected error fails that job, not the dispatcher."""
         try:
-            fn(*args)
-        except StorageError as exc:
-            log.warning("job %s: storage error: %s", run.job.id, exc)
-        except Exception as exc:  # noqa: BLE001 - e.g. a strategy bug: the job fails with the reason
-            log.exception("job %s failed in the dispatcher", run.job.id)
-            self._fail_job(run, f"{type(exc).__name__}: {exc}")
+            with self._fence(run.job.id):
+                try:
+                    fn(*args)
+                except LeaseLostError:
+                    raise
+                except StorageError as exc:
+                    if is_transient(exc):
+                        self.health.mark_down(exc)
+                    else:
+                        log.warning("job %s: storage error: %s", run.job.id, exc)
+                except Exception as exc:  # noqa: BLE001 - e.g. a strategy bug: the job fails with the reason
+                    log.exception("job %s failed in the dispatcher", run.job.id)
+                    self._fail_job(run, f"{type(exc).__name__}: {exc}")
+        except LeaseLostError:
+            self._lost(run)
 
     # ------------------------------------------------------------------ jobs
     def _claim_jobs(self) -> None:
         while len(self.jobs) < self.max_jobs:
-            job = self.leases.claim_next()
+            held = dict(self.leases.epochs)
+            job = self.leases.claim_next(skip_owners=self.quotas.owners_at_job_quota(self.jobs.values()))
             if job is None:
                 return
+            if self._keeper is not None:
+                self._keeper.lost.discard(job.id)  # a fresh claim: whatever the keeper saw before is over
             if job.id in self.jobs:  # our own lease lapsed and we got it back
-                self.jobs[job.id].job = job
-                continue
+                if job.lease_epoch == held.get(job.id, -2) + 1:  # nobody held it in between: our attempts stand
+                    self.jobs[job.id].job = job
+                    for key, (job_id, _) in self._by_key.items():
+                        if job_id == job.id:
+                            self._key_epoch[key] = job.lease_epoch
+                    continue
+                self._lost(self.jobs[job.id])  # another dispatcher held it meanwhile: start over
+                self.leases.epochs[job.id] = job.lease_epoch
             try:
-                self._open_job(job)
-            except Exception as exc:  # noqa: BLE001 - a job that cannot start fails with the reason
-                log.warning("job %s cannot start: %s", job.id, exc)
-                try:
-                    self.storage.transition_job(job.id, JobState.FAILED, error=public_error_text(exc, "job", log))
-                except StorageError:
-                    self.leases.release(job.id)
+                with self._fence(job.id):
+                    self._start(job)
+            except LeaseLostError:
+                self.leases.forget(job.id)
+
+    def _start(self, job: JobRecord) -> None:
+        try:
+            self._open_job(job)
+        except LeaseLostError:
+            self.jobs.pop(job.id, None)
+            raise
+        except Exception as exc:  # noqa: BLE001 - a job that cannot start fails with the reason
+            log.warning("job %s cannot start: %s", job.id, exc)
+            self.jobs.pop(job.id, None)
+            try:
+                self.storage.transition_job(job.id, JobState.FAILED, error=public_error_text(exc, "job", log))
+            except LeaseLostError:
+                raise
+            except StorageError:
+                self.leases.release(job.id)
+            else:
+                self.leases.forget(job.id)
 
     def _open_job(self, job: JobRecord) -> None:
         run = open_job(self.storage, job, self.probe_data)
@@ -227,6 +357,10 @@ class Dispatcher:
 
     def _maintain(self, run: JobRun) -> None:
         now = time.monotonic()
+        if self._keeper is not None and run.job.id in self._keeper.lost:
+            self._keeper.lost.discard(run.job.id)
+            self._lost(run)
+            return
         if self.leases.renewal_due(run.renewed_at, now):
             try:
                 run.job = self.leases.renew(run.job.id)
@@ -279,7 +413,8 @@ class Dispatcher:
         for handle in run.running.values():
             self.executor.cancel(handle)
         try:
-            self.storage.transition_job(run.job.id, JobState.FAILED, error=error[:4000])
+            with self._fence(run.job.id):
+                self.storage.transition_job(run.job.id, JobState.FAILED, error=error[:4000])
         except StorageError as exc:
             log.warning("job %s: cannot mark failed: %s", run.job.id, exc)
         self._drop(run, release=True)
@@ -289,7 +424,11 @@ class Dispatcher:
         if run.job.id not in self.jobs or run.out_of_time:
             return
         budget = run.job.spec.budget
-        while run.requeued > 0 and len(run.running) < budget.max_concurrent:
+        slots = budget.max_concurrent
+        room = self.quotas.room(run, self.jobs.values())
+        if room is not None:  # the owner's quota of running attempts
+            slots = min(slots, len(run.running) + room)
+        while run.requeued > 0 and len(run.running) < slots:
             trial = self.storage.claim_trial(run.job.id, self.id)
             if trial is None:
                 run.requeued = 0
@@ -298,11 +437,11 @@ class Dispatcher:
             self._submit(run, trial)
         while (
             not run.exhausted
-            and len(run.running) < budget.max_concurrent
+            and len(run.running) < slots
             and run.trained < budget.max_trials
             and run.skips < self.max_skips
         ):
-            want = min(budget.max_concurrent - len(run.running), budget.max_trials - run.trained)
+            want = min(slots - len(run.running), budget.max_trials - run.trained)
             if run.replay:  # asked before a restart, never placed: they go first, unchanged
                 sids, run.replay = run.replay[:want], run.replay[want:]
                 suggestions = [run.strategy.pending_suggestion(sid) for sid in sids]
@@ -359,9 +498,16 @@ class Dispatcher:
             final=spec.final,
             resume_checkpoint=self._resume_checkpoint(run, trial),
         )
-        handle = self.executor.submit(payload, resources=spec.resources)
-        run.start(trial.id, arch.arch_hash(), handle)
-        self._by_key[handle.key] = (run.job.id, trial.id)
+        self._track(run, trial.id, arch.arch_hash(), self.executor.submit(payload, resources=spec.resources))
+
+    def _track(self, run: JobRun, trial_id: int, arch_hash: str, handle: TrialHandle) -> None:
+        """A submitted attempt: its job's running set, its events' routing, its submit time and lease epoch."""
+        run.start(trial_id, arch_hash, handle)
+        self._by_key[handle.key] = (run.job.id, trial_id)
+        self._submitted_at[handle.key] = time.monotonic()
+        epoch = self.leases.epoch_of(run.job.id)
+        if epoch is not None:
+            self._key_epoch[handle.key] = epoch
 
     def _resume_checkpoint(self, run: JobRun, trial: TrialRecord) -> str | None:
         """Base64 of the last checkpoint of a retried stage-two attempt (it continues; ``None`` otherwise)."""
@@ -381,8 +527,7 @@ class Dispatcher:
             cached = detection_cached_latency(self.storage, arch, spec.latency, *measured_by)
         payload = detection_payload(run, trial.id, trial.attempts, arch, cached)
         handle = self.executor.submit(payload, resources=spec.resources, runner=DETECTION_RUNNER)  # type: ignore[arg-type]
-        run.start(trial.id, arch.arch_hash(), handle)
-        self._by_key[handle.key] = (run.job.id, trial.id)
+        self._track(run, trial.id, arch.arch_hash(), handle)
 
     def _cached_latency(self, run: JobRun, arch: Architecture) -> LatencyMeasurement | None:
         spec = run.job.spec
@@ -407,16 +552,20 @@ class Dispatcher:
         where = self._by_key.get(event.handle.key)
         if where is None:
             return
+        with self._fence(where[0], self._key_epoch.get(event.handle.key, -1)):
+            self._on_attempt_event(event, where)
+
+    def _on_attempt_event(self, event: ExecutorEvent, where: tuple[int, int]) -> None:
         job_id, trial_id = where
         run = self.jobs.get(job_id)
         handle = event.handle
         if isinstance(event, HeartbeatEvent):
             if handle.key not in self._started:
-                self._started.add(handle.key)
-                self._beat_at[handle.key] = time.monotonic()
                 self.storage.start_trial(
                     trial_id, handle.attempt, f"{event.node_ip}:{event.pid}", f"{event.node_ip}/{event.node_id}", None
                 )
+                self._started.add(handle.key)
+                self._beat_at[handle.key] = time.monotonic()
                 return
             now = time.monotonic()
             if now - self._beat_at.get(handle.key, 0.0) >= _HEARTBEAT_WRITE_S:
@@ -442,18 +591,20 @@ class Dispatcher:
         elif isinstance(event, FinishedEvent):
             self._on_finished(run, trial_id, event)
         elif isinstance(event, CrashedEvent):
-            self._release_key(handle.key)
-            if run is not None:
-                self._forget(run, trial_id)
+            if run is not None:  # written first: a failed write keeps the event for a replay
                 retry_or_fail(self.storage, run, trial_id, f"worker lost: {event.error}")
+                self._forget(run, trial_id)
+            self._release_key(handle.key)
 
     def _on_finished(self, run: JobRun | None, trial_id: int, event: FinishedEvent) -> None:
+        # The key is released once everything is written: a write that fails keeps the event for a replay
+        # (the report is idempotent by the attempt's key).
         handle, result, detail = event.handle, event.result, event.run
-        self._release_key(handle.key)
         stored = self.storage.report_trial(trial_id, handle.attempt, result, report_key=handle.key)
         if detail is not None and detail.weights and result.state in (TrialState.COMPLETED, TrialState.PRUNED):
             self._save_weights(trial_id, detail.weights)
         if run is None:
+            self._release_key(handle.key)
             return
         if detail is not None and detail.num_classes and detail.input_shape and not is_detection(run.job.spec):
             proxy = run.job.spec.proxy
@@ -484,6 +635,7 @@ class Dispatcher:
             macs=result.macs,
             epochs=result.epochs_run,
         )
+        self._release_key(handle.key)
         run.tell(trial_id, outcome)
 
     def _save_weights(self, trial_id: int, weights: bytes) -> None:
@@ -499,6 +651,8 @@ class Dispatcher:
 
     def _release_key(self, key: str) -> None:
         self._by_key.pop(key, None)
+        self._key_epoch.pop(key, None)
+        self._submitted_at.pop(key, None)
         self._started.discard(key)
         self._beat_at.pop(key, None)
 
@@ -507,11 +661,8 @@ class Dispatcher:
         if now - self._swept_at < max(1.0, self.stale_after_s / 4):
             return
         self._swept_at = now
-        # Attempts still waiting in the executor's queue send no heartbeats yet; they are alive, not stale.
-        for run in self.jobs.values():
-            for trial_id, handle in run.running.items():
-                if handle.key not in self._started:
-                    self.storage.heartbeat(trial_id, handle.attempt)
+        for run in list(self.jobs.values()):
+            self._guard(run, self._beat_queued, run)
         for trial_id in self.storage.mark_stale_trials(self.stale_after_s):
             try:
                 trial = self.storage.get_trial(trial_id)
@@ -524,4 +675,35 @@ class Dispatcher:
             if attempt is not None:
                 self.executor.cancel(attempt, grace_s=0.0)
                 self._forget(held, trial_id)
-            retry_or_fail(self.storage, held, trial_id, f"no heartbeat for {self.stale_after_s:g} s")
+            self._guard(held, retry_or_fail, self.storage, held, trial_id, f"no heartbeat for {self.stale_after_s:g} s")
+
+    def _find_unschedulable(self) -> None:
+        """Attempts no worker took within ``unschedulable_after_s``: their trials and jobs fail with the reason."""
+        late = overdue(self._submitted_at, self._started, time.monotonic(), self.unschedulable_after_s)
+        for key in late:
+            where = self._by_key.get(key)
+            run = self.jobs.get(where[0]) if where else None
+            if where is None or run is None or where[1] not in run.running:
+                self._submitted_at.pop(key, None)
+                continue
+            self._guard(run, self._unschedulable, run, where[1])
+
+    def _unschedulable(self, run: JobRun, trial_id: int) -> None:
+        handle = run.running[trial_id]
+        resources = resources_key(run.job.spec.resources)
+        why = (
+            f"unschedulable: no worker could take trial {trial_id} within {self.unschedulable_after_s:g} s "
+            f"(resources {resources})"
+        )
+        log.warning("job %s: %s", run.job.id, why)
+        self.executor.cancel(handle, grace_s=0.0)
+        result = TrialResult(state=TrialState.UNSCHEDULABLE, error=why)
+        self.storage.report_trial(trial_id, handle.attempt, result, report_key=f"unschedulable:{handle.key}")
+        self._forget(run, trial_id)
+        self._fail_job(run, why)
+
+    def _beat_queued(self, run: JobRun) -> None:
+        """Attempts still waiting in the executor's queue send no heartbeats yet: they are alive, not stale."""
+        for trial_id, handle in run.running.items():
+            if handle.key not in self._started:
+                self.storage.heartbeat(trial_id, handle.attempt)

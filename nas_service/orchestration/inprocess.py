@@ -111,9 +111,15 @@ class InProcessExecutor:
     Args:
         runner: The trial function (default :func:`synthetic_trial`).
         threads: Attempts run concurrently on this many threads; ``0`` runs each inline in ``submit``.
+        capacity: What this "cluster" has (``None``: anything fits). An attempt asking for more of a resource
+            than this (a missing resource is 0) never starts, as a Ray task no node can place: it waits, sends no
+            heartbeat, until cancelled.
     """
 
-    def __init__(self, runner: Runner | None = None, threads: int = 0) -> None:
+    def __init__(
+        self, runner: Runner | None = None, threads: int = 0, capacity: Mapping[str, float] | None = None
+    ) -> None:
+        self.capacity = dict(capacity) if capacity is not None else None
         self.runner: Runner = runner or synthetic_trial
         self._events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="nas-trial") if threads > 0 else None
@@ -124,7 +130,7 @@ class InProcessExecutor:
     def submit(
         self, payload: TrialPayload, resources: Mapping[str, float] | None = None, runner: str = "train"
     ) -> TrialHandle:
-        """Start one attempt (``resources`` are not enforced in-process; ``runner`` ``"noop"`` ends at once)."""
+        """Start one attempt (``runner`` ``"noop"`` ends at once); one that does not fit ``capacity`` waits."""
         with self._lock:
             self._count += 1
             key = f"{payload.trial_id}#{payload.attempt}#ip{self._count}"
@@ -132,11 +138,18 @@ class InProcessExecutor:
         stop = threading.Event()
         reporter = InProcessReporter(handle, self._events, stop)
         self._stops[key] = (stop, reporter)
+        if not self._fits(resources or {}):
+            return handle  # never placed: cancel() just forgets it
         if self._pool is None:
             self._run(handle, payload, reporter, runner)
         else:
             self._pool.submit(self._run, handle, payload, reporter, runner)
         return handle
+
+    def _fits(self, resources: Mapping[str, float]) -> bool:
+        if self.capacity is None:
+            return True
+        return all(amount <= self.capacity.get(key, 0.0) for key, amount in resources.items() if amount > 0)
 
     def _run(self, handle: TrialHandle, payload: TrialPayload, reporter: InProcessReporter, runner: str) -> None:
         try:

@@ -9,13 +9,20 @@ carrying that epoch on every write the dispatcher makes for the job (conditional
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord
+from nas_service.storage.errors import ConflictError, StorageError
+from nas_service.storage.fencing import fenced
 
-__all__ = ["JobLeases"]
+__all__ = ["JobLeases", "LeaseKeeper"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,9 +40,9 @@ class JobLeases:
     lease_s: float
     epochs: dict[int, int] = field(default_factory=dict)
 
-    def claim_next(self) -> JobRecord | None:
-        """Claim one claimable job (queued, or running with an expired lease), or ``None``."""
-        job = self.storage.claim_job(self.owner, self.lease_s)
+    def claim_next(self, skip_owners: Collection[str] = ()) -> JobRecord | None:
+        """Claim one claimable job (queued, or running with an expired lease) not of ``skip_owners``, or ``None``."""
+        job = self.storage.claim_job(self.owner, self.lease_s, skip_owners)
         if job is not None:
             self.epochs[job.id] = job.lease_epoch
         return job
@@ -64,3 +71,43 @@ class JobLeases:
     def forget(self, job_id: int) -> None:
         """Stop tracking ``job_id`` without releasing it (it finished, or the claim was lost)."""
         self.epochs.pop(job_id, None)
+
+
+class LeaseKeeper:
+    """Renews a dispatcher's held leases from a background thread, every third of the lease.
+
+    A dispatcher's tick can take longer than its lease (a slow first submit to a cold Ray, a loaded machine);
+    renewing from the loop alone would then let another dispatcher take a job that is being driven. Each renewal
+    is fenced by the claim's epoch; a job whose claim is gone is put in :attr:`lost` for the loop to drop.
+
+    Args:
+        leases: The dispatcher's claims (read, never changed here).
+    """
+
+    def __init__(self, leases: JobLeases) -> None:
+        self.leases = leases
+        self.lost: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="nas-lease-keeper", daemon=True)
+
+    def start(self) -> None:
+        """Start renewing."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop renewing (the thread ends within one period)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.leases.lease_s)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.leases.lease_s / 3):
+            for job_id, epoch in list(self.leases.epochs.items()):
+                try:
+                    with fenced(job_id, epoch):
+                        self.leases.renew(job_id)
+                except ConflictError:  # LeaseLostError included: another dispatcher holds it now
+                    if self.leases.epochs.get(job_id) == epoch:  # still held under that claim here
+                        self.lost.add(job_id)
+                except StorageError as exc:  # e.g. the database is down: the loop's retries handle it
+                    log.debug("lease renewal of job %s failed: %s", job_id, exc)

@@ -28,10 +28,13 @@ from nas_service.storage.errors import (
     ConflictError,
     IntegrityError,
     InvalidValueError,
+    LeaseLostError,
     NotFoundError,
     SchemaOutOfDate,
     StorageError,
+    StorageUnavailable,
 )
+from nas_service.storage.fencing import fenced
 from nas_service.storage.sqlalchemy_storage import SQLAlchemyStorage, hash_token
 
 
@@ -57,6 +60,7 @@ __all__ = [
     "JobRecord",
     "LatencyRecord",
     "LatencyTargetRecord",
+    "LeaseLostError",
     "NotFoundError",
     "Owner",
     "RecordPage",
@@ -66,6 +70,7 @@ __all__ = [
     "SortOrder",
     "SpaceRecord",
     "StorageError",
+    "StorageUnavailable",
     "TRIAL_POINT_COLUMNS",
     "TokenRecord",
     "TokenScope",
@@ -73,6 +78,7 @@ __all__ = [
     "TrialMetric",
     "TrialRecord",
     "TrialSort",
+    "fenced",
     "hash_token",
     "open_storage",
 ]

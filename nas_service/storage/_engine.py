@@ -16,7 +16,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from nas_service.storage.errors import IntegrityError, InvalidValueError, StorageError
+from nas_service.storage.errors import IntegrityError, InvalidValueError, StorageError, StorageUnavailable
+from nas_service.storage.fencing import check_fence
 
 _BEGIN_OPTION = "nas_sqlite_begin"
 log = logging.getLogger(__name__)
@@ -116,6 +117,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def _quiet_rollback(session: Session) -> None:
+    """Roll back after a lost connection (the rollback itself may fail the same way)."""
+    try:
+        session.rollback()
+    except sa_exc.SQLAlchemyError:
+        log.debug("rollback after a lost connection failed", exc_info=True)
+
+
 class SessionScope:
     """Hands out sessions that commit on success, roll back on error and map driver errors."""
 
@@ -133,6 +142,8 @@ class SessionScope:
                 block writers).
 
         Raises:
+            LeaseLostError: A write made under :func:`~nas_service.storage.fencing.fenced` whose lease moved.
+            StorageUnavailable: The database cannot be reached now (transient; retry later).
             IntegrityError: A constraint refused a write.
             StorageError: Any other driver error (the original is chained).
         """
@@ -140,6 +151,8 @@ class SessionScope:
         try:
             if self.is_sqlite:
                 session.connection(execution_options={_BEGIN_OPTION: "BEGIN IMMEDIATE" if write else "BEGIN"})
+            if write:
+                check_fence(session)  # first: the job row stays locked until the commit (lock order job -> trial)
             yield session
             session.commit()
         except StorageError:
@@ -151,6 +164,9 @@ class SessionScope:
         except sa_exc.DataError as exc:
             session.rollback()
             raise InvalidValueError(f"invalid value: {str(exc.orig or exc).splitlines()[0]}") from exc
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError) as exc:
+            _quiet_rollback(session)
+            raise StorageUnavailable("database unavailable") from exc
         except sa_exc.SQLAlchemyError as exc:
             session.rollback()
             raise StorageError(f"database error: {str(exc).splitlines()[0]}") from exc

@@ -19,6 +19,7 @@ Errors: :class:`~nas_service.storage.errors.NotFoundError`, :class:`~nas_service
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection
 from typing import Any, Literal
 
 from nas_service.arch.detection import DetectionArchitecture
@@ -150,11 +151,12 @@ class BaseStorage(abc.ABC):
         """
 
     @abc.abstractmethod
-    def claim_job(self, dispatcher_id: str, lease_s: float) -> JobRecord | None:
+    def claim_job(self, dispatcher_id: str, lease_s: float, skip_owners: Collection[str] = ()) -> JobRecord | None:
         """Claim the oldest queued job, or a running one whose lease expired; ``None`` when there is none.
 
         A claimed queued job becomes ``running``. Two concurrent claimers never get the same job. Every claim
-        increments the job's ``lease_epoch`` (the fencing token of this claim).
+        increments the job's ``lease_epoch`` (the fencing token of this claim). Jobs of ``skip_owners`` (owners
+        at the claimer's per-owner quota) are left for later.
         """
 
     @abc.abstractmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -320,14 +321,17 @@ class SQLAlchemyStorage(TrialOps, LatencyOps, BaseStorage):
             row = self._lock_job(s, job_id)
             return conv.job(row, self._name(s, row.owner_id))
 
-    def claim_job(self, dispatcher_id: str, lease_s: float) -> JobRecord | None:
+    def claim_job(self, dispatcher_id: str, lease_s: float, skip_owners: Collection[str] = ()) -> JobRecord | None:
         """See :meth:`BaseStorage.claim_job`."""
         for _ in range(10):  # lost races (another claimer won the row) retry with the next candidate
             now = utcnow()
-            claimable = (
+            claimable: tuple[Any, ...] = (
                 JobRow.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
                 or_(JobRow.claimed_by.is_(None), JobRow.lease_until.is_(None), JobRow.lease_until < now),
             )
+            if skip_owners:
+                skipped = select(OwnerRow.id).where(OwnerRow.name.in_(sorted(skip_owners)))
+                claimable = (*claimable, JobRow.owner_id.not_in(skipped))
             with self._session() as s:
                 q = select(JobRow.id).where(*claimable).order_by(JobRow.created_at, JobRow.id).limit(1)
                 if self._is_pg:

@@ -43,7 +43,19 @@ class LatencyOracle(Protocol):
 
 
 def latency_features(architecture: Architecture) -> list[float]:
-    """Analytic features that latency at batch 1 grows with: MACs, parameters, blocks, activations, SE."""
+    """Analytic features that latency at batch 1 grows with: MACs, parameters, blocks, activations, SE.
+
+    A detector (:class:`~nas_service.arch.detection.DetectionArchitecture`) gives its backbone's features with the
+    whole detector's MACs and parameters (BiFPN and heads included).
+    """
+    from nas_service.arch.detection import DetectionArchitecture
+
+    if isinstance(architecture, DetectionArchitecture):
+        from nas_service.arch.detection_profile import profile_detection
+
+        whole = profile_detection(architecture)
+        backbone = latency_features(architecture.backbone.model_copy(update={"resolution": architecture.resolution}))
+        return [1.0, whole.macs / 1e6, whole.params / 1e5, *backbone[3:]]
     profile = profile_architecture(architecture)
     blocks = sum(r.repeats for r in profile.rows)
     activations = sum(r.repeats * r.out_size * r.out_size * r.out_channels for r in profile.rows)

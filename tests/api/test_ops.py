@@ -60,7 +60,7 @@ def test_metric_counters_never_go_down_when_trials_are_requeued(api: Api) -> Non
     assert after['nas_trials{state="failed"}'] == 0 and after['nas_trials{state="queued"}'] == 2
     assert after["nas_trials_failed_total"] == 1 and after["nas_trial_requeues_total"] == 2
     counters = [name for name in after if name.endswith("_total") and name.startswith("nas_")]
-    assert len(counters) == 7 and all(after[name] >= before[name] for name in counters)
+    assert len(counters) == 8 and all(after[name] >= before[name] for name in counters)
 
 
 def test_metrics_token_when_configured(storage: SQLAlchemyStorage, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from nas_service.cli.demo._stack import EmbeddedStack
     from nas_service.client import Client
 
-_TERMINAL_TRIALS = frozenset({"completed", "pruned", "failed", "rejected", "duplicate", "cancelled"})
+_TERMINAL_TRIALS = frozenset({"completed", "pruned", "failed", "rejected", "duplicate", "cancelled", "unschedulable"})
 #: Final states of trials the budget counts (a rejected or duplicate candidate is never trained).
 _BUDGET_TRIALS = frozenset({"completed", "pruned", "failed"})
 _TERMINAL_JOBS = frozenset({"completed", "failed", "cancelled"})
