@@ -13,6 +13,14 @@ Formats (``formats=`` of :func:`export_trial`):
 
 Whenever weights are given, ``weights.pt`` (the ``state_dict``) is written as well.
 
+Preprocessing: a trained network expects its training split's per-channel standardisation. When the trial's
+:class:`Preprocessing` is known (the worker reports it with the weights; the API serves it at
+``GET /api/v1/trials/{id}/preprocessing``), ``preprocessing.json`` says what the input is (shape, channel order,
+value range, resize, mean/std), the ONNX file carries the same JSON in its metadata (``nas.preprocessing``), and
+by default (``embed_preprocessing``) the TorchScript and ONNX graphs start with the standardisation itself: they
+take images scaled to ``[0, 1]`` at the network's resolution, as they come, and give the accuracy the service
+reported.
+
 Trained weights: the dispatcher stores a trial's proxy-trained weights in the deployment's artifact store under
 ``trials/<trial_id>/weights.pt`` (:func:`nas_service.artifacts.trial_weights_key`), and the controller streams
 them at ``GET /api/v1/trials/{id}/weights``. Without them, the untrained network is exported (with a warning).
@@ -28,7 +36,9 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from nas_service.arch.spec import Architecture
 
@@ -44,6 +54,36 @@ FILE_NAMES: dict[str, str] = {
     "weights": "weights.pt",
 }
 ONNX_OPSET = 17
+FILE_NAMES["preprocessing"] = "preprocessing.json"
+
+
+class Preprocessing(BaseModel):
+    """What a trained network's input is: what an exported model needs from whoever feeds it.
+
+    Attributes:
+        input_shape: ``(C, H, W)`` per image.
+        channel_order: ``gray`` (one channel) or ``RGB``.
+        value_range: Pixel values before standardisation (``[0, 1]``: 8-bit images divided by 255).
+        resize: How images were brought to ``H x W`` (``bilinear``, antialiased when shrinking).
+        mean: Per-channel mean subtracted (the training split's).
+        std: Per-channel standard deviation divided by.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    input_shape: tuple[int, int, int]
+    channel_order: Literal["gray", "RGB"] = "RGB"
+    value_range: tuple[float, float] = (0.0, 1.0)
+    resize: Literal["bilinear"] = "bilinear"
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @model_validator(mode="after")
+    def _per_channel(self) -> Preprocessing:
+        channels = self.input_shape[0]
+        if len(self.mean) != channels or len(self.std) != channels or any(v <= 0 for v in self.std):
+            raise ValueError(f"mean and std need {channels} values (std > 0), one per channel")
+        return self
 
 
 class ExportError(RuntimeError):
@@ -104,6 +144,7 @@ def export_module(
     example_input: torch.Tensor,
     out_dir: Path,
     formats: Iterable[str],
+    metadata: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write the torch-based formats (``torchscript``, ``onnx``) of an ``nn.Module``.
 
@@ -112,6 +153,7 @@ def export_module(
         example_input: A batch the network accepts (traced; batch axis made dynamic in ONNX).
         out_dir: Existing output directory.
         formats: Which of ``torchscript``/``onnx`` to write (others are ignored).
+        metadata: Key/value pairs stored in the ONNX file's ``metadata_props``.
 
     Returns:
         Format name to written path.
@@ -135,12 +177,24 @@ def export_module(
             written["torchscript"] = path
         if "onnx" in wanted:
             path = out_dir / FILE_NAMES["onnx"]
-            _atomic_write(path, lambda tmp: _onnx_export(model, example_input, tmp))
+            _atomic_write(path, lambda tmp: _onnx_export(model, example_input, tmp, metadata or {}))
             written["onnx"] = path
     return written
 
 
-def _onnx_export(model: torch.nn.Module, example_input: torch.Tensor, path: str) -> None:
+def _onnx_export(model: torch.nn.Module, example_input: torch.Tensor, path: str, metadata: Mapping[str, str]) -> None:
+    _onnx_graph(model, example_input, path)
+    if metadata:
+        import onnx
+
+        proto = onnx.load(path)
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, path)
+
+
+def _onnx_graph(model: torch.nn.Module, example_input: torch.Tensor, path: str) -> None:
     import torch
 
     common: dict[str, Any] = {
@@ -175,6 +229,8 @@ def export_trial(
     state_dict: Mapping[str, Any] | None,
     out_dir: str | os.PathLike[str],
     formats: str | Iterable[str] = ALL_FORMATS,
+    preprocessing: Preprocessing | None = None,
+    embed_preprocessing: bool = True,
 ) -> dict[str, Path]:
     """Export an architecture, with trained weights when given.
 
@@ -185,9 +241,13 @@ def export_trial(
             format is asked for).
         out_dir: Output directory (created).
         formats: Any of ``json``, ``blocks``, ``torchscript``, ``onnx``, or ``"all"``.
+        preprocessing: The input the weights were trained on (written to ``preprocessing.json`` and the ONNX
+            metadata); ``None`` when unknown (the untrained network, an old trial).
+        embed_preprocessing: Start the TorchScript/ONNX graphs with the standardisation, so they take images in
+            ``value_range`` (module docstring); ``False`` exports the bare network (standardised input).
 
     Returns:
-        Format name to written path (``weights`` included when weights were given).
+        Format name to written path (``weights`` and ``preprocessing`` included when given).
 
     Raises:
         ExportError: Unknown format, weights that do not match the architecture, or an exporter failure.
@@ -204,6 +264,13 @@ def export_trial(
         path = out / FILE_NAMES["blocks"]
         _write_text(path, blocks_text(architecture))
         written["blocks"] = path
+    metadata: dict[str, str] = {}
+    if preprocessing is not None:
+        path = out / FILE_NAMES["preprocessing"]
+        doc = {**preprocessing.model_dump(mode="json"), "embedded_in_graph": embed_preprocessing}
+        _write_text(path, json.dumps(doc, indent=2) + "\n")
+        written["preprocessing"] = path
+        metadata["nas.preprocessing"] = json.dumps(doc, sort_keys=True)
     torch_formats = [f for f in wanted if f in ("torchscript", "onnx")]
     if not torch_formats and state_dict is None:
         return written
@@ -228,13 +295,31 @@ def export_trial(
             stacklevel=2,
         )
     example = torch.zeros(1, architecture.in_channels, architecture.resolution, architecture.resolution)
+    graph = with_standardisation(model, preprocessing) if preprocessing and embed_preprocessing else model
     try:
-        written.update(export_module(model, example, out, torch_formats))
+        written.update(export_module(graph, example, out, torch_formats, metadata))
     except ExportError:
         raise
     except Exception as exc:  # the exporters raise many types; callers get one
         raise ExportError(f"export failed: {type(exc).__name__}: {exc}") from exc
     return written
+
+
+def with_standardisation(model: torch.nn.Module, preprocessing: Preprocessing) -> torch.nn.Module:
+    """``model`` preceded by ``(x - mean) / std``: a network that takes images in ``preprocessing.value_range``."""
+    import torch
+
+    class _Standardise(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            c = len(preprocessing.mean)
+            self.register_buffer("mean", torch.tensor(preprocessing.mean, dtype=torch.float32).view(1, c, 1, 1))
+            self.register_buffer("std", torch.tensor(preprocessing.std, dtype=torch.float32).view(1, c, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x - self.mean) / self.std
+
+    return torch.nn.Sequential(_Standardise(), model).eval()
 
 
 def load_state_dict(source: str | os.PathLike[str] | bytes) -> dict[str, Any]:

@@ -240,6 +240,12 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
             model = build_model(arch)
         run.input_shape = list(data.input_shape)
         run.num_classes = data.num_classes
+        run.preprocessing = {
+            "input_shape": list(data.input_shape),
+            "channel_order": "gray" if data.in_channels == 1 else "RGB",
+            "mean": list(data.mean),
+            "std": list(data.std),
+        }
         # Latency first: it does not depend on the weights, pruned trials keep it, and a multi-objective
         # pruner ranks by it from the first rung on.
         with phase("latency"):

@@ -15,7 +15,13 @@ from fastapi.responses import StreamingResponse
 from api.deps import CurrentOwner, StorageDep
 from api.errors import ApiError
 from api.routes._common import PathId, visible_trial
-from nas_service.artifacts import ArtifactNotFound, artifact_store_for, trial_weights_key
+from nas_service.artifacts import (
+    ArtifactNotFound,
+    artifact_store_for,
+    trial_preprocessing_key,
+    trial_weights_key,
+)
+from nas_service.export import Preprocessing
 
 router = APIRouter(tags=["artifacts"])
 
@@ -46,3 +52,21 @@ def get_trial_weights(
         "Content-Disposition": f'attachment; filename="trial-{trial_id}-weights.pt"',
     }
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+
+
+@router.get("/trials/{trial_id}/preprocessing", operation_id="get_trial_preprocessing", response_model=Preprocessing)
+def get_trial_preprocessing(
+    trial_id: PathId, request: Request, storage: StorageDep, principal: CurrentOwner
+) -> Preprocessing:
+    """What the trial's trained network takes as input (shape, channels, value range, mean/std); 404 when unknown.
+
+    ``nas export`` writes it to ``preprocessing.json`` and, by default, into the exported graph.
+    """
+    visible_trial(storage, principal, trial_id)
+    settings = request.app.state.settings
+    store = artifact_store_for(storage, settings.data_dir, settings.artifact_store)
+    try:
+        data = store.get(trial_preprocessing_key(trial_id))
+    except ArtifactNotFound:
+        raise ApiError(404, "no_preprocessing", f"trial {trial_id} has no recorded preprocessing") from None
+    return Preprocessing.model_validate_json(data)

@@ -15,8 +15,10 @@ from nas_service.artifacts._open import (
     artifact_store_for,
     load_trial_checkpoint,
     save_trial_checkpoint,
+    save_trial_preprocessing,
     save_trial_weights,
     trial_checkpoint_key,
+    trial_preprocessing_key,
     trial_weights_key,
 )
 from nas_service.artifacts.base import (
@@ -46,7 +48,9 @@ __all__ = [
     "check_key",
     "load_trial_checkpoint",
     "save_trial_checkpoint",
+    "save_trial_preprocessing",
     "save_trial_weights",
     "trial_checkpoint_key",
+    "trial_preprocessing_key",
     "trial_weights_key",
 ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 from nas_service.artifacts.base import ArtifactError, BaseArtifactStore
 from nas_service.artifacts.database import DatabaseArtifactStore
@@ -28,6 +30,11 @@ _lock = threading.Lock()
 def trial_weights_key(trial_id: int | str) -> str:
     """The key of a trial's trained weights (``torch.save`` of its ``state_dict``): ``trials/<id>/weights.pt``."""
     return f"trials/{int(trial_id)}/weights.pt"
+
+
+def trial_preprocessing_key(trial_id: int | str) -> str:
+    """The key of a trial's input preprocessing (JSON of :class:`nas_service.export.Preprocessing`)."""
+    return f"trials/{int(trial_id)}/preprocessing.json"
 
 
 def trial_checkpoint_key(trial_id: int | str) -> str:
@@ -88,6 +95,21 @@ def save_trial_weights(
     """
     return _put(
         storage, data_dir, trial_weights_key(trial_id), weights, kind, f"trial {trial_id}: cannot store its weights"
+    )
+
+
+def save_trial_preprocessing(
+    storage: BaseStorage, data_dir: str | os.PathLike[str], trial_id: int, doc: dict[str, Any]
+) -> bool:
+    """Store what a trial's trained network takes as input, beside its weights (a failure is logged)."""
+    data = json.dumps(doc, sort_keys=True).encode()
+    return _put(
+        storage,
+        data_dir,
+        trial_preprocessing_key(trial_id),
+        data,
+        None,
+        f"trial {trial_id}: cannot store its preprocessing",
     )
 
 

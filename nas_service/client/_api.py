@@ -244,9 +244,16 @@ def trial_architecture(trial: Any) -> Any:
     )
 
 
-def export_locally(architecture: Any, weights: bytes | None, out_dir: str | Path, fmt: str) -> dict[str, Path]:
-    """Run :func:`nas_service.export.export_trial` on a fetched architecture and optional weights bytes."""
-    from nas_service.export import export_trial, normalize_formats
+def preprocessing(trial_id: int) -> Call:
+    """``GET /trials/{id}/preprocessing`` (what the trained network takes as input)."""
+    return Call("GET", f"/trials/{int(trial_id)}/preprocessing")
+
+
+def export_locally(
+    architecture: Any, weights: bytes | None, out_dir: str | Path, fmt: str, prep: Any = None
+) -> dict[str, Path]:
+    """Run :func:`nas_service.export.export_trial` on a fetched architecture, weights bytes and preprocessing."""
+    from nas_service.export import Preprocessing, export_trial, normalize_formats
 
     formats = normalize_formats(fmt)
     state_dict = None
@@ -256,4 +263,5 @@ def export_locally(architecture: Any, weights: bytes | None, out_dir: str | Path
         state_dict = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        return export_trial(architecture, state_dict, out_dir, formats)
+        prep_model = Preprocessing.model_validate(prep) if prep is not None and state_dict is not None else None
+        return export_trial(architecture, state_dict, out_dir, formats, preprocessing=prep_model)

@@ -262,7 +262,15 @@ class AsyncClient(AsyncLatencyMixin):
         """Export a trial's network locally (the torch work runs in a thread)."""
         architecture = _api.trial_architecture(await self.get_trial(trial_id))
         weights = await self.download_weights(trial_id)
-        return await asyncio.to_thread(_api.export_locally, architecture, weights, out_dir, format)
+        prep = await self.preprocessing(trial_id) if weights is not None else None
+        return await asyncio.to_thread(_api.export_locally, architecture, weights, out_dir, format, prep)
+
+    async def preprocessing(self, trial_id: int) -> Any:
+        """What the trial's trained network takes as input (a dict), or ``None`` when the server has no record."""
+        try:
+            return await self._call(_api.preprocessing(trial_id))
+        except NotFoundError:
+            return None
 
 
 class AsyncJob:

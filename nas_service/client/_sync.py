@@ -302,7 +302,15 @@ class Client(LatencyMixin):
         """
         architecture = _api.trial_architecture(self.get_trial(trial_id))
         weights = self.download_weights(trial_id)
-        return _api.export_locally(architecture, weights, out_dir, format)
+        prep = self.preprocessing(trial_id) if weights is not None else None
+        return _api.export_locally(architecture, weights, out_dir, format, prep)
+
+    def preprocessing(self, trial_id: int) -> Any:
+        """What the trial's trained network takes as input (a dict), or ``None`` when the server has no record."""
+        try:
+            return self._call(_api.preprocessing(trial_id))
+        except NotFoundError:
+            return None
 
 
 class Job:

@@ -42,6 +42,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
@@ -602,7 +603,7 @@ class Dispatcher:
         handle, result, detail = event.handle, event.result, event.run
         stored = self.storage.report_trial(trial_id, handle.attempt, result, report_key=handle.key)
         if detail is not None and detail.weights and result.state in (TrialState.COMPLETED, TrialState.PRUNED):
-            self._save_weights(trial_id, detail.weights)
+            self._save_weights(trial_id, detail.weights, detail.preprocessing)
         if run is None:
             self._release_key(handle.key)
             return
@@ -638,11 +639,13 @@ class Dispatcher:
         self._release_key(handle.key)
         run.tell(trial_id, outcome)
 
-    def _save_weights(self, trial_id: int, weights: bytes) -> None:
-        """The one place trained weights are written: the artifact store the API serves them from."""
-        from nas_service.artifacts import save_trial_weights
+    def _save_weights(self, trial_id: int, weights: bytes, preprocessing: dict[str, Any] | None = None) -> None:
+        """The one place trained weights (and what their input is) are written: the artifact store the API
+        serves them from."""
+        from nas_service.artifacts import save_trial_preprocessing, save_trial_weights
 
-        save_trial_weights(self.storage, self.data_dir, trial_id, weights)
+        if save_trial_weights(self.storage, self.data_dir, trial_id, weights) and preprocessing:
+            save_trial_preprocessing(self.storage, self.data_dir, trial_id, preprocessing)
 
     def _forget(self, run: JobRun, trial_id: int) -> None:
         handle = run.forget(trial_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -91,6 +91,8 @@ class TrialRun(BaseModel):
         measured_arch_hash: Hash of the network as trained (its resolution, the data's classes and channels).
         input_shape: Per-sample input shape ``(C, H, W)`` of the proxy data.
         num_classes: Classes of the proxy data.
+        preprocessing: What the trained network's input is (:class:`nas_service.export.Preprocessing` as a
+            dict): the data's per-channel mean/std, shape and value range; stored beside the weights.
         weights: ``torch.save`` bytes of the trained ``state_dict`` (CPU tensors) of a completed or pruned
             trial; ``None`` otherwise or above the size limit. Kept out of the JSON form.
     """
@@ -106,6 +108,7 @@ class TrialRun(BaseModel):
     measured_arch_hash: str | None = None
     input_shape: list[int] | None = None
     num_classes: int | None = None
+    preprocessing: dict[str, Any] | None = None
     weights: bytes | None = Field(None, exclude=True)
 
 
