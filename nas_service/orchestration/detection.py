@@ -27,7 +27,7 @@ from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
 from nas_service.detection.config import DetectionProxyConfig
 from nas_service.jobspec import JobSpec, LatencyConfig, LatencyMeasurement, RewardConfig, StrategyConfig
-from nas_service.orchestration.latency_cache import latency_cache_key
+from nas_service.orchestration.latency_cache import cached_by_key, latency_cache_key
 from nas_service.storage.base import BaseStorage
 
 if TYPE_CHECKING:
@@ -144,21 +144,7 @@ def detection_cached_latency(
 ) -> LatencyMeasurement | None:
     """A latency of the detector as trained measured earlier (any job) on ``device`` with ``runtime``, if cached."""
     key = latency_cache_key(arch.arch_hash(), (3, arch.resolution, arch.resolution), device, runtime, latency)
-    record = storage.get_cached_latency(key)
-    if record is None:
-        return None
-    return LatencyMeasurement(
-        device=record.device,
-        device_kind="cuda" if record.device.startswith("cuda:") else "cpu",
-        batch_size=record.batch_size,
-        threads=record.threads,
-        median_ms=record.median_ms,
-        p90_ms=record.p90_ms,
-        mean_ms=record.mean_ms,
-        std_ms=record.std_ms,
-        samples=record.samples,
-        samples_ms=list(record.samples_ms),
-    )
+    return cached_by_key(storage, key)
 
 
 def detection_payload(

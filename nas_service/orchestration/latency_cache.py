@@ -20,7 +20,7 @@ from nas_service.storage.base import BaseStorage
 if TYPE_CHECKING:
     from nas_service.latency.targets import LatencyTarget
 
-__all__ = ["PROTOCOL_VERSION", "cached_latency", "job_target", "latency_cache_key", "runtime_key"]
+__all__ = ["PROTOCOL_VERSION", "cached_by_key", "cached_latency", "job_target", "latency_cache_key", "runtime_key"]
 
 #: Version of the timing protocol (:func:`workers.latency.measure_latency`); bump it when the protocol changes.
 PROTOCOL_VERSION = 1
@@ -97,6 +97,11 @@ def cached_latency(
     classes, channels = shape
     measured = arch.model_copy(update={"num_classes": classes, "in_channels": channels, "resolution": resolution})
     key = latency_cache_key(measured.arch_hash(), (channels, resolution, resolution), device, runtime, latency)
+    return cached_by_key(storage, key)
+
+
+def cached_by_key(storage: BaseStorage, key: str) -> LatencyMeasurement | None:
+    """The cached measurement stored under ``key`` (:func:`latency_cache_key`), or ``None``."""
     record = storage.get_cached_latency(key)
     if record is None:
         return None
