@@ -630,9 +630,32 @@
       " · " + done + " / " + total + " trials · best reward " + nas.fmtNum(job.best_reward, 4) +
       " (server T) · created " + nas.fmtTime(job.created_at) +
       (job.error ? '<div class="error">' + nas.escapeHtml(job.error) + "</div>" : "");
+    const kind = job.kind || (job.spec && job.spec.kind) || "search";
+    if (kind === "final") loadFidelity();
+    document.getElementById("finalize-controls").classList.toggle("hidden", kind !== "search" || !(c.completed > 0));
     if (job.scaling_table) window.nasPanels.renderScaling(job.scaling_table);
     else if (job.kind === "scaling" || (job.spec && job.spec.strategy && job.spec.strategy.name === "compound-scaling")) loadScaling();
   }
+
+  async function loadFidelity() {
+    try {
+      window.nasPanels.renderFidelity(await nas.api("/jobs/" + encodeURIComponent(jobId) + "/fidelity"));
+    } catch (_) { /* optional panel: shown once the final job has results */ }
+  }
+
+  async function finalize() {
+    const status = document.getElementById("finalize-status");
+    const body = { top_k: Number(document.getElementById("finalize-k").value),
+      epochs: Number(document.getElementById("finalize-epochs").value) };
+    try {
+      const made = await nas.api("/jobs/" + encodeURIComponent(jobId) + "/finalize",
+        { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+      window.location.href = "/dashboard/jobs/" + encodeURIComponent(made.id);
+    } catch (err) {
+      status.textContent = String(err.message || err);
+    }
+  }
+  document.getElementById("finalize-btn").addEventListener("click", finalize);
 
   let scalingPending = false;
   async function loadScaling() {

@@ -90,10 +90,37 @@
     panel.classList.remove("hidden");
   }
 
+  /** A final job's fidelity (GET /jobs/{id}/fidelity): summary, proxy-vs-final scatter, per-network table. */
+  function renderFidelity(f) {
+    const panel = document.getElementById("fidelity-panel");
+    const num = (v, d) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+    document.getElementById("fidelity-summary").textContent =
+      "source job " + f.source_job_id + " · " + f.n + " finished of " + f.networks.length +
+      " · Kendall τ " + num(f.kendall_tau, 3) + " · Spearman ρ " + num(f.spearman, 3) +
+      " · top-1 agrees " + (f.top1_agrees === null ? "–" : f.top1_agrees ? "yes" : "no") +
+      " · regret " + num(f.regret, 4);
+    const done = f.networks.filter((n) => n.proxy_accuracy !== null && n.final_accuracy !== null);
+    const chart = document.getElementById("fidelity-chart");
+    miniChart(chart, done.map((n) => n.proxy_accuracy), done.map((n) => n.final_accuracy),
+      { xlabel: "proxy accuracy", color: "#1c7ed6", line: false, fmt: (y) => (100 * y).toFixed(1) + " %" });
+    chart.dataset.points = String(done.length);
+    const cols = ["source_trial_id", "final_trial_id", "state", "proxy_accuracy", "final_accuracy", "proxy_reward",
+      "final_reward", "latency_ms"];
+    document.querySelector("#fidelity-table thead").innerHTML =
+      "<tr>" + cols.map((c) => "<th>" + nas.escapeHtml(c) + "</th>").join("") + "</tr>";
+    document.querySelector("#fidelity-table tbody").innerHTML = f.networks.map((n) => "<tr>" + cols.map((c) => {
+      const v = n[c];
+      return typeof v === "number" ? '<td class="num">' + (Number.isInteger(v) ? v : v.toFixed(4)) + "</td>"
+        : "<td>" + nas.escapeHtml(v === null || v === undefined ? "–" : v) + "</td>";
+    }).join("") + "</tr>").join("");
+    panel.classList.remove("hidden");
+  }
+
   window.nasPanels = {
     trial: { latencyOf: latencyOf, blocksOf: blocksOf, blocksText: blocksText, resolutionOf: resolutionOf,
       paramsOf: paramsOf },
     renderTrial: renderTrial,
     renderScaling: renderScaling,
+    renderFidelity: renderFidelity,
   };
 })();
