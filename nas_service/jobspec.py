@@ -42,6 +42,10 @@ def refuse_bool_numbers(model: type[BaseModel], value: Any, info: ValidationInfo
         field = model.model_fields.get(key[1])
         numeric = _NUMERIC_FIELDS[key] = field is not None and numeric_annotation(field.annotation)
     if numeric and holds_bool(value):
+        if isinstance(value, dict):  # name the entry (``resources.gpu``), not only the field
+            key = next((k for k, v in value.items() if holds_bool(v)), None)
+            if key is not None:
+                raise ValueError(f"{info.field_name}.{key}: expected a number, got a boolean")
         raise ValueError("expected a number, got a boolean")
     return value
 
@@ -295,7 +299,7 @@ class JobSpec(_Model):
         ),
     )
 
-    @field_validator("resources", mode="before")
+    @field_validator("resources", mode="after")
     @classmethod
     def _known_resources(cls, value: Any) -> Any:
         if isinstance(value, dict):
