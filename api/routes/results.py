@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -31,7 +32,9 @@ from nas_service.schemas import (
     ParetoPublic,
     ReferencePoint,
 )
-from nas_service.storage import BaseStorage, JobRecord, TrialRecord
+from nas_service.storage import BaseStorage, JobRecord, NotFoundError, TrialRecord
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["results"])
 
@@ -229,7 +232,8 @@ def _choice_trials(storage: BaseStorage, job: JobRecord) -> tuple[list[insights.
 
             try:
                 declared = SearchSpace.from_dict(storage.get_space(job.space_id).body).parameters()
-            except Exception:  # a space that no longer validates: order the choices as seen
+            except (ValueError, NotFoundError) as exc:  # a space gone or no longer valid: order the choices as seen
+                log.info("job %s: choices ordered as seen (its space: %s)", job.id, exc)
                 declared = {}
         cached = (insights.choice_trials(page.items), declared)
         insights.CHOICE_TRIALS_CACHE.put(key, cached)
