@@ -429,6 +429,8 @@ class Dispatcher:
         room = self.quotas.room(run, self.jobs.values())
         if room is not None:  # the owner's quota of running attempts
             slots = min(slots, len(run.running) + room)
+        if run.unplaced:
+            self._recover_unplaced(run)
         while run.requeued > 0 and len(run.running) < slots:
             trial = self.storage.claim_trial(run.job.id, self.id)
             if trial is None:
@@ -443,7 +445,8 @@ class Dispatcher:
             and run.skips < self.max_skips
         ):
             want = min(slots - len(run.running), budget.max_trials - run.trained)
-            if run.replay:  # asked before a restart, never placed: they go first, unchanged
+            asked = not run.replay
+            if run.replay:  # asked before a restart (or an outage), never placed: they go first, unchanged
                 sids, run.replay = run.replay[:want], run.replay[want:]
                 suggestions = [run.strategy.pending_suggestion(sid) for sid in sids]
             else:
@@ -456,11 +459,35 @@ class Dispatcher:
                     # nothing more will come.
                     run.exhausted = not run.running
                     return
-                # Durable before any trial row exists: a crash before a trial is created leaves a pending
-                # suggestion with no trial, which the next dispatcher places unchanged.
-                run.save_state(self.storage)
-            for suggestion in suggestions:
-                self._place(run, suggestion)
+            done = 0
+            try:
+                if asked:
+                    # Durable before any trial row exists: a crash before a trial is created leaves a pending
+                    # suggestion with no trial, which the next dispatcher places unchanged.
+                    run.save_state(self.storage)
+                for suggestion in suggestions:
+                    self._place(run, suggestion)
+                    done += 1
+            except StorageError:
+                # The database went away mid-placement: the rest are placed first once it is back (those whose
+                # trial row was written before the error are recognised then, not placed twice).
+                run.unplaced = [s.suggestion_id for s in suggestions[done:]]
+                raise
+
+    def _recover_unplaced(self, run: JobRun) -> None:
+        """After an outage: suggestions with no trial row yet go first to placement; those written are mapped."""
+        from nas_service.orchestration.jobrun import all_trials
+
+        by_sid = {t.suggestion_id: t for t in all_trials(self.storage, run.job.id) if t.suggestion_id}
+        missing = []
+        for sid in run.unplaced:
+            trial = by_sid.get(sid)
+            if trial is None:
+                missing.append(sid)
+            else:  # written before the error; a claimed attempt never submitted goes stale and is retried
+                run.suggestion_of[trial.id] = sid
+        run.replay = missing + [sid for sid in run.replay if sid not in missing]
+        run.unplaced = []
 
     def _place(self, run: JobRun, suggestion: Suggestion) -> None:
         """One suggestion, judged as it will be trained: its one trial row, submitted when it is to train."""

@@ -109,6 +109,8 @@ class JobRun:
         checked_at: Monotonic time the job's state was last re-read.
         dirty: The strategy state changed since it was last saved.
         replay: Suggestions asked (and saved) before a restart that never became a trial: placed first.
+        unplaced: Suggestions whose placement a storage outage interrupted (checked against the trials, then
+            replayed, once the database is back).
         requeued: Trials of this job waiting in ``queued`` for another attempt (claimed before new asks).
     """
 
@@ -129,6 +131,7 @@ class JobRun:
     checked_at: float = 0.0
     dirty: bool = False
     replay: list[str] = field(default_factory=list)
+    unplaced: list[str] = field(default_factory=list)
     requeued: int = 0
     _hash_of: dict[int, str] = field(default_factory=dict)
 

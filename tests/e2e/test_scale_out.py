@@ -127,7 +127,8 @@ def test_a_separate_dispatcher_hosts_trials_export_through_the_api(
         for trial in trials:
             out = tmp_path / f"export-{trial.id}"
             written = client.export(trial.id, out, format="torchscript")
-            assert set(written) == {"torchscript", "weights"}, written  # the trained weights, not a random net
+            # The trained weights (not a random net) and their preprocessing, both from the shared database.
+            assert set(written) == {"torchscript", "weights", "preprocessing"}, written
     # Neither host wrote them to its own disk: they live in the shared database.
     assert not (api_dir / "artifacts").exists() and not (worker_dir / "artifacts").exists()
 
