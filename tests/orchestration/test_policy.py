@@ -165,3 +165,27 @@ def test_asha_rungs_are_rebuilt_from_the_stored_epochs(storage: BaseStorage, tmp
     rebuilt = open_job(storage, job)
     assert rebuilt.scheduler is not None
     assert rebuilt.scheduler.rung_sizes()[0] == 6  # every trial reported its first rung
+
+
+def test_a_placement_cut_by_an_outage_is_placed_once_the_database_is_back(
+    storage: BaseStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nas_service.storage.errors import StorageUnavailable
+
+    job_id = _job(storage, _spec(budget={"max_trials": 4, "max_concurrent": 2}))
+    real, calls = storage.create_trial, {"n": 0}
+
+    def flaky_create(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second suggestion of the first ask: the database is gone for one write
+            raise StorageUnavailable("database unavailable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "create_trial", flaky_create)
+    assert _drive(_dispatcher(storage, InProcessExecutor(), "d1", tmp_path), storage, job_id) == JobState.COMPLETED
+    rows = _trials(storage, job_id)
+    assert calls["n"] >= 5 and len(rows) == 4 and all(t.state == TrialState.COMPLETED for t in rows)
+    ids = [t.suggestion_id for t in rows]
+    assert "random-000001" in ids and len(set(ids)) == 4  # the cut suggestion was placed, once
+    state = storage.load_strategy_state(job_id)
+    assert state is not None and state["strategy"]["pending"] == {}
