@@ -37,6 +37,13 @@ def space_public(rec: SpaceRecord) -> SpacePublic:
     )
 
 
+def job_counters(rec: JobRecord) -> JobCounters:
+    """How many trials a job created and how they ended (listings and details alike)."""
+    return JobCounters(
+        total=rec.trials_total, completed=rec.trials_completed, pruned=rec.trials_pruned, failed=rec.trials_failed
+    )
+
+
 def job_public(rec: JobRecord) -> JobPublic:
     """A job with its counters."""
     return JobPublic(
@@ -47,12 +54,7 @@ def job_public(rec: JobRecord) -> JobPublic:
         kind=rec.kind,
         space_id=rec.space_id,
         spec=rec.spec,
-        counters=JobCounters(
-            total=rec.trials_total,
-            completed=rec.trials_completed,
-            pruned=rec.trials_pruned,
-            failed=rec.trials_failed,
-        ),
+        counters=job_counters(rec),
         best_reward=rec.best_reward,
         best_trial_id=rec.best_trial_id,
         created_at=rec.created_at,
@@ -86,12 +88,7 @@ def job_summary(rec: JobRecord) -> JobSummary:
         strategy=rec.spec.strategy.name,
         max_trials=rec.spec.budget.max_trials,
         space_id=rec.space_id,
-        counters=JobCounters(
-            total=rec.trials_total,
-            completed=rec.trials_completed,
-            pruned=rec.trials_pruned,
-            failed=rec.trials_failed,
-        ),
+        counters=job_counters(rec),
         best_reward=rec.best_reward,
         best_trial_id=rec.best_trial_id,
         created_at=rec.created_at,
