@@ -253,6 +253,39 @@ class ScalingConfig(_Model):
     grid_step: float = Field(0.05, gt=0, le=0.5)
 
 
+class NetAdaptConfig(_Model):
+    """NetAdapt (MobileNetV3's complementary method): shrink a trained network step by step to a latency budget.
+
+    Step 0 trains ``base`` on the proxy (a preset name or block strings: ``proxy.epochs`` from scratch; a
+    trial id: its stored weights fine-tuned for ``finetune_epochs``, measured on this job's latency target).
+    Every later step proposes, per stage and per reduction kind, the smallest reduction that is estimated to
+    lower latency by the step's target, fine-tunes each proposal from its parent's weights for
+    ``finetune_epochs``, and keeps the one with the best accuracy change per millisecond saved, until the
+    measured latency meets the budget. Give ``budget_ms`` or ``budget_fraction`` (of the base's measured
+    latency), not both.
+    """
+
+    base: str | list[list[str]] | Architecture = Field(..., description="a preset name, a trial id or block strings")
+    budget_ms: float | None = Field(None, gt=0, le=1e6)
+    budget_fraction: float | None = Field(None, gt=0, lt=1)
+    reduction_fraction: float = Field(0.1, gt=0, lt=1)
+    decay: float = Field(0.96, gt=0, le=1)
+    max_notches: int = Field(4, ge=1, le=16)
+    max_steps: int = Field(20, ge=1, le=200)
+    finetune_epochs: int = Field(1, ge=1, le=100)
+    kinds: list[Literal["expansion", "width", "kernel", "repeats"]] = Field(
+        default_factory=lambda: ["expansion", "width", "kernel", "repeats"], min_length=1, max_length=4
+    )
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> NetAdaptConfig:
+        if (self.budget_ms is None) == (self.budget_fraction is None):
+            raise ValueError("netadapt: give exactly one of 'budget_ms' and 'budget_fraction'")
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ValueError("netadapt.kinds: each reduction kind at most once")
+        return self
+
+
 class FinalConfig(_Model):
     """Stage two: train the best networks of a search job to convergence with the final recipe.
 
@@ -279,7 +312,7 @@ class JobSpec(_Model):
     """
 
     name: str = Field("search", min_length=1, max_length=200)
-    kind: Literal["search", "scaling", "final"] = "search"
+    kind: Literal["search", "scaling", "final", "netadapt"] = "search"
     task: Literal["classification", "detection"] = "classification"
     detection: DetectionJobConfig | None = None
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
@@ -290,6 +323,7 @@ class JobSpec(_Model):
     constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
     scaling: ScalingConfig | None = None
     final: FinalConfig | None = None
+    netadapt: NetAdaptConfig | None = None
     resources: dict[str, float] = Field(
         default_factory=lambda: {"cpu": 1.0, "gpu": 0.0},
         max_length=8,
@@ -315,6 +349,8 @@ class JobSpec(_Model):
             if self.detection is None:
                 object.__setattr__(self, "detection", DetectionJobConfig())
             assert self.detection is not None
+            if self.kind == "netadapt" or self.netadapt is not None:
+                raise ValueError("kind: netadapt shrinks classifiers; it does not run with 'task: detection'")
             if self.strategy.name == "compound-scaling":
                 raise ValueError(
                     "strategy.name: detection compound scaling is 'kind: scaling' with 'detection.scaling' settings"
@@ -324,6 +360,13 @@ class JobSpec(_Model):
             return self
         if self.detection is not None:
             raise ValueError("detection: set 'task: detection' to use detection settings")
+        if self.kind == "netadapt":
+            if self.netadapt is None:
+                raise ValueError("netadapt: a netadapt job needs 'netadapt' settings (base and a latency budget)")
+            if self.strategy.multi_fidelity != "none":
+                raise ValueError("strategy.multi_fidelity: a netadapt job fine-tunes every proposal fully ('none')")
+        elif self.netadapt is not None:
+            raise ValueError("netadapt: set 'kind: netadapt' to use netadapt settings")
         if self.kind == "scaling" and self.scaling is None:
             raise ValueError("a scaling job needs 'scaling' settings")
         if self.kind == "final" and self.final is None:
@@ -339,9 +382,9 @@ class JobSpec(_Model):
 def check_strategy_settings(spec: JobSpec) -> None:
     """Check ``spec.strategy.settings`` against the settings model of the strategy the job runs.
 
-    A scaling job runs ``compound-scaling`` whatever ``strategy.name`` says. Errors name the key under
-    ``strategy.settings`` (``strategy.settings.populaton: Extra inputs are not permitted``), so the API's 422
-    and the SDK's and CLI's local validation say the same.
+    A scaling job runs ``compound-scaling`` and a netadapt job ``netadapt`` whatever ``strategy.name`` says.
+    Errors name the key under ``strategy.settings`` (``strategy.settings.populaton: Extra inputs are not
+    permitted``), so the API's 422 and the SDK's and CLI's local validation say the same.
 
     Raises:
         pydantic.ValidationError: An unknown key, a wrong type, a non-finite number or a value out of range.
@@ -351,7 +394,7 @@ def check_strategy_settings(spec: JobSpec) -> None:
     # Imported here: the strategies import this module.
     from nas_service.strategies.registry import validate_settings
 
-    name = "compound-scaling" if spec.kind == "scaling" else spec.strategy.name
+    name = {"scaling": "compound-scaling", "netadapt": "netadapt"}.get(spec.kind, spec.strategy.name)
     try:
         validate_settings(name, spec.strategy.settings)
     except ValidationError as exc:

@@ -238,6 +238,8 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
             fields["macs"] = int(count_macs(arch, arch.resolution))
             torch.manual_seed(proxy.seed)
             model = build_model(arch)
+            if payload.init_weights:
+                _inherit(model, payload.init_weights)
         run.input_shape = list(data.input_shape)
         run.num_classes = data.num_classes
         run.preprocessing = {
@@ -309,6 +311,17 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
     seconds["other"] = max(0.0, wall - sum(seconds.values()))
     run.phases = seconds
     return run
+
+
+def _inherit(model: torch.nn.Module, encoded: str) -> None:
+    """Start ``model`` from a parent's weights (a NetAdapt proposal), where shapes allow."""
+    import base64
+
+    from nas_service.arch.inherit import inherit_weights
+
+    state = torch.load(io.BytesIO(base64.b64decode(encoded)), map_location="cpu", weights_only=True)
+    report = inherit_weights(model, state)
+    log.info("inherited %d tensors (%d sliced), %d fresh", report.inherited, report.sliced, report.fresh)
 
 
 def _final_options(payload: TrialPayload, reporter: _TimedReporter) -> dict[str, Any]:

@@ -129,13 +129,26 @@ def load_trial_checkpoint(
     storage: BaseStorage, data_dir: str | os.PathLike[str], trial_id: int, kind: ArtifactStoreKind | None = None
 ) -> bytes | None:
     """A trial's last stored checkpoint, or ``None`` when there is none (or it cannot be read: logged)."""
-    key = trial_checkpoint_key(trial_id)
+    what = f"trial {trial_id}: cannot read its checkpoint"
+    return _get(storage, data_dir, trial_checkpoint_key(trial_id), kind, what)
+
+
+def load_trial_weights(
+    storage: BaseStorage, data_dir: str | os.PathLike[str], trial_id: int, kind: ArtifactStoreKind | None = None
+) -> bytes | None:
+    """A trial's stored trained weights, or ``None`` when there are none (or they cannot be read: logged)."""
+    return _get(storage, data_dir, trial_weights_key(trial_id), kind, f"trial {trial_id}: cannot read its weights")
+
+
+def _get(
+    storage: BaseStorage, data_dir: str | os.PathLike[str], key: str, kind: ArtifactStoreKind | None, what: str
+) -> bytes | None:
     kind = kind or _default_kind()
     try:
         store = artifact_store_for(storage, data_dir, kind)
         return store.get(key) if store.exists(key) else None
     except (OSError, StorageError, ArtifactError) as exc:
-        log.warning("trial %s: cannot read its checkpoint (%s store, %s): %s", trial_id, kind, key, exc)
+        log.warning("%s (%s store, %s): %s", what, kind, key, exc)
         return None
 
 

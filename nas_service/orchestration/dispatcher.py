@@ -72,6 +72,7 @@ from nas_service.orchestration.fairness import OwnerQuotas, overdue
 from nas_service.orchestration.jobrun import JobRun, outcome_state
 from nas_service.orchestration.latency_cache import cached_latency
 from nas_service.orchestration.lease import JobLeases, LeaseKeeper
+from nas_service.orchestration.netadapt import netadapt_training
 from nas_service.orchestration.opening import DataProbe, open_job
 from nas_service.orchestration.placement import AnyArchitecture, as_trained, place
 from nas_service.orchestration.resilience import StorageHealth, is_transient, step_retrying, worth_keeping
@@ -514,6 +515,9 @@ class Dispatcher:
             self._submit_detection(run, trial, arch)
             return
         proxy = spec.proxy.model_copy(update={"resolution": arch.resolution})
+        init_weights = None
+        if run.job.kind == "netadapt":
+            proxy, init_weights = netadapt_training(self.storage, self.data_dir, run, trial, proxy)
         payload = TrialPayload(
             trial_id=trial.id,
             job_id=run.job.id,
@@ -525,6 +529,7 @@ class Dispatcher:
             cached_latency=self._cached_latency(run, arch),
             final=spec.final,
             resume_checkpoint=self._resume_checkpoint(run, trial),
+            init_weights=init_weights,
         )
         self._track(run, trial.id, arch.arch_hash(), self.executor.submit(payload, resources=spec.resources))
 

@@ -59,6 +59,8 @@ class TrialPayload(BaseModel):
             after every epoch); ``None`` for a proxy trial.
         resume_checkpoint: Base64 of the last checkpoint an earlier attempt of this trial stored: the attempt
             continues from it (epochs continue, not restart).
+        init_weights: Base64 of a parent network's trained ``state_dict`` (a NetAdapt proposal): the worker
+            starts from it where shapes allow (:func:`nas_service.arch.inherit.inherit_weights`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -73,6 +75,7 @@ class TrialPayload(BaseModel):
     cached_latency: LatencyMeasurement | None = None
     final: FinalConfig | None = None
     resume_checkpoint: str | None = None
+    init_weights: str | None = None
 
 
 class TrialRun(BaseModel):

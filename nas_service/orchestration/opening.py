@@ -11,12 +11,12 @@ import logging
 from collections.abc import Callable
 
 from nas_service.arch.spec import Architecture
-from nas_service.jobspec import JobSpec, ProxyConfig, ScalingConfig, TrialState
+from nas_service.jobspec import JobSpec, NetAdaptConfig, ProxyConfig, ScalingConfig, TrialState
 from nas_service.orchestration.jobrun import JobRun
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord
 
-__all__ = ["DataProbe", "TRAINED_STATES", "open_job", "resolve_scaling"]
+__all__ = ["DataProbe", "TRAINED_STATES", "open_job", "resolve_netadapt", "resolve_scaling"]
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +29,39 @@ TRAINED_STATES: list[TrialState] = [
 ]
 
 
-def resolve_scaling(storage: BaseStorage, spec: JobSpec) -> ScalingConfig:
-    """The job's scaling settings with the base as an :class:`Architecture` at the proxy's resolution."""
+def _base_network(
+    storage: BaseStorage, spec: JobSpec, base: str | list[list[str]] | Architecture, what: str
+) -> tuple[Architecture, int | None]:
+    """A scaling or netadapt base (preset, trial id, block strings) at the proxy's resolution, and the trial
+    it came from (``None`` unless a trial id)."""
     from nas_service.strategies import resolve_base
 
-    scaling = spec.scaling
-    if scaling is None:
-        raise ValueError("a scaling job needs scaling settings")
-    base = scaling.base
+    trial_id = None
     if isinstance(base, str) and base.isdigit():  # a trial id: its network
         trial = storage.get_trial(int(base))
         if trial.architecture is None:
-            raise ValueError(f"trial {base} has no architecture to scale")
+            raise ValueError(f"trial {base} has no architecture to {what}")
+        trial_id = trial.id
         base = Architecture.model_validate(trial.architecture)
-    # Coefficients scale the proxy's resolution, not the deployment one.
-    resolved = resolve_base(base, {"resolution": spec.proxy.resolution})
+    # Coefficients scale (and NetAdapt measures) the proxy's resolution, not the deployment one.
+    return resolve_base(base, {"resolution": spec.proxy.resolution}), trial_id
+
+
+def resolve_scaling(storage: BaseStorage, spec: JobSpec) -> ScalingConfig:
+    """The job's scaling settings with the base as an :class:`Architecture` at the proxy's resolution."""
+    scaling = spec.scaling
+    if scaling is None:
+        raise ValueError("a scaling job needs scaling settings")
+    resolved, _ = _base_network(storage, spec, scaling.base, "scale")
     return scaling.model_copy(update={"base": resolved})
+
+
+def resolve_netadapt(storage: BaseStorage, spec: JobSpec) -> tuple[NetAdaptConfig, Architecture, int | None]:
+    """A netadapt job's settings, its base network at the proxy's resolution and the base trial (if any)."""
+    if spec.netadapt is None:
+        raise ValueError("a netadapt job needs netadapt settings")
+    base, trial_id = _base_network(storage, spec, spec.netadapt.base, "adapt")
+    return spec.netadapt, base, trial_id
 
 
 def open_job(storage: BaseStorage, job: JobRecord, probe: DataProbe | None = None) -> JobRun:
@@ -71,6 +88,9 @@ def open_job(storage: BaseStorage, job: JobRecord, probe: DataProbe | None = Non
     elif job.kind == "scaling":
         config = spec.strategy.model_copy(update={"name": "compound-scaling"})
         strategy = make_strategy(config, None, spec.reward, scaling=resolve_scaling(storage, spec))
+    elif job.kind == "netadapt":
+        config = spec.strategy.model_copy(update={"name": "netadapt"})
+        strategy = make_strategy(config, None, spec.reward, netadapt=resolve_netadapt(storage, spec))
     elif job.kind == "final":
         from nas_service.finalize import FinalSpace
 

@@ -7,21 +7,31 @@ smallest reduction of that stage that lowers the latency by at least ``delta`` (
 proposal is fine-tuned briefly (the caller's ``evaluate``), and the one with the best
 ``delta accuracy / |delta latency|`` becomes the new network. Steps repeat until the latency meets the budget.
 
-The library decides; it never trains or measures: ``latency`` (an ``Architecture -> ms`` callable, e.g. a
-:class:`~nas_service.strategies.latency.LatencyOracle`'s ``latency_ms`` or a measurement) and ``evaluate``
-(fine-tune the proposal briefly from its parent and return its accuracy) are given by the caller. A
-``netadapt`` job kind (API, dispatcher, dashboard table) is not built yet: it would call :class:`NetAdapt`
-with a worker-side ``evaluate``.
+Two drivers share the proposal rule (:func:`propose`) and the choice (:func:`choose`):
+
+* :class:`NetAdapt`, a synchronous loop: ``latency`` (an ``Architecture -> ms`` callable) and ``evaluate``
+  (fine-tune the proposal briefly from its parent and return its accuracy) are given by the caller.
+* :class:`NetAdaptStrategy`, the ``kind: netadapt`` job's strategy behind the ask/tell interface: step 0 trains
+  (or, from a trial, fine-tunes) the base; each step's proposals are suggestions the controller fine-tunes from
+  the parent's weights (``params["parent"]`` names the parent's suggestion) and measures on the job's latency
+  target. Latency before training is estimated relative to the current network's *measured* latency
+  (``measured * oracle(proposal) / oracle(current)``, with a :class:`FittedLatencyOracle` that learns from every
+  measurement), so it needs no calibrated predictor; the choice uses the measured latencies. Its whole state
+  follows from the told history (replayed in ask order), so a restarted controller continues exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from nas_service.arch.scaling import make_divisible
 from nas_service.arch.spec import Architecture
+from nas_service.jobspec import NetAdaptConfig, StrategyConfig
+from nas_service.strategies._settings import StrategySettings
+from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike, Told, suggestion_order
+from nas_service.strategies.latency import FittedLatencyOracle
 
 ReductionKind = Literal["expansion", "width", "kernel", "repeats"]
 KINDS: tuple[ReductionKind, ...] = ("expansion", "width", "kernel", "repeats")
@@ -65,6 +75,57 @@ class NetAdaptStep:
     target_ms: float
     chosen: Proposal
     proposals: list[Proposal] = field(default_factory=list)
+
+
+def propose(
+    current: Architecture,
+    target_ms: float,
+    latency: Callable[[Architecture], float],
+    kinds: Sequence[ReductionKind] = KINDS,
+    max_notches: int = 4,
+) -> Iterator[Proposal]:
+    """NetAdapt's proposals: per stage and kind, the fewest notches (up to ``max_notches``) of that reduction
+    whose ``latency`` is at most ``target_ms``; a stage and kind that cannot get there is skipped."""
+    for stage in range(len(current.stages)):
+        for kind in kinds:
+            arch = current
+            for notches in range(1, max_notches + 1):
+                smaller = reduce_stage(arch, stage, kind)
+                if smaller is None:
+                    break
+                arch = smaller
+                lat = float(latency(arch))
+                if lat <= target_ms:
+                    yield Proposal(stage, kind, notches, arch, lat)
+                    break
+
+
+def score(accuracy: float | None, latency_ms: float, base_accuracy: float | None, base_latency_ms: float) -> float:
+    """NetAdapt's (MobileNetV3's) choice criterion: accuracy change per millisecond saved."""
+    gain = (accuracy or 0.0) - (base_accuracy if base_accuracy is not None else 0.0)
+    return gain / max(base_latency_ms - latency_ms, 1e-9)
+
+
+def choose(proposals: Sequence[Proposal], base_accuracy: float | None, base_latency_ms: float) -> Proposal | None:
+    """The evaluated proposal with the best :func:`score` among those faster than the current network
+    (ties: higher accuracy, then the earlier stage); ``None`` when none is faster."""
+    faster = [p for p in proposals if p.accuracy is not None and p.latency_ms < base_latency_ms]
+    if not faster:
+        return None
+    return max(
+        faster,
+        key=lambda p: (score(p.accuracy, p.latency_ms, base_accuracy, base_latency_ms), p.accuracy or 0.0, -p.stage),
+    )
+
+
+def reduce_notches(arch: Architecture, stage: int, kind: ReductionKind, notches: int) -> Architecture | None:
+    """``arch`` reduced ``notches`` times (:func:`reduce_stage`), or ``None`` when it cannot shrink that far."""
+    for _ in range(notches):
+        smaller = reduce_stage(arch, stage, kind)
+        if smaller is None:
+            return None
+        arch = smaller
+    return arch
 
 
 def reduce_stage(arch: Architecture, stage: int, kind: ReductionKind) -> Architecture | None:
@@ -167,18 +228,7 @@ class NetAdapt:
     def proposals(self, target_ms: float) -> Iterator[Proposal]:
         """For every stage and kind, the fewest notches of that reduction that bring latency to ``target_ms``
         (kinds that cannot reach it within ``max_notches`` are skipped)."""
-        for stage in range(len(self.current.stages)):
-            for kind in KINDS:
-                arch = self.current
-                for notches in range(1, self.max_notches + 1):
-                    smaller = reduce_stage(arch, stage, kind)
-                    if smaller is None:
-                        break
-                    arch = smaller
-                    lat = float(self.latency(arch))
-                    if lat <= target_ms:
-                        yield Proposal(stage, kind, notches, arch, lat)
-                        break
+        yield from propose(self.current, target_ms, self.latency, KINDS, self.max_notches)
 
     def step(self) -> NetAdaptStep | None:
         """One NetAdapt step; ``None`` when no reduction can meet the target (the loop is stuck)."""
@@ -197,13 +247,9 @@ class NetAdapt:
         ]
         if not evaluated:
             return None
-        base = self.current_accuracy
-
-        def score(p: Proposal) -> float:
-            gain = (p.accuracy or 0.0) - (base if base is not None else 0.0)
-            return gain / max(self.current_latency_ms - p.latency_ms, 1e-9)
-
-        chosen = max(evaluated, key=lambda p: (score(p), p.accuracy or 0.0, -p.stage))
+        chosen = choose(evaluated, self.current_accuracy, self.current_latency_ms)
+        if chosen is None:
+            return None
         step = NetAdaptStep(len(self.steps) + 1, target, chosen, evaluated)
         self.steps.append(step)
         self.current, self.current_latency_ms, self.current_accuracy = (
@@ -227,3 +273,306 @@ class NetAdapt:
                     "no stage can be reduced further"
                 )
         return self.current
+
+
+# ------------------------------------------------------------------------------------- the job's strategy
+#: Steps in a row without a faster proposal before the strategy gives up ("stuck").
+MAX_NO_PROGRESS = 3
+#: A step without a faster proposal grows the next step's reduction target by this factor.
+NO_PROGRESS_GROWTH = 1.5
+
+NetAdaptStatus = Literal["running", "met", "stuck", "max_steps", "failed"]
+
+
+class NetAdaptSettings(StrategySettings):
+    """Settings of :class:`NetAdaptStrategy`: none beyond the common ones (the job's ``netadapt`` block holds
+    the base, the budget and the schedule)."""
+
+
+class NetAdaptStrategy(BaseStrategy):
+    """NetAdapt as a job (module docstring). Suggestion params:
+
+    * step 0: ``{"step": 0}`` (train the base from scratch) or ``{"step": 0, "parent": "trial:<id>"}``
+      (fine-tune a stored trial's network);
+    * step k >= 1: ``{"step", "stage", "kind", "notches", "parent", "estimated_ms"}``; ``parent`` is the
+      suggestion id of the network it reduces, whose weights the proposal starts from.
+
+    Attributes:
+        status: ``running``, ``met`` (the measured latency meets the budget), ``stuck`` (no faster network in
+            :data:`MAX_NO_PROGRESS` steps, or nothing left to reduce), ``max_steps`` or ``failed`` (the base did
+            not train).
+        rows: One dict per finished step (see :meth:`report`).
+    """
+
+    name = "netadapt"
+    supports_early_stopping = False
+    settings_model = NetAdaptSettings
+    settings: NetAdaptSettings
+
+    def __init__(
+        self,
+        space: SearchSpaceLike | None,
+        config: StrategyConfig,
+        objectives: Objectives | None = None,
+        *,
+        netadapt: NetAdaptConfig,
+        base: Architecture,
+        base_trial: int | None = None,
+    ):
+        """Create the strategy.
+
+        Args:
+            space: Ignored (the base network defines what is reduced); may be ``None``.
+            config: Strategy configuration (seed; no settings of its own).
+            objectives: Reward configuration (only for the table's reward column).
+            netadapt: The job's NetAdapt settings.
+            base: The starting network at the proxy's resolution (the controller resolves a trial id).
+            base_trial: The trial ``base`` came from (its weights are fine-tuned in step 0), if any.
+        """
+        super().__init__(space, config, objectives)  # type: ignore[arg-type]
+        self.cfg = netadapt
+        self.base = base
+        self.base_trial = base_trial
+        self._reset()
+
+    def _reset(self) -> None:
+        self.current = self.base
+        self.current_sid: str | None = None
+        self.current_latency_ms: float | None = None
+        self.current_accuracy: float | None = None
+        self.budget_ms: float | None = self.cfg.budget_ms
+        self.delta_ms = 0.0
+        self.step = 0
+        self.target_ms: float | None = None
+        first: dict[str, Any] = {"step": 0}
+        if self.base_trial is not None:
+            first["parent"] = f"trial:{self.base_trial}"
+        self.plan: list[dict[str, Any]] = [first]
+        self.asked: list[str] = []  # suggestion ids of the current step, in ask order
+        self.step_told: dict[str, Outcome] = {}
+        self.oracle = FittedLatencyOracle()
+        self.rows: list[dict[str, Any]] = []
+        self.base_row: dict[str, Any] | None = None
+        self.status: NetAdaptStatus = "running"
+        self.note = "training the base network" if self.base_trial is None else "fine-tuning the base trial"
+        self.no_progress = 0
+
+    # -- asking -------------------------------------------------------------------------------------------
+
+    def _propose(self, n: int) -> list[dict[str, Any]]:
+        if self.status != "running":
+            return []
+        start = len(self.asked)
+        out = [dict(p) for p in self.plan[start : start + n]]
+        # Ids are assigned by ``ask`` in order: ``_next_id`` is the first one.
+        self.asked += [f"{self.name}-{self._next_id + i:06d}" for i in range(len(out))]
+        return out
+
+    def is_exhausted(self) -> bool:
+        """True once NetAdapt has ended (budget met, stuck, out of steps, or the base failed)."""
+        return self.status != "running"
+
+    def _architecture(self, params: dict[str, Any]) -> Architecture:
+        step = int(params["step"])
+        if step == 0:
+            return self.base
+        arch = reduce_notches(self.current, int(params["stage"]), params["kind"], int(params["notches"]))
+        if arch is None:
+            raise ValueError(f"netadapt: {params} does not apply to the current network")
+        return arch.model_copy(update={"name": f"{self.base.name or 'base'}-netadapt{step}"})
+
+    # -- learning -----------------------------------------------------------------------------------------
+
+    def _observe(self, suggestion_id: str, params: dict[str, Any], outcome: Outcome) -> None:
+        if suggestion_id not in self.asked:
+            return  # not of the step in progress (cannot happen: a step waits for all its tells)
+        self.step_told[suggestion_id] = outcome
+        if len(self.asked) == len(self.plan) and len(self.step_told) == len(self.plan):
+            self._finish_step()
+
+    def _rebuild(self, told: Sequence[Told]) -> None:
+        """Replay asks and tells in ask order: the state depends on the history only."""
+        pending = dict(self._pending)
+        outcomes = {t.suggestion_id: t.outcome for t in told}
+        self._reset()
+        for sid in sorted([*outcomes, *pending], key=suggestion_order):
+            if self.status != "running" or len(self.asked) >= len(self.plan):
+                break
+            self.asked.append(sid)
+            if sid in outcomes:
+                self._observe(sid, {}, outcomes[sid])
+
+    def _finish_step(self) -> None:
+        told = [(sid, self.plan[i], self.step_told[sid]) for i, sid in enumerate(self.asked)]
+        if self.step == 0:
+            self._finish_base(*told[0])
+        else:
+            self._finish_reduction(told)
+        if self.status == "running":
+            self._plan_next()
+
+    def _finish_base(self, sid: str, params: dict[str, Any], outcome: Outcome) -> None:
+        self.base_row = self._proposal_row(sid, params, outcome)
+        if not outcome.usable or outcome.latency_ms is None:
+            self.status, self.note = "failed", f"the base network did not train ({outcome.state})"
+            return
+        self.oracle.observe(self.base, float(outcome.latency_ms))
+        self.current_sid, self.current_latency_ms, self.current_accuracy = sid, outcome.latency_ms, outcome.accuracy
+        if self.budget_ms is None:
+            assert self.cfg.budget_fraction is not None
+            self.budget_ms = round(self.cfg.budget_fraction * outcome.latency_ms, 6)
+        self.delta_ms = self.cfg.reduction_fraction * outcome.latency_ms
+        if outcome.latency_ms <= self.budget_ms:
+            self.status, self.note = "met", "the base network already meets the latency budget"
+
+    def _finish_reduction(self, told: list[tuple[str, dict[str, Any], Outcome]]) -> None:
+        assert self.current_latency_ms is not None
+        proposals: list[tuple[str, Proposal]] = []
+        for sid, params, outcome in told:  # ask order: the oracle's fit is the same live and replayed
+            arch = self._architecture(params)
+            if outcome.usable and outcome.latency_ms is not None:
+                self.oracle.observe(arch, float(outcome.latency_ms))
+                proposals.append(
+                    (sid, Proposal(params["stage"], params["kind"], params["notches"], arch, outcome.latency_ms,
+                                   outcome.accuracy))
+                )  # fmt: skip
+        chosen = choose([p for _, p in proposals], self.current_accuracy, self.current_latency_ms)
+        row: dict[str, Any] = {
+            "step": self.step,
+            "target_ms": self.target_ms,
+            "from_latency_ms": self.current_latency_ms,
+            "from_accuracy": self.current_accuracy,
+            "asked": len(told),
+            "completed": len(proposals),
+            "chosen": None,
+            "state": "no_progress",
+        }
+        if chosen is None:
+            self.no_progress += 1
+            self.delta_ms *= NO_PROGRESS_GROWTH
+            self.rows.append(row)
+            if self.no_progress >= MAX_NO_PROGRESS:
+                self.status = "stuck"
+                self.note = f"no proposal was faster than {self.current_latency_ms:.4g} ms in {MAX_NO_PROGRESS} steps"
+            return
+        sid = next(s for s, p in proposals if p is chosen)
+        row["chosen"] = {
+            "suggestion_id": sid,
+            "stage": chosen.stage,
+            "kind": chosen.kind,
+            "notches": chosen.notches,
+            "latency_ms": chosen.latency_ms,
+            "accuracy": chosen.accuracy,
+            "delta_latency_ms": chosen.latency_ms - self.current_latency_ms,
+            "delta_accuracy": (
+                None if self.current_accuracy is None or chosen.accuracy is None
+                else chosen.accuracy - self.current_accuracy
+            ),
+            "score": score(chosen.accuracy, chosen.latency_ms, self.current_accuracy, self.current_latency_ms),
+        }  # fmt: skip
+        row["state"] = "chosen"
+        self.rows.append(row)
+        self.no_progress = 0
+        self.current, self.current_sid = chosen.architecture, sid
+        self.current_latency_ms, self.current_accuracy = chosen.latency_ms, chosen.accuracy
+        self.delta_ms *= self.cfg.decay
+        assert self.budget_ms is not None
+        if self.current_latency_ms <= self.budget_ms:
+            self.status = "met"
+            self.note = (
+                f"measured {self.current_latency_ms:.4g} ms <= budget {self.budget_ms:.4g} ms after {self.step} steps"
+            )
+
+    def _plan_next(self) -> None:
+        """The next step's proposals, latency estimated relative to the current network's measured latency."""
+        assert self.current_latency_ms is not None and self.budget_ms is not None
+        if self.step >= self.cfg.max_steps:
+            self.status, self.note = "max_steps", f"{self.cfg.max_steps} steps did not reach the budget"
+            return
+        current_ms = self.current_latency_ms
+        anchor = max(self.oracle.latency_ms(self.current), 1e-9)
+
+        def estimate(arch: Architecture) -> float:
+            return current_ms * self.oracle.latency_ms(arch) / anchor
+
+        target = max(current_ms - self.delta_ms, self.budget_ms)
+        kinds = tuple(self.cfg.kinds)
+        found = list(propose(self.current, target, estimate, kinds, self.cfg.max_notches))
+        if not found:  # nothing is estimated to reach the target: each reduction's deepest that helps at all
+            found = self._deepest(estimate, current_ms, kinds)
+        if not found:
+            self.status, self.note = "stuck", "no stage can be reduced further"
+            return
+        self.step += 1
+        self.target_ms = round(target, 6)
+        self.plan = [
+            {"step": self.step, "stage": p.stage, "kind": p.kind, "notches": p.notches, "parent": self.current_sid,
+             "estimated_ms": round(p.latency_ms, 6)}
+            for p in found
+        ]  # fmt: skip
+        self.asked, self.step_told = [], {}
+        self.note = f"step {self.step}: {len(self.plan)} proposals toward {self.target_ms:.4g} ms"
+
+    def _deepest(
+        self, estimate: Callable[[Architecture], float], current_ms: float, kinds: Sequence[ReductionKind]
+    ) -> list[Proposal]:
+        out = []
+        for stage in range(len(self.current.stages)):
+            for kind in kinds:
+                arch, notches = self.current, 0
+                while notches < self.cfg.max_notches and (smaller := reduce_stage(arch, stage, kind)) is not None:
+                    arch, notches = smaller, notches + 1
+                if notches and (est := estimate(arch)) < current_ms:
+                    out.append(Proposal(stage, kind, notches, arch, est))
+        return out
+
+    # -- the result ----------------------------------------------------------------------------------------
+
+    def _proposal_row(self, sid: str, params: Mapping[str, Any], outcome: Outcome | None) -> dict[str, Any]:
+        return {
+            "suggestion_id": sid,
+            "step": params.get("step"),
+            "stage": params.get("stage"),
+            "kind": params.get("kind"),
+            "notches": params.get("notches"),
+            "estimated_ms": params.get("estimated_ms"),
+            "latency_ms": outcome.latency_ms if outcome else None,
+            "accuracy": outcome.accuracy if outcome else None,
+            "state": outcome.state if outcome else "pending",
+        }
+
+    def report(self) -> dict[str, Any]:
+        """The NetAdapt table: ``status``, ``note``, ``budget_ms``, ``base`` (step 0's row), ``current`` (the
+        network so far: latency, accuracy, suggestion id, block strings), ``steps`` (one row per finished step:
+        step, target_ms, from_latency_ms, from_accuracy, asked, completed, state ``chosen``/``no_progress`` and
+        ``chosen`` with stage, kind, notches, latency_ms, accuracy, delta_latency_ms, delta_accuracy, score,
+        suggestion_id) and ``proposals`` (the step in progress, one row each, ``pending`` until told)."""
+        in_progress = []
+        if self.status == "running":
+            for i, params in enumerate(self.plan):
+                sid = self.asked[i] if i < len(self.asked) else None
+                row = self._proposal_row(sid or "", params, self.step_told.get(sid or ""))
+                row["suggestion_id"] = sid
+                if sid is None:
+                    row["state"] = "planned"
+                in_progress.append(row)
+        current = None
+        if self.current_sid is not None:
+            current = {
+                "suggestion_id": self.current_sid,
+                "latency_ms": self.current_latency_ms,
+                "accuracy": self.current_accuracy,
+                "block_strings": self.current.block_strings(),
+            }
+        return {
+            "status": self.status,
+            "note": self.note,
+            "budget_ms": self.budget_ms,
+            "budget_fraction": self.cfg.budget_fraction,
+            "step": self.step,
+            "target_ms": self.target_ms if self.status == "running" and self.step > 0 else None,
+            "base": self.base_row,
+            "current": current,
+            "steps": [dict(r) for r in self.rows],
+            "proposals": in_progress,
+        }

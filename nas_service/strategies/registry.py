@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nas_service.jobspec import RewardConfig, ScalingConfig, StrategyConfig
+from nas_service.jobspec import NetAdaptConfig, RewardConfig, ScalingConfig, StrategyConfig
 from nas_service.strategies._settings import StrategySettings, parse_settings
 from nas_service.strategies.base import BaseStrategy, Objectives, SearchSpaceLike
 from nas_service.strategies.evolution import EvolutionStrategy
 from nas_service.strategies.grid import GridStrategy
 from nas_service.strategies.mnas_rl import MnasRLStrategy
+from nas_service.strategies.netadapt import NetAdaptStrategy
 from nas_service.strategies.nsga2 import NSGA2Strategy
 from nas_service.strategies.random import RandomStrategy
 from nas_service.strategies.scaling import CompoundScalingStrategy
@@ -27,6 +28,7 @@ STRATEGIES: dict[str, type[BaseStrategy]] = {
     "mnas-rl": MnasRLStrategy,
     "compound-scaling": CompoundScalingStrategy,
     "surrogate": SurrogateStrategy,
+    "netadapt": NetAdaptStrategy,
 }
 
 
@@ -59,6 +61,7 @@ def make_strategy(
     reward_config: RewardConfig | None = None,
     *,
     scaling: ScalingConfig | None = None,
+    netadapt: tuple[NetAdaptConfig, Any, int | None] | None = None,
     **kwargs: Any,
 ) -> BaseStrategy:
     """Create the strategy a job asks for.
@@ -68,6 +71,7 @@ def make_strategy(
         space: The search space (ignored by ``compound-scaling``, which may get ``None``).
         reward_config: The job's reward; defaults to the soft MnasNet reward.
         scaling: The job's scaling settings (``compound-scaling`` only; required there).
+        netadapt: ``(settings, base Architecture, base trial id or None)`` of a ``netadapt`` job (required there).
         **kwargs: Extra keyword arguments for the strategy class (e.g. ``rejected_reward``).
 
     Returns:
@@ -90,6 +94,11 @@ def make_strategy(
                 "compound-scaling needs the job's ScalingConfig (make_strategy(..., scaling=...))"
             )
         return cls(space, config, objectives, scaling=scaling, **kwargs)  # type: ignore[arg-type,call-arg]
+    if config.name == "netadapt":
+        if netadapt is None:
+            raise ValueError("netadapt needs the job's NetAdaptConfig and base (make_strategy(..., netadapt=...))")
+        cfg, base, base_trial = netadapt
+        return cls(space, config, objectives, netadapt=cfg, base=base, base_trial=base_trial, **kwargs)  # type: ignore[call-arg]
     if space is None:
         raise ValueError(f"strategy {config.name!r} needs a search space")
     return cls(space, config, objectives, **kwargs)  # type: ignore[call-arg]
