@@ -64,16 +64,17 @@ def fit_report(payload: JobCreate, spec: JobSpec, body: dict[str, Any] | None) -
     from nas_service.fitcheck import check_scaling_fit, check_space_fit
     from nas_service.space import SearchSpace
 
-    if spec.kind == "scaling" and spec.scaling is not None:
+    block = spec.scaling if spec.kind == "scaling" else spec.netadapt if spec.kind == "netadapt" else None
+    if block is not None:
         from nas_service.strategies.scaling import resolve_base
 
-        base = spec.scaling.base
+        base = block.base
         if isinstance(base, str) and base.isdigit():  # an earlier trial: already sized to its data
             return FitReport()
         try:
             arch = resolve_base(base)
         except ValueError as exc:
-            raise ApiError(422, "validation_error", str(exc), field="scaling.base") from None
+            raise ApiError(422, "validation_error", str(exc), field=f"{spec.kind}.base") from None
         return check_scaling_fit(spec, arch, preset=isinstance(base, str))
     if body is None:
         return FitReport()

@@ -163,7 +163,7 @@ def check_space_fit(spec: JobSpec, space: SearchSpace, *, resolution_given: bool
 
 
 def check_scaling_fit(spec: JobSpec, base: Architecture, *, preset: bool) -> FitReport:
-    """Check a compound-scaling job's base network against its proxy task.
+    """Check a compound-scaling (or netadapt) job's base network against its proxy task.
 
     Args:
         spec: The job (``kind: scaling``); its ``proxy.resolution`` is the base's trained size.
@@ -185,7 +185,10 @@ def check_scaling_fit(spec: JobSpec, base: Architecture, *, preset: bool) -> Fit
                 f"(at least {-(-base.resolution // MIN_SCALE)} px); scale a smaller base or raise proxy.resolution",
             )
         )
-    notes.append(f"the base trains at proxy.resolution {trained} px; scaled candidates grow from there")
+    if spec.kind == "netadapt":
+        notes.append(f"the base trains at proxy.resolution {trained} px; NetAdapt shrinks it at that size")
+    else:
+        notes.append(f"the base trains at proxy.resolution {trained} px; scaled candidates grow from there")
     return FitReport(notes=notes, problems=problems, resolutions=[trained])
 
 

@@ -202,19 +202,25 @@ def check_architecture(arch: Architecture, field: str, limits: Limits, resolutio
 
 
 def check_scaling_base(spec: JobSpec, limits: Limits) -> None:
-    """Decode and check a scaling job's base (a preset name, block strings or a network) as it will be trained.
+    """Decode and check a scaling or netadapt job's base (a preset name, block strings or a network) as it will
+    be trained.
 
     A trial id is not checked here (the API resolves it through the caller's visibility first).
 
     Raises:
-        LimitError: An unknown preset, a bad block string or a network over the caps (field ``scaling.base...``).
+        LimitError: An unknown preset, a bad block string or a network over the caps (field ``scaling.base...``
+            or ``netadapt.base...``).
     """
-    from nas_service.arch.spec import Architecture
     from nas_service.references import trial_id_reference
 
-    if spec.scaling is None or trial_id_reference(spec.scaling.base) is not None:
-        return
-    base, field = spec.scaling.base, "scaling.base"
+    for block, field in ((spec.scaling, "scaling.base"), (spec.netadapt, "netadapt.base")):
+        if block is not None and trial_id_reference(block.base) is None:
+            _check_base(block.base, field, spec, limits)
+
+
+def _check_base(base: Any, field: str, spec: JobSpec, limits: Limits) -> None:
+    from nas_service.arch.spec import Architecture
+
     if isinstance(base, str):
         from nas_service.arch.presets import get_preset, list_presets
 

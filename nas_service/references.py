@@ -1,10 +1,11 @@
 """The ids a job names: every stored object a job spec refers to, so the API can authorise each one.
 
-A job may name objects by id: the space it searches (``space_id``) and, for a compound-scaling job, a trial whose
-network is the base (``scaling.base`` given as a trial id). Each one must be resolved through the caller's
-visibility, exactly like a read of that object: someone else's object and a missing one give the same 404, so ids
-cannot be probed. This module only *lists* the references (pure, no storage); ``api.routes.jobs`` resolves them.
-Specs that gain new references (a finalize source, a NetAdapt base) add them to :func:`spec_references`.
+A job may name objects by id: the space it searches (``space_id``) and, for a compound-scaling or netadapt job, a
+trial whose network is the base (``scaling.base`` or ``netadapt.base`` given as a trial id). Each one must be
+resolved through the caller's visibility, exactly like a read of that object: someone else's object and a missing
+one give the same 404, so ids cannot be probed. This module only *lists* the references (pure, no storage);
+``api.routes.jobs`` resolves them. Specs that gain new references (a finalize source) add them to
+:func:`spec_references`.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def spec_references(spec: JobSpec, space_id: int | None = None) -> list[Referenc
     refs: list[Reference] = []
     if space_id is not None:
         refs.append(Reference("space", space_id, "space_id"))
-    if spec.scaling is not None:
-        trial_id = trial_id_reference(spec.scaling.base)
+    for block, field in ((spec.scaling, "scaling.base"), (spec.netadapt, "netadapt.base")):
+        trial_id = trial_id_reference(block.base) if block is not None else None
         if trial_id is not None:
-            refs.append(Reference("trial", trial_id, "scaling.base"))
+            refs.append(Reference("trial", trial_id, field))
     return refs

@@ -198,7 +198,7 @@ class JobCreate(JobSpec):
         if self.task == "detection":
             if self.space_id is not None or self.space is not None:
                 raise ValueError("a detection job names its space in 'detection.space', not 'space'/'space_id'")
-        elif self.space_id is None and self.space is None and self.kind != "scaling":
+        elif self.space_id is None and self.space is None and self.kind not in ("scaling", "netadapt"):
             raise ValueError("a search job needs 'space_id' or an inline 'space'")
         return self
 
@@ -482,6 +482,31 @@ class ScalingPublic(BaseModel):
     family: list[dict[str, Any]]
 
 
+class NetAdaptPublic(BaseModel):
+    """A netadapt job's table (MobileNetV3's NetAdapt: a trained network shrunk step by step to a latency budget).
+
+    ``status``: ``running``, ``met`` (the measured latency meets the budget), ``stuck``, ``max_steps`` or
+    ``failed`` (the base did not train); ``None`` for other jobs. ``base`` is step 0's row and ``current`` the
+    network so far (latency_ms, accuracy, block_strings, trial_id). Each of ``steps`` has step, target_ms,
+    from_latency_ms, from_accuracy, asked, completed, state (``chosen``/``no_progress``) and ``chosen``: stage,
+    kind (``expansion``/``width``/``kernel``/``repeats``), notches, latency_ms, accuracy, delta_latency_ms,
+    delta_accuracy, score (accuracy change per millisecond saved), trial_id. ``proposals`` are the step in
+    progress: stage, kind, notches, estimated_ms (before training), latency_ms, accuracy, state, trial_id.
+    """
+
+    job_id: int
+    status: Literal["running", "met", "stuck", "max_steps", "failed"] | None
+    note: str | None
+    budget_ms: float | None
+    budget_fraction: float | None
+    step: int
+    target_ms: float | None
+    base: dict[str, Any] | None
+    current: dict[str, Any] | None
+    steps: list[dict[str, Any]]
+    proposals: list[dict[str, Any]]
+
+
 # ---------------------------------------------------------------------------- tokens
 class TokenPublic(_Out):
     """An API token; ``token`` (the secret) is only present in the reply that created it."""
@@ -534,5 +559,6 @@ __all__ = [
     "TrialDetail",
     "TrialPoint",
     "TrialPublic",
+    "NetAdaptPublic",
     "ScalingPublic",
 ]

@@ -9,7 +9,17 @@ from typing import Any
 
 import typer
 
-from nas_service.cli import arch_cmd, client_cmd, db_cmd, demo_cmd, final_cmd, latency_cmd, space_cmd, workers_cmd
+from nas_service.cli import (
+    arch_cmd,
+    client_cmd,
+    db_cmd,
+    demo_cmd,
+    final_cmd,
+    latency_cmd,
+    space_cmd,
+    tables_cmd,
+    workers_cmd,
+)
 
 
 def _flags_take_no_value() -> None:
@@ -50,7 +60,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _module in (arch_cmd, space_cmd, db_cmd, workers_cmd, client_cmd, final_cmd, demo_cmd, latency_cmd):
+for _module in (arch_cmd, space_cmd, db_cmd, workers_cmd, client_cmd, final_cmd, tables_cmd, demo_cmd, latency_cmd):
     _module.register(app)
 
 

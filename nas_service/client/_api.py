@@ -183,6 +183,11 @@ def scaling(job_id: int) -> Call:
     return Call("GET", f"/jobs/{int(job_id)}/scaling", parse=_model("ScalingPublic"))
 
 
+def netadapt(job_id: int) -> Call:
+    """``GET /jobs/{id}/netadapt``."""
+    return Call("GET", f"/jobs/{int(job_id)}/netadapt", parse=_model("NetAdaptPublic"))
+
+
 # ---------------------------------------------------------------------- helpers shared by both clients
 def _validated(model_name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Validate a request body with the shared schema so a mistake fails here, naming the field."""

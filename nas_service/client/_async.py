@@ -208,6 +208,10 @@ class AsyncClient(AsyncLatencyMixin):
         """A compound-scaling job's coefficient grid and phi family."""
         return await self._call(_api.scaling(job_id))
 
+    async def netadapt(self, job_id: int) -> Any:
+        """A netadapt job's steps, base and network so far (``NetAdaptPublic``)."""
+        return await self._call(_api.netadapt(job_id))
+
     # ------------------------------------------------------------------ events
     async def events(
         self, job_id: int, *, last_event_id: str | None = None, read_timeout: float | None = 60.0

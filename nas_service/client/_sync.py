@@ -234,6 +234,10 @@ class Client(LatencyMixin):
         """A compound-scaling job's coefficient grid and phi family (``ScalingPublic``)."""
         return self._call(_api.scaling(job_id))
 
+    def netadapt(self, job_id: int) -> Any:
+        """A netadapt job's steps, base and network so far (``NetAdaptPublic``)."""
+        return self._call(_api.netadapt(job_id))
+
     # ------------------------------------------------------------------ events
     def events(
         self, job_id: int, *, last_event_id: str | None = None, read_timeout: float | None = 60.0

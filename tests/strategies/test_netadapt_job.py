@@ -19,7 +19,6 @@ from nas_service.strategies import make_strategy
 from nas_service.strategies.base import Outcome, Told
 from nas_service.strategies.netadapt import NetAdaptStrategy, Proposal, choose, reduce_notches, reduce_stage
 
-
 #: What the controller runs for ``kind: netadapt`` (``strategy.name`` is overridden, as for scaling jobs).
 _CONFIG = StrategyConfig().model_copy(update={"name": "netadapt"})
 

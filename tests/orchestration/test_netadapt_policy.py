@@ -1,0 +1,136 @@
+"""A ``kind: netadapt`` job through the real dispatcher and storage (both backends), without Ray.
+
+The runner builds each network for real, starts it from the payload's ``init_weights`` with the product's
+:func:`~nas_service.arch.inherit.inherit_weights`, and returns its weights (the dispatcher stores them for the
+next step); accuracy and latency come from the network's size, so NetAdapt's path is deterministic. What is
+checked is the controller's part: step 0 trains from scratch for ``proxy.epochs``, every proposal fine-tunes for
+``finetune_epochs`` from exactly its parent's stored weights, and the table the API serves.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nas_service.arch.builder import build_model
+from nas_service.arch.inherit import inherit_weights
+from nas_service.arch.profile import count_macs
+from nas_service.artifacts import load_trial_weights
+from nas_service.jobspec import JobSpec, JobState, LatencyMeasurement, TrialResult, TrialState
+from nas_service.orchestration import Dispatcher, InProcessExecutor, TrialPayload, TrialRun
+from nas_service.orchestration.inprocess import InProcessReporter
+from nas_service.orchestration.netadapt import netadapt_report
+from nas_service.storage.base import BaseStorage
+
+BASE = [["ds_r1_k3_s1_c16"], ["ir_r2_k5_s2_e6_c32"], ["ir_r2_k3_s2_e6_c40"]]
+
+
+def _spec(**netadapt: Any) -> JobSpec:
+    return JobSpec.model_validate({
+        "kind": "netadapt",
+        "budget": {"max_trials": 200, "max_concurrent": 3, "max_attempts": 2},
+        "proxy": {"dataset": "digits", "resolution": 16, "epochs": 3},
+        "netadapt": {"base": BASE, "budget_fraction": 0.6, "finetune_epochs": 1, **netadapt},
+    })  # fmt: skip
+
+
+class _Runner:
+    """Real networks and weight inheritance; size-derived accuracy and latency; every payload kept."""
+
+    def __init__(self) -> None:
+        self.payloads: list[TrialPayload] = []
+
+    def __call__(self, payload: TrialPayload, reporter: InProcessReporter) -> TrialRun:
+        self.payloads.append(payload)
+        reporter.heartbeat()
+        # As a worker does: the data's classes and channels (digits: 10, grey).
+        arch = payload.architecture.model_copy(update={"num_classes": 10, "in_channels": 1})
+        model = build_model(arch)
+        if payload.init_weights:
+            state = torch.load(io.BytesIO(base64.b64decode(payload.init_weights)), weights_only=True)
+            assert inherit_weights(model, state).fresh == 0
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        macs = count_macs(arch)
+        blocks = sum(b.repeats for stage in arch.stages for b in stage)
+        ms = 0.05 * blocks + macs / 2e6
+        latency = LatencyMeasurement(device="cpu:policy", median_ms=ms, p90_ms=ms, mean_ms=ms, samples=1)
+        reporter.latency(latency)
+        result = TrialResult(
+            state=TrialState.COMPLETED, accuracy=min(0.99, 0.05 * math.log(macs)), latency=latency,
+            epochs_run=payload.proxy.epochs, node="127.0.0.1", worker="policy",
+        )  # fmt: skip
+        return TrialRun(result=result, weights=buffer.getvalue())
+
+
+def _drive(d: Dispatcher, storage: BaseStorage, job_id: int, steps: int = 2000) -> JobState:
+    for _ in range(steps):
+        d.step(timeout=0.0)
+        state = storage.get_job(job_id).state
+        if state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
+            return state
+    return storage.get_job(job_id).state
+
+
+def test_a_netadapt_job_fine_tunes_each_proposal_from_its_parent(storage: BaseStorage, tmp_path: Path) -> None:
+    job_id = storage.create_job("alice", None, _spec()).id
+    runner = _Runner()
+    dispatcher = Dispatcher(storage, InProcessExecutor(runner), "d1", poll_s=0.0, data_dir=tmp_path)
+    try:
+        assert _drive(dispatcher, storage, job_id) == JobState.COMPLETED
+    finally:
+        dispatcher.close()
+    job = storage.get_job(job_id)
+    report = netadapt_report(storage, job)
+    assert report["status"] == "met", report["note"]
+    assert report["current"]["latency_ms"] <= report["budget_ms"] < report["base"]["latency_ms"]
+    chosen = [s["chosen"] for s in report["steps"] if s["chosen"]]
+    assert len(chosen) >= 2
+
+    trials = {t.id: t for t in storage.list_trials(job_id, limit=1000).items}
+    by_sid = {t.suggestion_id: t for t in trials.values()}
+    assert report["base"]["trial_id"] == by_sid[report["base"]["suggestion_id"]].id
+    assert all(c["trial_id"] == by_sid[c["suggestion_id"]].id for c in chosen)
+    assert report["current"]["trial_id"] == chosen[-1]["trial_id"]
+
+    payloads = {int(p.trial_id): p for p in runner.payloads}
+    for trial_id, payload in payloads.items():
+        params = trials[trial_id].params
+        if params["step"] == 0:
+            assert payload.init_weights is None and payload.proxy.epochs == 3
+            continue
+        assert payload.proxy.epochs == 1  # a brief fine-tuning, not a training from scratch
+        parent = by_sid[params["parent"]]
+        assert parent.state == TrialState.COMPLETED and parent.id != trial_id
+        stored = load_trial_weights(storage, tmp_path, parent.id)
+        assert stored is not None and base64.b64decode(payload.init_weights or "") == stored
+    # Each step's proposals start from the network the previous step kept.
+    parents = [by_sid[c["suggestion_id"]].suggestion_id for c in chosen[:-1]]
+    steps = sorted({t.params["step"] for t in trials.values() if t.params["step"] >= 2})
+    assert [next(t.params["parent"] for t in trials.values() if t.params["step"] == s) for s in steps] == parents[
+        : len(steps)
+    ]
+
+
+def test_a_base_trial_is_fine_tuned_from_its_weights(storage: BaseStorage, tmp_path: Path) -> None:
+    runner = _Runner()
+    first = storage.create_job("alice", None, _spec(budget_fraction=0.95)).id
+    dispatcher = Dispatcher(storage, InProcessExecutor(runner), "d1", poll_s=0.0, data_dir=tmp_path)
+    try:
+        assert _drive(dispatcher, storage, first) == JobState.COMPLETED
+        source = next(t for t in storage.list_trials(first, limit=1000).items if t.params["step"] == 0)
+        second = storage.create_job("alice", None, _spec(base=str(source.id), budget_fraction=0.9)).id
+        runner.payloads.clear()
+        assert _drive(dispatcher, storage, second) == JobState.COMPLETED
+    finally:
+        dispatcher.close()
+    step0 = next(t for t in storage.list_trials(second, limit=1000).items if t.params["step"] == 0)
+    assert step0.params["parent"] == f"trial:{source.id}"
+    payload = next(p for p in runner.payloads if int(p.trial_id) == step0.id)
+    assert payload.proxy.epochs == 1
+    assert base64.b64decode(payload.init_weights or "") == load_trial_weights(storage, tmp_path, source.id)
