@@ -262,7 +262,8 @@ class NetAdaptConfig(_Model):
     lower latency by the step's target, fine-tunes each proposal from its parent's weights for
     ``finetune_epochs``, and keeps the one with the best accuracy change per millisecond saved, until the
     measured latency meets the budget. Give ``budget_ms`` or ``budget_fraction`` (of the base's measured
-    latency), not both.
+    latency), not both. ``patience``: steps in a row without a proposal measured faster before the job gives up
+    (raise it on a noisy target).
     """
 
     base: str | list[list[str]] | Architecture = Field(..., description="a preset name, a trial id or block strings")
@@ -273,6 +274,7 @@ class NetAdaptConfig(_Model):
     max_notches: int = Field(4, ge=1, le=16)
     max_steps: int = Field(20, ge=1, le=200)
     finetune_epochs: int = Field(1, ge=1, le=100)
+    patience: int = Field(3, ge=1, le=50)
     kinds: list[Literal["expansion", "width", "kernel", "repeats"]] = Field(
         default_factory=lambda: ["expansion", "width", "kernel", "repeats"], min_length=1, max_length=4
     )

@@ -276,8 +276,6 @@ class NetAdapt:
 
 
 # ------------------------------------------------------------------------------------- the job's strategy
-#: Steps in a row without a faster proposal before the strategy gives up ("stuck").
-MAX_NO_PROGRESS = 3
 #: A step without a faster proposal grows the next step's reduction target by this factor.
 NO_PROGRESS_GROWTH = 1.5
 
@@ -299,7 +297,7 @@ class NetAdaptStrategy(BaseStrategy):
 
     Attributes:
         status: ``running``, ``met`` (the measured latency meets the budget), ``stuck`` (no faster network in
-            :data:`MAX_NO_PROGRESS` steps, or nothing left to reduce), ``max_steps`` or ``failed`` (the base did
+            ``patience`` steps in a row, or nothing left to reduce), ``max_steps`` or ``failed`` (the base did
             not train).
         rows: One dict per finished step (see :meth:`report`).
     """
@@ -451,9 +449,12 @@ class NetAdaptStrategy(BaseStrategy):
             self.no_progress += 1
             self.delta_ms *= NO_PROGRESS_GROWTH
             self.rows.append(row)
-            if self.no_progress >= MAX_NO_PROGRESS:
+            if self.no_progress >= self.cfg.patience:
                 self.status = "stuck"
-                self.note = f"no proposal was faster than {self.current_latency_ms:.4g} ms in {MAX_NO_PROGRESS} steps"
+                self.note = (
+                    f"no proposal was measured faster than {self.current_latency_ms:.4g} ms in {self.cfg.patience} "
+                    "steps in a row (raise netadapt.patience on a noisy target)"
+                )
             return
         sid = next(s for s, p in proposals if p is chosen)
         row["chosen"] = {

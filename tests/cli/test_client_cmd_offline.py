@@ -52,11 +52,16 @@ def test_example_job_files_are_valid_job_requests() -> None:
     import yaml
 
     from nas_service.client._api import job_create_payload
+    from nas_service.schemas import JobCreate
 
     examples = Path(__file__).resolve().parents[2] / "examples"
-    for name in ("job-digits.yaml", "job-scaling.yaml", "job-detection.yaml", "job-detection-scaling.yaml"):
+    for name in ("job-digits.yaml", "job-scaling.yaml", "job-detection.yaml", "job-detection-scaling.yaml",
+                 "job-netadapt.yaml"):  # fmt: skip
         body = job_create_payload(yaml.safe_load((examples / name).read_text()), None, None, {})
-        assert body["name"] and ("space" in body or body.get("kind") == "scaling" or body.get("task") == "detection")
+        assert body["name"] and (
+            "space" in body or body.get("kind") in ("scaling", "netadapt") or body.get("task") == "detection"
+        )
+        JobCreate.model_validate(body).to_spec()  # the server's own model accepts it
 
 
 def test_a_connection_error_says_how_to_start_the_server_and_wraps_only_between_words() -> None:

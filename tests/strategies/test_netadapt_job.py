@@ -111,16 +111,19 @@ def test_the_choice_is_the_best_accuracy_change_per_millisecond_among_faster_one
     assert choose([p(0, 10.2, 0.95)], 0.90, 10.0) is None
 
 
-def test_no_faster_proposal_three_times_is_stuck() -> None:
-    strategy = _strategy()
+@pytest.mark.parametrize("patience", [1, 3])
+def test_no_faster_proposal_patience_times_in_a_row_is_stuck(patience: int) -> None:
+    strategy = _strategy(patience=patience)
     base = strategy.ask(1)[0]
     strategy.tell(base.suggestion_id, _outcome(base.architecture))
     slow = _measured(_base()) * 2
-    for _ in range(3):
+    for _ in range(patience):
+        assert not strategy.is_exhausted()
         for s in strategy.ask(100):
             strategy.tell(s.suggestion_id, Outcome(state="completed", accuracy=0.5, latency_ms=slow))
     assert strategy.is_exhausted() and strategy.report()["status"] == "stuck"
-    assert [r["state"] for r in strategy.report()["steps"]] == ["no_progress"] * 3
+    assert "patience" in strategy.report()["note"]
+    assert [r["state"] for r in strategy.report()["steps"]] == ["no_progress"] * patience
 
 
 def test_a_failed_base_ends_the_job() -> None:
