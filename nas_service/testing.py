@@ -183,3 +183,37 @@ def seed_job(
     if finish:
         return storage.transition_job(job.id, JobState.COMPLETED)
     return storage.get_job(job.id)
+
+
+def size_latency_ms(arch: Any) -> float:
+    """A deterministic stand-in for a measured latency: per-block overhead plus MACs (for seeded NetAdapt jobs)."""
+    from nas_service.arch.profile import count_macs
+
+    blocks = sum(b.repeats for stage in arch.stages for b in stage)
+    return 0.05 * blocks + count_macs(arch) / 2e6
+
+
+def seed_netadapt(storage: Any, job_id: int, asks: int = 50) -> None:
+    """Drive a netadapt job's real strategy ``asks`` batches deep with size-derived accuracy and latency, and store
+    its trials and state as the dispatcher does (the NetAdapt table's API, CLI and dashboard tests read them)."""
+    from nas_service.arch.profile import count_macs
+    from nas_service.orchestration import STATE_FORMAT
+    from nas_service.orchestration.opening import resolve_netadapt
+    from nas_service.storage.testing import store_told
+    from nas_service.strategies import make_strategy
+    from nas_service.strategies.base import Outcome
+
+    spec = storage.get_job(job_id).spec
+    config = spec.strategy.model_copy(update={"name": "netadapt"})
+    strategy = make_strategy(config, None, spec.reward, netadapt=resolve_netadapt(storage, spec))
+    for _ in range(asks):
+        asked = strategy.ask(4)
+        if not asked:
+            break
+        for s in asked:
+            acc = min(0.99, 0.05 * math.log(count_macs(s.architecture)))
+            outcome = Outcome(state="completed", accuracy=acc, latency_ms=size_latency_ms(s.architecture))
+            strategy.tell(s.suggestion_id, outcome)
+    told = [(t.suggestion_id, t.params, t.outcome.accuracy, t.outcome.latency_ms) for t in strategy.told()]
+    store_told(storage, job_id, told)
+    storage.save_strategy_state(job_id, {"format": STATE_FORMAT, "strategy": strategy.state_dict()})

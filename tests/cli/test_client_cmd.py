@@ -228,3 +228,28 @@ def _digits_body() -> dict[str, Any]:
     from nas_service.space import digits_space
 
     return digits_space().model_dump(mode="json")
+
+
+def test_job_netadapt_prints_the_steps_of_a_netadapt_job(nas: Any, live: LiveServer) -> None:
+    from nas_service.testing import seed_netadapt
+
+    result = nas("job", "submit", str(EXAMPLES / "job-netadapt.yaml"), "--json")
+    assert result.exit_code == 0, result.output
+    job_id = json.loads(result.output)["id"]
+    seed_netadapt(live.storage, job_id)
+    as_json = nas("job", "netadapt", str(job_id), "--json")
+    assert as_json.exit_code == 0, as_json.output
+    table = json.loads(as_json.output)
+    assert table["status"] == "met" and table["steps"], table
+    human = nas("job", "netadapt", str(job_id))
+    assert human.exit_code == 0, human.output
+    first = table["steps"][0]["chosen"]
+    assert f"stage {first['stage']} {first['kind']} x{first['notches']}" in human.output
+    assert "met" in human.output and "blocks: " in human.output
+    assert nas("job", "netadapt", "999999").exit_code == 3
+
+
+def test_job_scaling_on_a_search_job_says_there_is_no_table(nas: Any, seeded: Any) -> None:
+    result = nas("job", "scaling", str(seeded.id))
+    assert result.exit_code == 0, result.output
+    assert "not chosen yet" in result.output
