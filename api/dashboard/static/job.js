@@ -1,5 +1,5 @@
 /* Job page: live Pareto front (canvas: zoom, pan, box-select, log latency, PNG), client-side re-scoring,
- * trial panel, trial table, scaling table, and the search views of views.js.
+ * trial panel, trial table, scaling table, the NetAdapt panel of netadapt.js, and the search views of views.js.
  *
  * Data flow: GET /jobs/{id} and the dashboard's /xy columns together (the first draw needs only them), then
  * the server's /pareto (front block strings) and every trial's row from the dashboard's /points columns (the
@@ -614,7 +614,7 @@
     requestAnimationFrame(() => { refreshQueued = false; refresh(); });
   }
 
-  // ---- job header, scaling table -------------------------------------------------------------------
+  // ---- job header, scaling table, NetAdapt panel ---------------------------------------------------
   function renderJob() {
     const job = S.job;
     const name = job.name || (job.spec && job.spec.name) || job.id;
@@ -635,7 +635,9 @@
     document.getElementById("finalize-controls").classList.toggle("hidden", kind !== "search" || !(c.completed > 0));
     if (job.scaling_table) window.nasPanels.renderScaling(job.scaling_table);
     else if (job.kind === "scaling" || (job.spec && job.spec.strategy && job.spec.strategy.name === "compound-scaling")) loadScaling();
+    if (kind === "netadapt") netadapt.load();
   }
+  const netadapt = window.nasNetadapt.attach({ jobId: jobId, selectTrial: (id) => selectTrial(parseId(id)) });
 
   async function loadFidelity() {
     try {
