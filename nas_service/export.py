@@ -316,6 +316,9 @@ def with_standardisation(model: torch.nn.Module, preprocessing: Preprocessing) -
             self.register_buffer("mean", torch.tensor(preprocessing.mean, dtype=torch.float32).view(1, c, 1, 1))
             self.register_buffer("std", torch.tensor(preprocessing.std, dtype=torch.float32).view(1, c, 1, 1))
 
+        mean: torch.Tensor
+        std: torch.Tensor
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return (x - self.mean) / self.std
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -102,10 +102,14 @@ class ChoiceTrial:
     latency_ms: float
 
 
-def choice_trials(records: Sequence[Any]) -> list[ChoiceTrial]:
-    """The completed trials among ``records`` (storage trial records) that have an accuracy and a latency."""
+def choice_trials(records: Sequence[Any], bookkeeping: Collection[str] = ()) -> list[ChoiceTrial]:
+    """The completed trials among ``records`` (storage trial records) that have an accuracy and a latency, without
+    the ``bookkeeping`` params (ids and estimates a strategy stores with its suggestions, not choices)."""
     return [
-        ChoiceTrial(r.id, r.number, r.params or {}, float(r.accuracy), float(r.latency_ms))
+        ChoiceTrial(
+            r.id, r.number, {k: v for k, v in (r.params or {}).items() if k not in bookkeeping}, float(r.accuracy),
+            float(r.latency_ms),
+        )  # fmt: skip
         for r in records
         if getattr(r.state, "value", r.state) == _COMPLETED and _valid(r.accuracy, r.latency_ms)
     ]

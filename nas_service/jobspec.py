@@ -43,9 +43,9 @@ def refuse_bool_numbers(model: type[BaseModel], value: Any, info: ValidationInfo
         numeric = _NUMERIC_FIELDS[key] = field is not None and numeric_annotation(field.annotation)
     if numeric and holds_bool(value):
         if isinstance(value, dict):  # name the entry (``resources.gpu``), not only the field
-            key = next((k for k, v in value.items() if holds_bool(v)), None)
-            if key is not None:
-                raise ValueError(f"{info.field_name}.{key}: expected a number, got a boolean")
+            entry = next((k for k, v in value.items() if holds_bool(v)), None)
+            if entry is not None:
+                raise ValueError(f"{info.field_name}.{entry}: expected a number, got a boolean")
         raise ValueError("expected a number, got a boolean")
     return value
 
@@ -253,6 +253,11 @@ class ScalingConfig(_Model):
     grid_step: float = Field(0.05, gt=0, le=0.5)
 
 
+#: What one NetAdapt reduction shrinks in a stage (:func:`nas_service.strategies.netadapt.reduce_stage`).
+ReductionKind = Literal["expansion", "width", "kernel", "repeats"]
+REDUCTION_KINDS: tuple[ReductionKind, ...] = ("expansion", "width", "kernel", "repeats")
+
+
 class NetAdaptConfig(_Model):
     """NetAdapt (MobileNetV3's complementary method): shrink a trained network step by step to a latency budget.
 
@@ -275,9 +280,7 @@ class NetAdaptConfig(_Model):
     max_steps: int = Field(20, ge=1, le=200)
     finetune_epochs: int = Field(1, ge=1, le=100)
     patience: int = Field(3, ge=1, le=50)
-    kinds: list[Literal["expansion", "width", "kernel", "repeats"]] = Field(
-        default_factory=lambda: ["expansion", "width", "kernel", "repeats"], min_length=1, max_length=4
-    )
+    kinds: list[ReductionKind] = Field(default_factory=lambda: list(REDUCTION_KINDS), min_length=1, max_length=4)
 
     @model_validator(mode="after")
     def _one_budget(self) -> NetAdaptConfig:

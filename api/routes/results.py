@@ -235,7 +235,12 @@ def _choice_trials(storage: BaseStorage, job: JobRecord) -> tuple[list[insights.
             except (ValueError, NotFoundError) as exc:  # a space gone or no longer valid: order the choices as seen
                 log.info("job %s: choices ordered as seen (its space: %s)", job.id, exc)
                 declared = {}
-        cached = (insights.choice_trials(page.items), declared)
+        bookkeeping: tuple[str, ...] = ()
+        if job.kind == "netadapt":  # the reductions (stage, kind, notches) are its choices
+            from nas_service.strategies.netadapt import NetAdaptStrategy
+
+            bookkeeping = NetAdaptStrategy.bookkeeping
+        cached = (insights.choice_trials(page.items, bookkeeping), declared)
         insights.CHOICE_TRIALS_CACHE.put(key, cached)
     return cached
 

@@ -69,6 +69,7 @@ def netadapt_report(storage: BaseStorage, job: JobRecord) -> dict[str, Any]:
     state, with each row's trial id; an empty table with a note for other jobs or before any state."""
     from nas_service.orchestration.opening import resolve_netadapt
     from nas_service.strategies import make_strategy
+    from nas_service.strategies.netadapt import NetAdaptStrategy
 
     empty: dict[str, Any] = {
         "status": None, "note": "not a netadapt job", "budget_ms": None, "budget_fraction": None, "step": 0,
@@ -81,6 +82,7 @@ def netadapt_report(storage: BaseStorage, job: JobRecord) -> dict[str, Any]:
         strategy = make_strategy(config, None, job.spec.reward, netadapt=resolve_netadapt(storage, job.spec))
     except (ValueError, LookupError) as exc:
         return {**empty, "note": f"the base network cannot be resolved: {exc}"}
+    assert isinstance(strategy, NetAdaptStrategy)
     trials = all_trials(storage, job.id)
     saved = storage.load_strategy_state(job.id)
     state = (saved or {}).get("strategy")

@@ -10,11 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Float, case, func, literal
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 
 def reward_expression(
-    accuracy: ColumnElement[Any], latency_ms: ColumnElement[Any], target_ms: float, alpha: float, beta: float
+    accuracy: ColumnElement[Any] | InstrumentedAttribute[Any],
+    latency_ms: ColumnElement[Any] | InstrumentedAttribute[Any],
+    target_ms: float,
+    alpha: float,
+    beta: float,
 ) -> ColumnElement[float]:
     """``accuracy * (latency_ms / target_ms) ** w`` with ``w = alpha`` at or under the target, else ``beta``.
 

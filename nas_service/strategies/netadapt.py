@@ -28,13 +28,12 @@ from typing import Any, Literal
 
 from nas_service.arch.scaling import make_divisible
 from nas_service.arch.spec import Architecture
-from nas_service.jobspec import NetAdaptConfig, StrategyConfig
+from nas_service.jobspec import REDUCTION_KINDS, NetAdaptConfig, ReductionKind, StrategyConfig
 from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike, Told, suggestion_order
 from nas_service.strategies.latency import FittedLatencyOracle
 
-ReductionKind = Literal["expansion", "width", "kernel", "repeats"]
-KINDS: tuple[ReductionKind, ...] = ("expansion", "width", "kernel", "repeats")
+KINDS = REDUCTION_KINDS
 EXPANSION_LADDER = (1.0, 2.0, 3.0, 4.0, 6.0)
 MIN_CHANNELS = 8
 
@@ -303,6 +302,8 @@ class NetAdaptStrategy(BaseStrategy):
     """
 
     name = "netadapt"
+    #: Params that identify a suggestion rather than choose a network (left out of the choice views).
+    bookkeeping = ("step", "parent", "estimated_ms")
     supports_early_stopping = False
     settings_model = NetAdaptSettings
     settings: NetAdaptSettings

@@ -4,7 +4,6 @@ job's page never shows the panel."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from nas_service.arch.profile import count_macs
-from nas_service.jobspec import JobSpec, JobState
-from nas_service.orchestration import STATE_FORMAT
-from nas_service.orchestration.opening import resolve_netadapt
-from nas_service.storage.testing import store_told
-from nas_service.strategies import make_strategy
-from nas_service.strategies.base import Outcome
-from nas_service.testing import LiveServer
+from nas_service.jobspec import JobState
+from nas_service.testing import LiveServer, seed_netadapt
 
 pytestmark = [pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -33,28 +26,6 @@ NETADAPT = {
 def _api(server: LiveServer, path: str) -> Any:
     headers = {"Authorization": f"Bearer {server.token}"}
     return httpx.get(f"{server.url}/api/v1{path}", headers=headers, timeout=60).json()
-
-
-def _ms(arch: Any) -> float:
-    blocks = sum(b.repeats for stage in arch.stages for b in stage)
-    return 0.05 * blocks + count_macs(arch) / 2e6
-
-
-def _run(storage: Any, job_id: int, spec: JobSpec) -> None:
-    """Drive the real strategy to its end and store its trials and state as the dispatcher does
-    (as tests/api/test_netadapt_api.py does)."""
-    config = spec.strategy.model_copy(update={"name": "netadapt"})
-    strategy = make_strategy(config, None, spec.reward, netadapt=resolve_netadapt(storage, spec))
-    for _ in range(50):
-        asked = strategy.ask(4)
-        if not asked:
-            break
-        for s in asked:
-            acc = min(0.99, 0.05 * math.log(count_macs(s.architecture)))
-            strategy.tell(s.suggestion_id, Outcome(state="completed", accuracy=acc, latency_ms=_ms(s.architecture)))
-    told = [(t.suggestion_id, t.params, t.outcome.accuracy, t.outcome.latency_ms) for t in strategy.told()]
-    store_told(storage, job_id, told)
-    storage.save_strategy_state(job_id, {"format": STATE_FORMAT, "strategy": strategy.state_dict()})
 
 
 def test_netadapt_panel_shows_the_steps_live_and_opens_their_trials(
@@ -77,7 +48,7 @@ def test_netadapt_panel_shows_the_steps_live_and_opens_their_trials(
     assert page.locator("#netadapt-table tbody tr.in-progress").inner_text().count("base network") == 1
 
     # The strategy runs to the budget while the page is open: the event stream brings the finished table.
-    _run(server.storage, job["id"], JobSpec.model_validate(job["spec"]))
+    seed_netadapt(server.storage, job["id"])
     server.storage.transition_job(job["id"], JobState.COMPLETED)
     page.wait_for_function("document.getElementById('netadapt-panel').dataset.status === 'met'", timeout=30_000)
     body = _api(server, f"/jobs/{job['id']}/netadapt")
