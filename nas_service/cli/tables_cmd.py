@@ -40,18 +40,23 @@ def job_netadapt(
 
 
 def netadapt_table(r: Any) -> Any:
-    """The rich table of a ``NetAdaptPublic``: the base, one row per step, then the step in progress."""
+    """The rich table of a ``NetAdaptPublic``: the base, one row per step, then the step in progress (``pp/ms``:
+    accuracy change in percentage points per millisecond saved, NetAdapt's choice criterion)."""
     from rich.table import Table
 
     budget = f"{_fmt(r.budget_ms, 'ms')} ms" if r.budget_ms is not None else f"{r.budget_fraction} x the base"
     title = f"NetAdapt job {r.job_id} · budget {budget} · {r.status or '-'}: {r.note or ''}"
-    table = Table(title=title, title_justify="left")
-    for col in ("step", "target ms", "reduction", "latency ms", "Δ ms", "accuracy", "Δ acc", "Δacc/ms", "tried",
-                "trial"):  # fmt: skip
+    from rich import box
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("step", justify="right")
+    table.add_column("target", justify="right")
+    table.add_column("reduction", no_wrap=True)
+    for col in ("ms", "Δms", "acc", "Δacc", "pp/ms", "tried", "trial"):
         table.add_column(col, justify="right")
     if r.base is not None:
         b = r.base
-        table.add_row("0", "", "base", _fmt(b["latency_ms"], "ms"), "", _fmt(b["accuracy"], "pct"), "", "", "1",
+        table.add_row("0", "", "base", _fmt(b["latency_ms"], "ms"), "", _pct(b["accuracy"]), "", "", "1",
                       _fmt(b.get("trial_id")))  # fmt: skip
     for s in r.steps:
         c = s.get("chosen")
@@ -60,9 +65,9 @@ def netadapt_table(r: Any) -> Any:
                           f"{s['completed']}/{s['asked']}", "")  # fmt: skip
             continue
         table.add_row(
-            str(s["step"]), _fmt(s["target_ms"], "ms"), f"stage {c['stage']} {c['kind']} x{c['notches']}",
-            _fmt(c["latency_ms"], "ms"), _fmt(c["delta_latency_ms"], "ms"), _fmt(c["accuracy"], "pct"),
-            _fmt(c["delta_accuracy"], "reward"), _fmt(c["score"], "reward"), f"{s['completed']}/{s['asked']}",
+            str(s["step"]), _fmt(s["target_ms"], "ms"), f"s{c['stage']} {c['kind']} x{c['notches']}",
+            _fmt(c["latency_ms"], "ms"), _fmt(c["delta_latency_ms"], "ms"), _pct(c["accuracy"]),
+            _points(c["delta_accuracy"]), _per_ms(c["score"]), f"{s['completed']}/{s['asked']}",
             _fmt(c.get("trial_id")),
         )  # fmt: skip
     if r.proposals:
@@ -70,6 +75,20 @@ def netadapt_table(r: Any) -> Any:
         table.add_row(str(r.step), _fmt(r.target_ms, "ms"), "in progress", "", "", "", "", "",
                       f"{done}/{len(r.proposals)}", "")  # fmt: skip
     return table
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _per_ms(score: float | None) -> str:
+    """NetAdapt's score (accuracy change per millisecond saved) in percentage points per millisecond."""
+    return "–" if score is None else f"{100 * score:.3f}"
+
+
+def _points(value: float | None) -> str:
+    """An accuracy change in percentage points."""
+    return "–" if value is None else f"{100 * value:+.1f}pp"
 
 
 @job_app.command("scaling")

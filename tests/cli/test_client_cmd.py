@@ -244,7 +244,7 @@ def test_job_netadapt_prints_the_steps_of_a_netadapt_job(nas: Any, live: LiveSer
     human = nas("job", "netadapt", str(job_id))
     assert human.exit_code == 0, human.output
     first = table["steps"][0]["chosen"]
-    assert f"stage {first['stage']} {first['kind']} x{first['notches']}" in human.output
+    assert f"s{first['stage']} {first['kind']} x{first['notches']}" in human.output
     assert "met" in human.output and "blocks: " in human.output
     assert nas("job", "netadapt", "999999").exit_code == 3
 
