@@ -384,6 +384,12 @@ class JobSpec(_Model):
         return self
 
 
+def strategy_name(spec: JobSpec) -> str:
+    """The strategy a job runs: ``compound-scaling`` for a scaling job and ``netadapt`` for a netadapt job,
+    whatever ``strategy.name`` says; ``strategy.name`` otherwise."""
+    return {"scaling": "compound-scaling", "netadapt": "netadapt"}.get(spec.kind, spec.strategy.name)
+
+
 def check_strategy_settings(spec: JobSpec) -> None:
     """Check ``spec.strategy.settings`` against the settings model of the strategy the job runs.
 
@@ -399,7 +405,7 @@ def check_strategy_settings(spec: JobSpec) -> None:
     # Imported here: the strategies import this module.
     from nas_service.strategies.registry import validate_settings
 
-    name = {"scaling": "compound-scaling", "netadapt": "netadapt"}.get(spec.kind, spec.strategy.name)
+    name = strategy_name(spec)
     try:
         validate_settings(name, spec.strategy.settings)
     except ValidationError as exc:

@@ -182,7 +182,19 @@ def ended_short(job: Any) -> bool:
 
     budget = trials_budget(job)
     state = str(getattr(job.state, "value", job.state))
+    if getattr(job, "kind", None) == "netadapt" and not getattr(job, "error", None):
+        return False  # its trial budget is a cap: meeting the latency budget sooner is the normal end
     return state == "completed" and budget is not None and trials_done(job) < budget
+
+
+def _strategy_name(job: Any) -> str | None:
+    """The strategy the job runs (a scaling or netadapt job runs its own, whatever ``strategy.name`` says)."""
+    from nas_service.jobspec import JobSpec, strategy_name
+
+    spec = getattr(job, "spec", None)
+    if isinstance(spec, JobSpec):
+        return strategy_name(spec)
+    return getattr(getattr(spec, "strategy", None), "name", None)
 
 
 def _job_state(job: Any) -> str:
@@ -349,7 +361,7 @@ def job_show(
         ("state", _job_state(info)),
         ("ended short", short),
         ("kind", getattr(info, "kind", None)),
-        ("strategy", getattr(getattr(spec, "strategy", None), "name", None)),
+        ("strategy", _strategy_name(info)),
         ("space", getattr(info, "space_id", None)),
         ("trials", _job_line(info).split(" · ")[1]),
         (

@@ -53,13 +53,16 @@ def finish_reason(run: JobRun, max_skips: int, queued: int) -> Finish | None:
     else:
         return None
     short = None
+    ended = run.strategy.end_note() if why == "exhausted" else None
+    if ended is not None and ended[0]:  # the strategy reached its own goal: the trial budget was only a cap
+        return Finish(why, None)
     if why != "budget":
         reasons = {
             "time": f"its wall-time budget ({budget.max_wall_s} s) was spent",
             "exhausted": "the strategy had no new candidate to propose",
             "skips": f"{run.skips} candidates in a row were over the caps or duplicates",
         }
-        reason = reasons[why]
+        reason = ended[1] if ended is not None else reasons[why]
         short = f"finished after {run.trained} of {budget.max_trials} trials: {reason}"
     return Finish(why, short)
 

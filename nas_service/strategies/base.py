@@ -378,6 +378,12 @@ class BaseStrategy(ABC):
         """True when :meth:`ask` will never propose anything new (grid done, scaling plan done)."""
         return False
 
+    def end_note(self) -> tuple[bool, str] | None:
+        """Once exhausted, how the strategy ended: ``(planned, note)``; ``planned`` when reaching its own goal is
+        the normal end (the trial budget is then only a cap), ``note`` says what happened. ``None``: no more to
+        say than "no new candidate" (the default)."""
+        return None
+
     @property
     def multi_objective(self) -> bool:
         """Whether this instance optimises (accuracy, latency) as a Pareto front rather than the reward.

@@ -105,14 +105,28 @@ def score(accuracy: float | None, latency_ms: float, base_accuracy: float | None
     return gain / max(base_latency_ms - latency_ms, 1e-9)
 
 
-def choose(proposals: Sequence[Proposal], base_accuracy: float | None, base_latency_ms: float) -> Proposal | None:
-    """The evaluated proposal with the best :func:`score` among those faster than the current network
-    (ties: higher accuracy, then the earlier stage); ``None`` when none is faster."""
-    faster = [p for p in proposals if p.accuracy is not None and p.latency_ms < base_latency_ms]
-    if not faster:
+def choose(
+    proposals: Sequence[Proposal],
+    base_accuracy: float | None,
+    base_latency_ms: float,
+    target_ms: float | None = None,
+    min_saving_ms: float = 0.0,
+) -> Proposal | None:
+    """The evaluated proposal with the best :func:`score` (ties: higher accuracy, then the earlier stage).
+
+    Candidates are those whose latency meets the step's ``target_ms`` (NetAdapt's constraint); when none does
+    (measurements are noisier than estimates), those at least ``min_saving_ms`` faster than the current network.
+    Without that floor a proposal a hair faster by noise would win on a near-zero denominator. ``None`` when no
+    proposal qualifies.
+    """
+    usable = [p for p in proposals if p.accuracy is not None]
+    pool = [p for p in usable if target_ms is not None and p.latency_ms <= target_ms]
+    if not pool:
+        pool = [p for p in usable if p.latency_ms < base_latency_ms - min_saving_ms]
+    if not pool:
         return None
     return max(
-        faster,
+        pool,
         key=lambda p: (score(p.accuracy, p.latency_ms, base_accuracy, base_latency_ms), p.accuracy or 0.0, -p.stage),
     )
 
@@ -246,7 +260,7 @@ class NetAdapt:
         ]
         if not evaluated:
             return None
-        chosen = choose(evaluated, self.current_accuracy, self.current_latency_ms)
+        chosen = choose(evaluated, self.current_accuracy, self.current_latency_ms, target)
         if chosen is None:
             return None
         step = NetAdaptStep(len(self.steps) + 1, target, chosen, evaluated)
@@ -371,6 +385,12 @@ class NetAdaptStrategy(BaseStrategy):
         """True once NetAdapt has ended (budget met, stuck, out of steps, or the base failed)."""
         return self.status != "running"
 
+    def end_note(self) -> tuple[bool, str] | None:
+        """Meeting the latency budget is the planned end; stuck, out of steps or a failed base are not."""
+        if self.status == "running":
+            return None
+        return self.status == "met", f"NetAdapt {self.status.replace('_', ' ')}: {self.note}"
+
     def _architecture(self, params: dict[str, Any]) -> Architecture:
         step = int(params["step"])
         if step == 0:
@@ -435,7 +455,11 @@ class NetAdaptStrategy(BaseStrategy):
                     (sid, Proposal(params["stage"], params["kind"], params["notches"], arch, outcome.latency_ms,
                                    outcome.accuracy))
                 )  # fmt: skip
-        chosen = choose([p for _, p in proposals], self.current_accuracy, self.current_latency_ms)
+        # NetAdapt's constraint (the step's target) first; failing that, at least half the intended saving.
+        chosen = choose(
+            [p for _, p in proposals], self.current_accuracy, self.current_latency_ms, self.target_ms,
+            0.5 * self.delta_ms,
+        )  # fmt: skip
         row: dict[str, Any] = {
             "step": self.step,
             "target_ms": self.target_ms,
@@ -471,6 +495,7 @@ class NetAdaptStrategy(BaseStrategy):
                 else chosen.accuracy - self.current_accuracy
             ),
             "score": score(chosen.accuracy, chosen.latency_ms, self.current_accuracy, self.current_latency_ms),
+            "met_target": self.target_ms is not None and chosen.latency_ms <= self.target_ms,
         }  # fmt: skip
         row["state"] = "chosen"
         self.rows.append(row)

@@ -42,8 +42,9 @@ def _spec(**netadapt: Any) -> JobSpec:
 class _Runner:
     """Real networks and weight inheritance; size-derived accuracy and latency; every payload kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, slower: bool = False) -> None:
         self.payloads: list[TrialPayload] = []
+        self.slower = slower  # every proposal measured slower than the base: NetAdapt cannot progress
 
     def __call__(self, payload: TrialPayload, reporter: InProcessReporter) -> TrialRun:
         self.payloads.append(payload)
@@ -59,6 +60,8 @@ class _Runner:
         macs = count_macs(arch)
         blocks = sum(b.repeats for stage in arch.stages for b in stage)
         ms = 0.05 * blocks + macs / 2e6
+        if self.slower and payload.init_weights:
+            ms = 100.0
         latency = LatencyMeasurement(device="cpu:policy", median_ms=ms, p90_ms=ms, mean_ms=ms, samples=1)
         reporter.latency(latency)
         result = TrialResult(
@@ -86,6 +89,7 @@ def test_a_netadapt_job_fine_tunes_each_proposal_from_its_parent(storage: BaseSt
     finally:
         dispatcher.close()
     job = storage.get_job(job_id)
+    assert job.error is None  # meeting the latency budget is the planned end: not "completed short"
     report = netadapt_report(storage, job)
     assert report["status"] == "met", report["note"]
     assert report["current"]["latency_ms"] <= report["budget_ms"] < report["base"]["latency_ms"]
@@ -134,3 +138,15 @@ def test_a_base_trial_is_fine_tuned_from_its_weights(storage: BaseStorage, tmp_p
     payload = next(p for p in runner.payloads if int(p.trial_id) == step0.id)
     assert payload.proxy.epochs == 1
     assert base64.b64decode(payload.init_weights or "") == load_trial_weights(storage, tmp_path, source.id)
+
+
+def test_a_stuck_netadapt_job_says_why_it_ended(storage: BaseStorage, tmp_path: Path) -> None:
+    job_id = storage.create_job("alice", None, _spec(patience=2)).id
+    dispatcher = Dispatcher(storage, InProcessExecutor(_Runner(slower=True)), "d1", poll_s=0.0, data_dir=tmp_path)
+    try:
+        assert _drive(dispatcher, storage, job_id) == JobState.COMPLETED
+    finally:
+        dispatcher.close()
+    job = storage.get_job(job_id)
+    assert job.error is not None and "NetAdapt stuck" in job.error and "patience" in job.error, job.error
+    assert netadapt_report(storage, job)["status"] == "stuck"

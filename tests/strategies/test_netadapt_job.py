@@ -99,16 +99,21 @@ def test_every_proposal_names_its_parent_and_an_estimate_under_the_target() -> N
         assert s.architecture.arch_hash() != _base().arch_hash()
 
 
-def test_the_choice_is_the_best_accuracy_change_per_millisecond_among_faster_ones() -> None:
+def test_the_choice_is_the_best_accuracy_change_per_millisecond_under_the_target() -> None:
     arch = _base()
 
     def p(stage: int, lat: float, acc: float) -> Proposal:
         return Proposal(stage, "width", 1, arch, lat, acc)
 
-    # 0.01 lost for 1 ms saved beats 0.005 lost for 0.1 ms; a "proposal" measured slower than now is ignored.
+    # Under the 9.5 ms target, 0.01 lost for 1 ms saved beats 0.02 lost for 0.8 ms; a proposal over the target
+    # does not count even with a far better score (0.005 lost for 0.1 ms), nor one measured slower than now.
     best = p(1, 9.0, 0.89)
-    assert choose([p(0, 9.9, 0.895), best, p(2, 10.5, 0.95)], 0.90, 10.0) is best
-    assert choose([p(0, 10.2, 0.95)], 0.90, 10.0) is None
+    assert choose([p(0, 9.9, 0.895), best, p(2, 9.2, 0.88), p(3, 10.5, 0.95)], 0.90, 10.0, 9.5) is best
+    # None under the target: the fallback needs at least the minimum saving, not a faster-by-noise hair.
+    hair, real = p(0, 9.99, 0.99), p(1, 9.6, 0.89)
+    assert choose([hair, real], 0.90, 10.0, 9.5, min_saving_ms=0.25) is real
+    assert choose([hair], 0.90, 10.0, 9.5, min_saving_ms=0.25) is None
+    assert choose([p(0, 10.2, 0.95)], 0.90, 10.0, 9.5) is None
 
 
 @pytest.mark.parametrize("patience", [1, 3])
