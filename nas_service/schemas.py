@@ -485,13 +485,16 @@ class ScalingPublic(BaseModel):
 class NetAdaptPublic(BaseModel):
     """A netadapt job's table (MobileNetV3's NetAdapt: a trained network shrunk step by step to a latency budget).
 
-    ``status``: ``running``, ``met`` (the measured latency meets the budget), ``stuck``, ``max_steps`` or
-    ``failed`` (the base did not train); ``None`` for other jobs. ``base`` is step 0's row and ``current`` the
-    network so far (latency_ms, accuracy, block_strings, trial_id). Each of ``steps`` has step, target_ms,
-    from_latency_ms, from_accuracy, asked, completed, state (``chosen``/``no_progress``) and ``chosen``: stage,
-    kind (``expansion``/``width``/``kernel``/``repeats``), notches, latency_ms, accuracy, delta_latency_ms,
-    delta_accuracy, score (accuracy change per millisecond saved), trial_id. ``proposals`` are the step in
-    progress: stage, kind, notches, estimated_ms (before training), latency_ms, accuracy, state, trial_id.
+    ``status``: ``running``, ``met`` (the latency meets the budget), ``stuck``, ``max_steps`` or ``failed`` (the
+    base did not train); ``None`` for other jobs. ``base`` is step 0's row and ``current`` the network so far
+    (latency_ms, measured_ms, accuracy, block_strings, trial_id). ``latency_ms`` is on the base's scale: the
+    base's measurement times the paired ratios (each proposal measured beside its parent in the same session) of
+    the steps kept; ``measured_ms`` is a network's own measurement in its trial. Each of ``steps`` has step,
+    target_ms, from_latency_ms, from_accuracy, asked, completed, state (``chosen``/``no_progress``) and
+    ``chosen``: stage, kind (``expansion``/``width``/``kernel``/``repeats``), notches, latency_ms, measured_ms,
+    reference_ms (the parent beside it), met_target, accuracy, delta_latency_ms, delta_accuracy, score (accuracy
+    change per millisecond saved), trial_id. ``proposals`` are the step in progress: stage, kind, notches,
+    estimated_ms (before training), latency_ms, measured_ms, accuracy, state, trial_id.
     """
 
     job_id: int

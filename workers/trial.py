@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from nas_service.arch.spec import Architecture
 from nas_service.errors import public_error_text
 from nas_service.jobspec import (
     EpochReport,
@@ -253,7 +254,14 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
         with phase("latency"):
             latency = payload.cached_latency
             if latency is None or not cache_applies(latency, payload.latency):
-                latency = measure_for_trial(model, arch.model_dump_json(), data.input_shape, payload.latency, node)
+
+                def measure() -> LatencyMeasurement:
+                    return measure_for_trial(model, arch.model_dump_json(), data.input_shape, payload.latency, node)
+
+                if payload.reference_architecture is not None:
+                    latency = _paired(measure, payload.reference_architecture, data, payload, node)
+                else:
+                    latency = measure()
                 if latency.stable is not False:  # the cross-job cache keeps only stable measurements
                     run.latency_key = latency_cache_key(
                         run.measured_arch_hash, data.input_shape, latency.device, payload.latency
@@ -311,6 +319,28 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
     seconds["other"] = max(0.0, wall - sum(seconds.values()))
     run.phases = seconds
     return run
+
+
+def _paired(
+    measure: Callable[[], LatencyMeasurement], reference: Architecture, data: Any, payload: TrialPayload, node: str
+) -> LatencyMeasurement:
+    """This network's measurement with ``reference`` (a NetAdapt proposal's parent) measured just before and just
+    after it in the same session: ``reference_ms`` is the mean of those two medians, so the ratio of the two
+    compares them under the same conditions (load, clocks, caches) whatever the other sessions saw."""
+    from nas_service.arch.builder import build_model
+    from workers.latency import measure_for_trial
+
+    ref_arch = reference.model_copy(update={"num_classes": data.num_classes, "in_channels": data.in_channels})
+    ref_model = build_model(ref_arch)
+
+    def ref_ms() -> float:
+        found = measure_for_trial(ref_model, ref_arch.model_dump_json(), data.input_shape, payload.latency, node)
+        return found.median_ms
+
+    before = ref_ms()
+    own = measure()
+    after = ref_ms()
+    return own.model_copy(update={"reference_ms": (before + after) / 2})
 
 
 def _inherit(model: torch.nn.Module, encoded: str) -> None:

@@ -515,9 +515,9 @@ class Dispatcher:
             self._submit_detection(run, trial, arch)
             return
         proxy = spec.proxy.model_copy(update={"resolution": arch.resolution})
-        init_weights = None
+        init_weights, reference = None, None
         if run.job.kind == "netadapt":
-            proxy, init_weights = netadapt_training(self.storage, self.data_dir, run, trial, proxy)
+            proxy, init_weights, reference = netadapt_training(self.storage, self.data_dir, run, trial, proxy)
         payload = TrialPayload(
             trial_id=trial.id,
             job_id=run.job.id,
@@ -526,10 +526,12 @@ class Dispatcher:
             proxy=proxy,
             latency=spec.latency,
             reward=spec.reward,
-            cached_latency=self._cached_latency(run, arch),
+            # A paired measurement (the parent beside it) is taken afresh, never from the cache.
+            cached_latency=self._cached_latency(run, arch) if reference is None else None,
             final=spec.final,
             resume_checkpoint=self._resume_checkpoint(run, trial),
             init_weights=init_weights,
+            reference_architecture=reference,
         )
         self._track(run, trial.id, arch.arch_hash(), self.executor.submit(payload, resources=spec.resources))
 
@@ -667,6 +669,7 @@ class Dispatcher:
             params=result.params,
             macs=result.macs,
             epochs=result.epochs_run,
+            reference_latency_ms=result.latency.reference_ms if result.latency else None,
         )
         self._release_key(handle.key)
         run.tell(trial_id, outcome)

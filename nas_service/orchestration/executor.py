@@ -61,6 +61,8 @@ class TrialPayload(BaseModel):
             continues from it (epochs continue, not restart).
         init_weights: Base64 of a parent network's trained ``state_dict`` (a NetAdapt proposal): the worker
             starts from it where shapes allow (:func:`nas_service.arch.inherit.inherit_weights`).
+        reference_architecture: A network (as trained) to measure in the same session, before and after this
+            one (a NetAdapt proposal's parent): its median is ``LatencyMeasurement.reference_ms``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -76,6 +78,7 @@ class TrialPayload(BaseModel):
     final: FinalConfig | None = None
     resume_checkpoint: str | None = None
     init_weights: str | None = None
+    reference_architecture: Architecture | None = None
 
 
 class TrialRun(BaseModel):

@@ -58,6 +58,7 @@ def outcome_of_record(trial: TrialRecord) -> Outcome:
         params=trial.params_count,
         macs=trial.macs,
         epochs=trial.epochs_run,
+        reference_latency_ms=(trial.latency or {}).get("reference_ms"),
     )
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 from typing import Any
 
+from nas_service.arch.spec import Architecture
 from nas_service.jobspec import ProxyConfig, TrialState
 from nas_service.orchestration.jobrun import JobRun, all_trials, told_history
 from nas_service.storage.base import BaseStorage
@@ -42,26 +43,32 @@ def parent_trial_id(storage: BaseStorage, job_id: int, parent: str) -> int | Non
 
 def netadapt_training(
     storage: BaseStorage, data_dir: str | os.PathLike[str], run: JobRun, trial: TrialRecord, proxy: ProxyConfig
-) -> tuple[ProxyConfig, str | None]:
-    """The proxy a netadapt trial trains with and the base64 weights it starts from (``None``: from scratch).
+) -> tuple[ProxyConfig, str | None, Architecture | None]:
+    """How a netadapt trial trains and is measured: its proxy, the base64 weights it starts from (``None``: from
+    scratch) and the network measured beside it (a proposal's parent, for a paired latency; ``None`` in step 0).
 
     A parent whose weights are missing (over the size limit, or unreadable) is logged and the proposal trains
     from scratch for the fine-tuning epochs: its accuracy is then lower, which the choice sees.
     """
     from nas_service.artifacts import load_trial_weights
 
-    parent = (trial.params or {}).get("parent")
+    params = trial.params or {}
+    parent = params.get("parent")
     cfg = run.job.spec.netadapt
     if parent is None or cfg is None:
-        return proxy, None
+        return proxy, None, None
     proxy = proxy.model_copy(update={"epochs": cfg.finetune_epochs})
     source = parent_trial_id(storage, run.job.id, str(parent))
+    reference = None
+    if source is not None and int(params.get("step") or 0) > 0:
+        stored = storage.get_trial(source).architecture
+        reference = Architecture.model_validate(stored) if stored else None
     weights = load_trial_weights(storage, data_dir, source) if source is not None else None
     if weights is None:
         log.warning("job %s trial %s: no stored weights of its parent %s; it trains from scratch",
                     run.job.id, trial.id, parent)  # fmt: skip
-        return proxy, None
-    return proxy, base64.b64encode(weights).decode("ascii")
+        return proxy, None, reference
+    return proxy, base64.b64encode(weights).decode("ascii"), reference
 
 
 def netadapt_report(storage: BaseStorage, job: JobRecord) -> dict[str, Any]:

@@ -97,6 +97,9 @@ class Outcome:
         params: Parameter count of the network (not the search-space parameters).
         macs: Multiply-accumulates per image.
         epochs: Proxy epochs actually run.
+        reference_latency_ms: A reference network's latency measured in the same session (a NetAdapt
+            proposal's parent): ``latency_ms / reference_latency_ms`` is a paired ratio, free of the drift
+            between sessions.
     """
 
     state: OutcomeState
@@ -106,6 +109,7 @@ class Outcome:
     params: int | None = None
     macs: int | None = None
     epochs: int | None = None
+    reference_latency_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.state not in OUTCOME_STATES:
@@ -149,6 +153,7 @@ class Outcome:
             params=result.params,
             macs=result.macs,
             epochs=result.epochs_run,
+            reference_latency_ms=result.latency.reference_ms if result.latency is not None else None,
         )
 
 

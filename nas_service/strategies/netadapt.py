@@ -352,6 +352,7 @@ class NetAdaptStrategy(BaseStrategy):
         self.current = self.base
         self.current_sid: str | None = None
         self.current_latency_ms: float | None = None
+        self.current_measured_ms: float | None = None
         self.current_accuracy: float | None = None
         self.budget_ms: float | None = self.cfg.budget_ms
         self.delta_ms = 0.0
@@ -437,6 +438,7 @@ class NetAdaptStrategy(BaseStrategy):
             return
         self.oracle.observe(self.base, float(outcome.latency_ms))
         self.current_sid, self.current_latency_ms, self.current_accuracy = sid, outcome.latency_ms, outcome.accuracy
+        self.current_measured_ms = outcome.latency_ms
         if self.budget_ms is None:
             assert self.cfg.budget_fraction is not None
             self.budget_ms = round(self.cfg.budget_fraction * outcome.latency_ms, 6)
@@ -449,12 +451,12 @@ class NetAdaptStrategy(BaseStrategy):
         proposals: list[tuple[str, Proposal]] = []
         for sid, params, outcome in told:  # ask order: the oracle's fit is the same live and replayed
             arch = self._architecture(params)
-            if outcome.usable and outcome.latency_ms is not None:
-                self.oracle.observe(arch, float(outcome.latency_ms))
+            latency = self._latency_of(outcome)
+            if outcome.usable and latency is not None:
+                self.oracle.observe(arch, latency)
                 proposals.append(
-                    (sid, Proposal(params["stage"], params["kind"], params["notches"], arch, outcome.latency_ms,
-                                   outcome.accuracy))
-                )  # fmt: skip
+                    (sid, Proposal(params["stage"], params["kind"], params["notches"], arch, latency, outcome.accuracy))
+                )
         # NetAdapt's constraint (the step's target) first; failing that, at least half the intended saving.
         chosen = choose(
             [p for _, p in proposals], self.current_accuracy, self.current_latency_ms, self.target_ms,
@@ -482,12 +484,15 @@ class NetAdaptStrategy(BaseStrategy):
                 )
             return
         sid = next(s for s, p in proposals if p is chosen)
+        told_chosen = next(o for s, _, o in told if s == sid)
         row["chosen"] = {
             "suggestion_id": sid,
             "stage": chosen.stage,
             "kind": chosen.kind,
             "notches": chosen.notches,
             "latency_ms": chosen.latency_ms,
+            "measured_ms": told_chosen.latency_ms,
+            "reference_ms": told_chosen.reference_latency_ms,
             "accuracy": chosen.accuracy,
             "delta_latency_ms": chosen.latency_ms - self.current_latency_ms,
             "delta_accuracy": (
@@ -502,6 +507,7 @@ class NetAdaptStrategy(BaseStrategy):
         self.no_progress = 0
         self.current, self.current_sid = chosen.architecture, sid
         self.current_latency_ms, self.current_accuracy = chosen.latency_ms, chosen.accuracy
+        self.current_measured_ms = told_chosen.latency_ms
         self.delta_ms *= self.cfg.decay
         assert self.budget_ms is not None
         if self.current_latency_ms <= self.budget_ms:
@@ -509,6 +515,20 @@ class NetAdaptStrategy(BaseStrategy):
             self.note = (
                 f"measured {self.current_latency_ms:.4g} ms <= budget {self.budget_ms:.4g} ms after {self.step} steps"
             )
+
+    def _latency_of(self, outcome: Outcome) -> float | None:
+        """A proposal's latency on the scale of the base's measurement.
+
+        With a paired measurement (the parent measured beside it, ``reference_latency_ms``) it is the current
+        network's latency times the paired ratio: comparisons across sessions are then free of their drift (a
+        shared machine measured the same network 20-70 % apart in different trials). Without one, the raw
+        measurement; a duplicate without one (its values are another step's) is left out (``None``).
+        """
+        if outcome.latency_ms is None:
+            return None
+        if outcome.reference_latency_ms and self.current_latency_ms is not None:
+            return self.current_latency_ms * outcome.latency_ms / outcome.reference_latency_ms
+        return None if outcome.state == "duplicate" else float(outcome.latency_ms)
 
     def _plan_next(self) -> None:
         """The next step's proposals, latency estimated relative to the current network's measured latency."""
@@ -556,6 +576,7 @@ class NetAdaptStrategy(BaseStrategy):
     # -- the result ----------------------------------------------------------------------------------------
 
     def _proposal_row(self, sid: str, params: Mapping[str, Any], outcome: Outcome | None) -> dict[str, Any]:
+        paired = outcome is not None and params.get("step") and self._latency_of(outcome) is not None
         return {
             "suggestion_id": sid,
             "step": params.get("step"),
@@ -563,14 +584,18 @@ class NetAdaptStrategy(BaseStrategy):
             "kind": params.get("kind"),
             "notches": params.get("notches"),
             "estimated_ms": params.get("estimated_ms"),
-            "latency_ms": outcome.latency_ms if outcome else None,
+            "latency_ms": (self._latency_of(outcome) if paired else outcome.latency_ms) if outcome else None,
+            "measured_ms": outcome.latency_ms if outcome else None,
             "accuracy": outcome.accuracy if outcome else None,
             "state": outcome.state if outcome else "pending",
         }
 
     def report(self) -> dict[str, Any]:
         """The NetAdapt table: ``status``, ``note``, ``budget_ms``, ``base`` (step 0's row), ``current`` (the
-        network so far: latency, accuracy, suggestion id, block strings), ``steps`` (one row per finished step:
+        network so far: latency, accuracy, suggestion id, block strings). Latencies (``latency_ms``) are on the
+        base's scale: the base's measurement times the paired ratios of the steps kept (:meth:`_latency_of`);
+        ``measured_ms`` is a network's own measurement in its trial, ``reference_ms`` its parent's beside it.
+        Then ``steps`` (one row per finished step:
         step, target_ms, from_latency_ms, from_accuracy, asked, completed, state ``chosen``/``no_progress`` and
         ``chosen`` with stage, kind, notches, latency_ms, accuracy, delta_latency_ms, delta_accuracy, score,
         suggestion_id) and ``proposals`` (the step in progress, one row each, ``pending`` until told)."""
@@ -588,6 +613,7 @@ class NetAdaptStrategy(BaseStrategy):
             current = {
                 "suggestion_id": self.current_sid,
                 "latency_ms": self.current_latency_ms,
+                "measured_ms": self.current_measured_ms,
                 "accuracy": self.current_accuracy,
                 "block_strings": self.current.block_strings(),
             }

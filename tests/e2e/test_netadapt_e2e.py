@@ -45,7 +45,7 @@ def test_netadapt_job_reaches_its_budget_across_a_dispatcher_crash(
         kind="netadapt",
         proxy={"epochs": 2},
         latency={"warmup": 3, "repeats": 20},
-        netadapt={"base": BASE, "budget_fraction": 0.75, "reduction_fraction": 0.06, "finetune_epochs": 1,
+        netadapt={"base": BASE, "budget_fraction": 0.6, "reduction_fraction": 0.06, "finetune_epochs": 1,
                   "max_steps": 12, "patience": 6, "kinds": ["repeats"]},
         budget={"max_trials": 60, "max_concurrent": 2, "max_attempts": 3},
     )  # fmt: skip

@@ -2,7 +2,9 @@
 
 The runner builds each network for real, starts it from the payload's ``init_weights`` with the product's
 :func:`~nas_service.arch.inherit.inherit_weights`, and returns its weights (the dispatcher stores them for the
-next step); accuracy and latency come from the network's size, so NetAdapt's path is deterministic. What is
+next step); accuracy and latency come from the network's size, so NetAdapt's path is deterministic. Each trial
+"measures" in a session of its own speed (x1.0 to x1.6, as a shared machine does), and the parent beside the
+proposal in the same session: the job must still reach its budget, on the base's scale. What is
 checked is the controller's part: step 0 trains from scratch for ``proxy.epochs``, every proposal fine-tunes for
 ``finetune_epochs`` from exactly its parent's stored weights, and the table the API serves.
 """
@@ -15,11 +17,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from nas_service.arch.builder import build_model
 from nas_service.arch.inherit import inherit_weights
 from nas_service.arch.profile import count_macs
+from nas_service.arch.spec import Architecture
 from nas_service.artifacts import load_trial_weights
 from nas_service.jobspec import JobSpec, JobState, LatencyMeasurement, TrialResult, TrialState
 from nas_service.orchestration import Dispatcher, InProcessExecutor, TrialPayload, TrialRun
@@ -58,17 +62,28 @@ class _Runner:
         buffer = io.BytesIO()
         torch.save(model.state_dict(), buffer)
         macs = count_macs(arch)
-        blocks = sum(b.repeats for stage in arch.stages for b in stage)
-        ms = 0.05 * blocks + macs / 2e6
+        session = 1 + 0.6 * ((int(payload.trial_id) * 7) % 5) / 4  # this trial's measuring conditions
+        ms = session * _true_ms(arch)
         if self.slower and payload.init_weights:
             ms = 100.0
-        latency = LatencyMeasurement(device="cpu:policy", median_ms=ms, p90_ms=ms, mean_ms=ms, samples=1)
+        reference = None
+        if payload.reference_architecture is not None:
+            assert payload.cached_latency is None  # a paired measurement is taken afresh
+            reference = session * _true_ms(payload.reference_architecture)
+        latency = LatencyMeasurement(
+            device="cpu:policy", median_ms=ms, p90_ms=ms, mean_ms=ms, samples=1, reference_ms=reference
+        )
         reporter.latency(latency)
         result = TrialResult(
             state=TrialState.COMPLETED, accuracy=min(0.99, 0.05 * math.log(macs)), latency=latency,
             epochs_run=payload.proxy.epochs, node="127.0.0.1", worker="policy",
         )  # fmt: skip
         return TrialRun(result=result, weights=buffer.getvalue())
+
+
+def _true_ms(arch: Any) -> float:
+    arch = arch.model_copy(update={"num_classes": 10, "in_channels": 1})
+    return 0.05 * sum(b.repeats for stage in arch.stages for b in stage) + count_macs(arch) / 2e6
 
 
 def _drive(d: Dispatcher, storage: BaseStorage, job_id: int, steps: int = 2000) -> JobState:
@@ -95,6 +110,13 @@ def test_a_netadapt_job_fine_tunes_each_proposal_from_its_parent(storage: BaseSt
     assert report["current"]["latency_ms"] <= report["budget_ms"] < report["base"]["latency_ms"]
     chosen = [s["chosen"] for s in report["steps"] if s["chosen"]]
     assert len(chosen) >= 2
+    # On the base's scale: the base's session speed times the true latency, whatever each trial's session was.
+    base_trial = storage.get_trial(report["base"]["trial_id"])
+    scale = report["base"]["latency_ms"] / _true_ms(Architecture.model_validate(base_trial.architecture))
+    current = storage.get_trial(report["current"]["trial_id"])
+    true_now = _true_ms(Architecture.model_validate(current.architecture))
+    assert report["current"]["latency_ms"] == pytest.approx(scale * true_now, rel=1e-9)
+    assert any(c["measured_ms"] != pytest.approx(c["latency_ms"]) for c in chosen)  # the sessions did differ
 
     trials = {t.id: t for t in storage.list_trials(job_id, limit=1000).items}
     by_sid = {t.suggestion_id: t for t in trials.values()}
@@ -107,10 +129,12 @@ def test_a_netadapt_job_fine_tunes_each_proposal_from_its_parent(storage: BaseSt
         params = trials[trial_id].params
         if params["step"] == 0:
             assert payload.init_weights is None and payload.proxy.epochs == 3
+            assert payload.reference_architecture is None
             continue
         assert payload.proxy.epochs == 1  # a brief fine-tuning, not a training from scratch
         parent = by_sid[params["parent"]]
         assert parent.state == TrialState.COMPLETED and parent.id != trial_id
+        assert payload.reference_architecture == Architecture.model_validate(parent.architecture)
         stored = load_trial_weights(storage, tmp_path, parent.id)
         assert stored is not None and base64.b64decode(payload.init_weights or "") == stored
     # Each step's proposals start from the network the previous step kept.

@@ -114,3 +114,34 @@ def test_stop_flag_prunes_the_trial(tiny_arch: Architecture, quick_latency: Late
     assert result.state == TrialState.PRUNED and result.epochs_run == 1 and result.accuracy is not None
     assert result.latency is not None  # measured before training: pruned trials keep it
     assert run.weights is not None  # a pruned trial's partly trained weights are kept too
+
+
+def test_a_netadapt_proposal_starts_from_its_parent_and_is_measured_beside_it(
+    tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
+) -> None:
+    import base64
+
+    from nas_service.strategies.netadapt import reduce_stage
+
+    parent = run_trial_detailed(_payload(tiny_arch, tiny_proxy, quick_latency), NullReporter())
+    assert parent.weights is not None and parent.result.latency is not None
+    assert parent.result.latency.reference_ms is None  # no reference asked: none measured
+    child_arch = next(
+        a for k in ("width", "expansion", "kernel") for s in range(len(tiny_arch.stages))
+        if (a := reduce_stage(tiny_arch, s, k)) is not None  # type: ignore[arg-type]
+    )  # fmt: skip
+    payload = _payload(
+        child_arch, tiny_proxy.model_copy(update={"lr": 1e-9}), quick_latency,
+        init_weights=base64.b64encode(parent.weights).decode("ascii"), reference_architecture=tiny_arch,
+    )  # fmt: skip
+    child = run_trial_detailed(payload, NullReporter())
+    assert child.result.state == TrialState.COMPLETED, child.result.error
+    latency = child.result.latency
+    assert latency is not None and latency.reference_ms is not None and latency.reference_ms > 0
+    # A learning rate of ~0: the child's weights are still the parent's, sliced (what its fine-tuning starts from).
+    assert child.weights is not None
+    state = torch.load(io.BytesIO(child.weights), map_location="cpu", weights_only=True)
+    before = torch.load(io.BytesIO(parent.weights), map_location="cpu", weights_only=True)
+    for name in ("conv_stem.weight", "classifier.weight"):
+        region = tuple(slice(0, n) for n in state[name].shape)
+        assert torch.allclose(state[name], before[name][region], atol=1e-6), name
