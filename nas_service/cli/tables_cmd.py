@@ -40,8 +40,9 @@ def job_netadapt(
 
 
 def netadapt_table(r: Any) -> Any:
-    """The rich table of a ``NetAdaptPublic``: the base, one row per step, then the step in progress (``pp/ms``:
-    accuracy change in percentage points per millisecond saved, NetAdapt's choice criterion)."""
+    """The rich table of a ``NetAdaptPublic``: the base, one row per step, then the step in progress. ``ms`` is
+    on the base's scale (paired ratios), ``Δpp`` the accuracy change in percentage points, ``pp/ms`` that per
+    millisecond saved (NetAdapt's choice criterion)."""
     from rich.table import Table
 
     budget = f"{_fmt(r.budget_ms, 'ms')} ms" if r.budget_ms is not None else f"{r.budget_fraction} x the base"
@@ -52,7 +53,7 @@ def netadapt_table(r: Any) -> Any:
     table.add_column("step", justify="right")
     table.add_column("target", justify="right")
     table.add_column("reduction", no_wrap=True)
-    for col in ("ms", "Δms", "acc", "Δacc", "pp/ms", "tried", "trial"):
+    for col in ("ms", "Δms", "acc", "Δpp", "pp/ms", "tried", "trial"):
         table.add_column(col, justify="right")
     if r.base is not None:
         b = r.base
@@ -83,12 +84,12 @@ def _pct(value: float | None) -> str:
 
 def _per_ms(score: float | None) -> str:
     """NetAdapt's score (accuracy change per millisecond saved) in percentage points per millisecond."""
-    return "–" if score is None else f"{100 * score:.3f}"
+    return "–" if score is None else f"{100 * score:.3g}"
 
 
 def _points(value: float | None) -> str:
     """An accuracy change in percentage points."""
-    return "–" if value is None else f"{100 * value:+.1f}pp"
+    return "–" if value is None else f"{100 * value:+.1f}"
 
 
 @job_app.command("scaling")

@@ -513,7 +513,7 @@ class NetAdaptStrategy(BaseStrategy):
         if self.current_latency_ms <= self.budget_ms:
             self.status = "met"
             self.note = (
-                f"measured {self.current_latency_ms:.4g} ms <= budget {self.budget_ms:.4g} ms after {self.step} steps"
+                f"{self.current_latency_ms:.4g} ms <= budget {self.budget_ms:.4g} ms after {self.step} steps"
             )
 
     def _latency_of(self, outcome: Outcome) -> float | None:
