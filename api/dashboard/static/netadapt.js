@@ -39,6 +39,14 @@
     return parts.join(" · ");
   }
 
+  /** The base-scale latency, with the trial's own measurement and its parent's beside it as a tooltip. */
+  function measuredTitle(c) {
+    if (c.measured_ms == null) return nas.fmtNum(c.latency_ms, 3);
+    const beside = c.reference_ms != null ? ", its parent " + nas.fmtNum(c.reference_ms, 3) + " ms beside it" : "";
+    return '<span title="' + nas.escapeHtml("measured " + nas.fmtNum(c.measured_ms, 3) + " ms in its trial" + beside) +
+      '">' + nas.fmtNum(c.latency_ms, 3) + "</span>";
+  }
+
   function stepRow(s) {
     const c = s.chosen;
     if (!c) {
@@ -47,7 +55,7 @@
         ["–", true], ["–", true], ["–", true], [nas.escapeHtml(s.completed + " / " + s.asked), true], ["–"]]) + "</tr>";
     }
     return '<tr data-step="' + nas.escapeHtml(s.step) + '">' + cells([[nas.escapeHtml(s.step), true],
-      [nas.fmtNum(s.target_ms, 3), true], [nas.escapeHtml(reduction(c))], [nas.fmtNum(c.latency_ms, 3), true],
+      [nas.fmtNum(s.target_ms, 3), true], [nas.escapeHtml(reduction(c))], [measuredTitle(c), true],
       [signed(c.delta_latency_ms, 3), true], [nas.fmtPct(c.accuracy), true], [signed(c.delta_accuracy, 2, 100), true],
       [signed(c.score, 4), true], [nas.escapeHtml(s.completed + " / " + s.asked), true], [trialButton(c.trial_id)]]) +
       "</tr>";
