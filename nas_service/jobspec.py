@@ -447,8 +447,8 @@ class LatencyMeasurement(_Model):
     cv: float | None = Field(None, ge=0)
     stable: bool | None = None
     extra_ms: dict[str, float] = Field(default_factory=dict, max_length=8)
-    #: A reference network's median measured in the same session, around this one (before and after): a
-    #: NetAdapt proposal's parent, so the two compare under the same conditions (a paired measurement).
+    #: A reference network's median measured in the same session, interleaved with this one: a NetAdapt
+    #: proposal's parent, so the two compare under the same conditions (a paired measurement).
     reference_ms: float | None = Field(None, gt=0)
 
 

@@ -217,3 +217,14 @@ def seed_netadapt(storage: Any, job_id: int, asks: int = 50) -> None:
     told = [(t.suggestion_id, t.params, t.outcome.accuracy, t.outcome.latency_ms) for t in strategy.told()]
     store_told(storage, job_id, told)
     storage.save_strategy_state(job_id, {"format": STATE_FORMAT, "strategy": strategy.state_dict()})
+
+
+def step_until_done(dispatcher: Any, storage: Any, job_id: int, steps: int = 200) -> JobState:
+    """Step ``dispatcher`` (no waiting) until ``job_id`` is completed, failed or cancelled, at most ``steps``
+    times; the job's state then (the policy tests drive a dispatcher this way, without Ray)."""
+    for _ in range(steps):
+        dispatcher.step(timeout=0.0)
+        state = storage.get_job(job_id).state
+        if state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
+            return state
+    return storage.get_job(job_id).state

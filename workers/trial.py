@@ -324,9 +324,11 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
 def _paired(
     measure: Callable[[], LatencyMeasurement], reference: Architecture, data: Any, payload: TrialPayload, node: str
 ) -> LatencyMeasurement:
-    """This network's measurement with ``reference`` (a NetAdapt proposal's parent) measured just before and just
-    after it in the same session: ``reference_ms`` is the mean of those two medians, so the ratio of the two
-    compares them under the same conditions (load, clocks, caches) whatever the other sessions saw."""
+    """This network's measurement with ``reference`` (a NetAdapt proposal's parent) measured in the same session,
+    interleaved: reference, this, reference, this. Each side keeps the lower of its two medians: a burst of load
+    during one measurement (on a shared machine the same network's median varied 2x between back-to-back
+    measurements) inflates one of them, rarely both, and a burst on the reference would make the proposal look
+    faster than it is. ``reference_ms`` is the reference's; the ratio compares the two under the same conditions."""
     from nas_service.arch.builder import build_model
     from workers.latency import measure_for_trial
 
@@ -337,10 +339,10 @@ def _paired(
         found = measure_for_trial(ref_model, ref_arch.model_dump_json(), data.input_shape, payload.latency, node)
         return found.median_ms
 
-    before = ref_ms()
-    own = measure()
-    after = ref_ms()
-    return own.model_copy(update={"reference_ms": (before + after) / 2})
+    first_ref, first = ref_ms(), measure()
+    second_ref, second = ref_ms(), measure()
+    own = first if first.median_ms <= second.median_ms else second
+    return own.model_copy(update={"reference_ms": min(first_ref, second_ref)})
 
 
 def _inherit(model: torch.nn.Module, encoded: str) -> None:

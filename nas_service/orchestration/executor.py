@@ -61,7 +61,7 @@ class TrialPayload(BaseModel):
             continues from it (epochs continue, not restart).
         init_weights: Base64 of a parent network's trained ``state_dict`` (a NetAdapt proposal): the worker
             starts from it where shapes allow (:func:`nas_service.arch.inherit.inherit_weights`).
-        reference_architecture: A network (as trained) to measure in the same session, before and after this
+        reference_architecture: A network (as trained) to measure in the same session, interleaved with this
             one (a NetAdapt proposal's parent): its median is ``LatencyMeasurement.reference_ms``.
     """
 

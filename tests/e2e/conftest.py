@@ -138,6 +138,15 @@ def assert_history_consistent(storage: Any, job_id: int) -> list[dict[str, Any]]
     return history
 
 
+def ray_dispatcher(store: Any, name: str, lease_s: float = 60.0) -> tuple[Any, Any]:
+    """A dispatcher on its own :class:`~workers.executor.RayExecutor` (the session's local Ray), polling fast."""
+    from workers.dispatcher import Dispatcher
+    from workers.executor import RayExecutor
+
+    executor = RayExecutor(heartbeat_interval_s=0.5, cancel_grace_s=2.0)
+    return Dispatcher(store, executor, name, poll_s=0.3, lease_s=lease_s, stale_after_s=120), executor
+
+
 class Helpers:
     """The helpers above, handed to tests by the ``e2e`` fixture (test modules cannot import a conftest)."""
 
@@ -150,6 +159,7 @@ class Helpers:
     assert_counters_match_rows = staticmethod(assert_counters_match_rows)
     assert_history_consistent = staticmethod(assert_history_consistent)
     history_of = staticmethod(history_of)
+    ray_dispatcher = staticmethod(ray_dispatcher)
     JOB_TERMINAL = JOB_TERMINAL
     TRAINED_STATES = TRAINED_STATES
 

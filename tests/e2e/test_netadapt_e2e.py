@@ -15,19 +15,12 @@ from typing import Any
 import pytest
 
 from nas_service.jobspec import JobState, TrialState
-from workers.dispatcher import Dispatcher
-from workers.executor import RayExecutor
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 # At 16 px a small network's latency is mostly per-layer overhead: removing a block is what measurably speeds it
 # up, so the e2e job reduces repeats (the other reductions are covered by the policy and strategy tests).
 BASE = [["ds_r1_k3_s1_c16"], ["ir_r4_k5_s2_e6_c32"], ["ir_r4_k3_s2_e6_c48"]]
-
-
-def _dispatcher(store: Any, name: str, lease_s: float = 60.0) -> tuple[Dispatcher, RayExecutor]:
-    executor = RayExecutor(heartbeat_interval_s=0.5, cancel_grace_s=2.0)
-    return Dispatcher(store, executor, name, poll_s=0.3, lease_s=lease_s, stale_after_s=120), executor
 
 
 def test_netadapt_job_reaches_its_budget_across_a_dispatcher_crash(
@@ -54,14 +47,14 @@ def test_netadapt_job_reaches_its_budget_across_a_dispatcher_crash(
     def terminal() -> int:
         return sum(t.finished_at is not None for t in e2e.trials_of(store, job_id))
 
-    first, first_ex = _dispatcher(store, "netadapt-a", lease_s=3.0)
+    first, first_ex = e2e.ray_dispatcher(store, "netadapt-a", lease_s=3.0)
     try:
         e2e.drive(first, store, job_id, lambda: terminal() >= 3, 300, "the base and two proposals")
     finally:
         first_ex.shutdown()  # a crash: its Ray work dies, the claim expires
     a_next_id = store.load_strategy_state(job_id)["strategy"]["next_id"]
 
-    second, second_ex = _dispatcher(store, "netadapt-b")
+    second, second_ex = e2e.ray_dispatcher(store, "netadapt-b")
     try:
         e2e.drive(second, store, job_id, e2e.job_done(store, job_id), 900, "the netadapt job to finish")
     finally:

@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 
 from nas_service.jobspec import JobState, TrialState
-from workers.dispatcher import Dispatcher
-from workers.executor import RayExecutor
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -39,11 +37,6 @@ HANDOVER = {"random": "close", "grid": "crash", "tpe": "close", "nsga2": "crash"
 LEASE_S = 3.0
 
 
-def _dispatcher(store: Any, name: str, lease_s: float = 60.0) -> tuple[Dispatcher, RayExecutor]:
-    executor = RayExecutor(heartbeat_interval_s=0.5, cancel_grace_s=2.0)
-    return Dispatcher(store, executor, name, poll_s=0.3, lease_s=lease_s, stale_after_s=120), executor
-
-
 def _terminal(store: Any, job_id: int, e2e: Any) -> int:
     return sum(t.state in e2e.TRAINED_STATES and t.finished_at is not None for t in e2e.trials_of(store, job_id))
 
@@ -60,7 +53,7 @@ def test_strategy_runs_end_to_end_and_resumes_after_a_restart(
     job_id = e2e.submit(store, spec)
     how = HANDOVER[name]
 
-    first, first_ex = _dispatcher(store, f"{name}-a", lease_s=LEASE_S)
+    first, first_ex = e2e.ray_dispatcher(store, f"{name}-a", lease_s=LEASE_S)
     try:
         e2e.drive(first, store, job_id, lambda: _terminal(store, job_id, e2e) >= 2, 240, "two terminal trials")
         if how == "close":
@@ -76,7 +69,7 @@ def test_strategy_runs_end_to_end_and_resumes_after_a_restart(
     assert job.state == JobState.RUNNING
     assert (job.claimed_by is None) == (how == "close")
 
-    second, second_ex = _dispatcher(store, f"{name}-b")
+    second, second_ex = e2e.ray_dispatcher(store, f"{name}-b")
     try:
         e2e.drive(second, store, job_id, e2e.job_done(store, job_id), 400, f"{name}: B to finish the job")
     finally:
@@ -130,7 +123,7 @@ def test_compound_scaling_job_end_to_end_with_its_scaling_table(
         budget={"max_trials": 10, "max_concurrent": 2},
     )  # fmt: skip
     job_id = e2e.submit(store, spec)
-    dispatcher, executor = _dispatcher(store, "scaling")
+    dispatcher, executor = e2e.ray_dispatcher(store, "scaling")
     try:
         e2e.drive(dispatcher, store, job_id, e2e.job_done(store, job_id), 400, "the scaling job to finish")
     finally:

@@ -18,6 +18,7 @@ from nas_service.orchestration.detection import DetectionTrialPayload
 from nas_service.orchestration.inprocess import InProcessReporter
 from nas_service.orchestration.reports import job_scaling_report
 from nas_service.storage.base import BaseStorage
+from nas_service.testing import step_until_done
 
 TINY_PROXY = {"resolution": 64, "epochs": 1, "train_images": 8, "val_images": 4, "batch_size": 4, "device": "cpu"}
 
@@ -44,12 +45,7 @@ def detection_spec(**overrides: Any) -> JobSpec:
 
 def _drive(storage: BaseStorage, job_id: int, tmp_path: Path, steps: int = 100) -> JobState:
     d = Dispatcher(storage, InProcessExecutor(_run), "d1", poll_s=0.0, data_dir=tmp_path)
-    for _ in range(steps):
-        d.step(timeout=0.0)
-        state = storage.get_job(job_id).state
-        if state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
-            return state
-    return storage.get_job(job_id).state
+    return step_until_done(d, storage, job_id, steps)
 
 
 def test_a_detection_search_runs_in_process(storage: BaseStorage, tmp_path: Path) -> None:

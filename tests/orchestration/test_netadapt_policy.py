@@ -30,6 +30,7 @@ from nas_service.orchestration import Dispatcher, InProcessExecutor, TrialPayloa
 from nas_service.orchestration.inprocess import InProcessReporter
 from nas_service.orchestration.netadapt import netadapt_report
 from nas_service.storage.base import BaseStorage
+from nas_service.testing import size_latency_ms, step_until_done
 
 BASE = [["ds_r1_k3_s1_c16"], ["ir_r2_k5_s2_e6_c32"], ["ir_r2_k3_s2_e6_c40"]]
 
@@ -82,17 +83,11 @@ class _Runner:
 
 
 def _true_ms(arch: Any) -> float:
-    arch = arch.model_copy(update={"num_classes": 10, "in_channels": 1})
-    return 0.05 * sum(b.repeats for stage in arch.stages for b in stage) + count_macs(arch) / 2e6
+    return size_latency_ms(arch.model_copy(update={"num_classes": 10, "in_channels": 1}))
 
 
-def _drive(d: Dispatcher, storage: BaseStorage, job_id: int, steps: int = 2000) -> JobState:
-    for _ in range(steps):
-        d.step(timeout=0.0)
-        state = storage.get_job(job_id).state
-        if state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
-            return state
-    return storage.get_job(job_id).state
+def _drive(d: Dispatcher, storage: BaseStorage, job_id: int) -> JobState:
+    return step_until_done(d, storage, job_id, 2000)
 
 
 def test_a_netadapt_job_fine_tunes_each_proposal_from_its_parent(storage: BaseStorage, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from nas_service.orchestration import (
 from nas_service.orchestration.inprocess import InProcessReporter
 from nas_service.space import tiny_space
 from nas_service.storage.base import BaseStorage
+from nas_service.testing import step_until_done
 
 
 def _spec(**overrides: Any) -> JobSpec:
@@ -45,12 +46,7 @@ def _dispatcher(storage: BaseStorage, executor: BaseExecutor, name: str, tmp_pat
 
 
 def _drive(d: Dispatcher, storage: BaseStorage, job_id: int, steps: int = 200) -> JobState:
-    for _ in range(steps):
-        d.step(timeout=0.0)
-        state = storage.get_job(job_id).state
-        if state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
-            return state
-    return storage.get_job(job_id).state
+    return step_until_done(d, storage, job_id, steps)
 
 
 def _trials(storage: BaseStorage, job_id: int) -> list[Any]:

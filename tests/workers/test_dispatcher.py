@@ -35,6 +35,7 @@ from nas_service.space import tiny_space
 from nas_service.storage import SQLAlchemyStorage
 from nas_service.storage.schema import upgrade
 from nas_service.strategies import make_strategy
+from nas_service.testing import step_until_done
 from workers.dispatcher import Dispatcher
 
 _RUNTIME = runtime_key("cpu:fake", "test")
@@ -130,12 +131,7 @@ def _job(store: SQLAlchemyStorage, spec: JobSpec) -> int:
 
 
 def _drive(dispatcher: Dispatcher, store: SQLAlchemyStorage, job_id: int, steps: int = 60) -> JobState:
-    for _ in range(steps):
-        dispatcher.step(timeout=0.0)
-        state = store.get_job(job_id).state
-        if state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
-            return state
-    return store.get_job(job_id).state
+    return step_until_done(dispatcher, store, job_id, steps)
 
 
 def _trials(store: SQLAlchemyStorage, job_id: int) -> list[Any]:
