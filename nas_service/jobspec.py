@@ -447,8 +447,9 @@ class LatencyMeasurement(_Model):
     cv: float | None = Field(None, ge=0)
     stable: bool | None = None
     extra_ms: dict[str, float] = Field(default_factory=dict, max_length=8)
-    #: A reference network's median measured in the same session, interleaved with this one: a NetAdapt
-    #: proposal's parent, so the two compare under the same conditions (a paired measurement).
+    #: A reference network (a NetAdapt proposal's parent) timed run by run alternately with this one: this
+    #: median divided by the median of the run-by-run ratios, so ``median_ms / reference_ms`` is that paired
+    #: ratio, which holds where separate measurements drift (:func:`nas_service.latency.runners.measure_paired`).
     reference_ms: float | None = Field(None, gt=0)
 
 

@@ -26,6 +26,7 @@ from nas_service.latency.runners import (
     cpu_model_name,
     describe_device,
     measure_module,
+    measure_paired,
     runtime_version,
 )
 from nas_service.orchestration.latency_cache import latency_cache_key as _cache_key
@@ -186,7 +187,12 @@ def cache_applies(cached: LatencyMeasurement, cfg: LatencyConfig) -> bool:
 
 
 def measure_for_trial(
-    model: nn.Module, arch_json: str, input_shape: Sequence[int], cfg: LatencyConfig, node: str | None = None
+    model: nn.Module,
+    arch_json: str,
+    input_shape: Sequence[int],
+    cfg: LatencyConfig,
+    node: str | None = None,
+    reference: nn.Module | None = None,
 ) -> LatencyMeasurement:
     """Measure a trial's network on the job's target (and its extra targets), where each target measures.
 
@@ -199,6 +205,9 @@ def measure_for_trial(
         input_shape: Per-sample input shape ``(C, H, W)``.
         cfg: The job's latency settings (targets resolved when the job was queued).
         node: This node's identity, recorded with a local measurement.
+        reference: A network to time alternately with ``model`` on the primary target, run by run
+            (:func:`~nas_service.latency.runners.measure_paired`; a NetAdapt proposal's parent): its median is
+            ``reference_ms``. Only where the primary target measures here (a remote target gives none).
 
     Returns:
         The primary target's measurement, with the extra targets' medians in ``extra_ms``.
@@ -210,7 +219,11 @@ def measure_for_trial(
         return to_latency_measurement(measure_module(model, input_shape, target), node)
 
     primary = primary_target(cfg)
-    result = one(primary)
+    if reference is not None and primary.resource is None:
+        measured, reference_ms = measure_paired(model, reference, input_shape, primary)
+        result = to_latency_measurement(measured, node).model_copy(update={"reference_ms": reference_ms})
+    else:
+        result = one(primary)
     extra = {}
     for name in cfg.extra_targets:
         target = cfg.resolved.get(name) or (target_of(cfg) if name == DEFAULT_TARGET_NAME else None)

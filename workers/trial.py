@@ -29,7 +29,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from nas_service.arch.spec import Architecture
 from nas_service.errors import public_error_text
 from nas_service.jobspec import (
     EpochReport,
@@ -255,13 +254,16 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
             latency = payload.cached_latency
             if latency is None or not cache_applies(latency, payload.latency):
 
-                def measure() -> LatencyMeasurement:
-                    return measure_for_trial(model, arch.model_dump_json(), data.input_shape, payload.latency, node)
-
-                if payload.reference_architecture is not None:
-                    latency = _paired(measure, payload.reference_architecture, data, payload, node)
-                else:
-                    latency = measure()
+                reference = None
+                if payload.reference_architecture is not None:  # a NetAdapt proposal: its parent, timed alongside
+                    reference = build_model(
+                        payload.reference_architecture.model_copy(
+                            update={"num_classes": data.num_classes, "in_channels": data.in_channels}
+                        )
+                    )
+                latency = measure_for_trial(
+                    model, arch.model_dump_json(), data.input_shape, payload.latency, node, reference
+                )
                 if latency.stable is not False:  # the cross-job cache keeps only stable measurements
                     run.latency_key = latency_cache_key(
                         run.measured_arch_hash, data.input_shape, latency.device, payload.latency
@@ -319,30 +321,6 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
     seconds["other"] = max(0.0, wall - sum(seconds.values()))
     run.phases = seconds
     return run
-
-
-def _paired(
-    measure: Callable[[], LatencyMeasurement], reference: Architecture, data: Any, payload: TrialPayload, node: str
-) -> LatencyMeasurement:
-    """This network's measurement with ``reference`` (a NetAdapt proposal's parent) measured in the same session,
-    interleaved: reference, this, reference, this. Each side keeps the lower of its two medians: a burst of load
-    during one measurement (on a shared machine the same network's median varied 2x between back-to-back
-    measurements) inflates one of them, rarely both, and a burst on the reference would make the proposal look
-    faster than it is. ``reference_ms`` is the reference's; the ratio compares the two under the same conditions."""
-    from nas_service.arch.builder import build_model
-    from workers.latency import measure_for_trial
-
-    ref_arch = reference.model_copy(update={"num_classes": data.num_classes, "in_channels": data.in_channels})
-    ref_model = build_model(ref_arch)
-
-    def ref_ms() -> float:
-        found = measure_for_trial(ref_model, ref_arch.model_dump_json(), data.input_shape, payload.latency, node)
-        return found.median_ms
-
-    first_ref, first = ref_ms(), measure()
-    second_ref, second = ref_ms(), measure()
-    own = first if first.median_ms <= second.median_ms else second
-    return own.model_copy(update={"reference_ms": min(first_ref, second_ref)})
 
 
 def _inherit(model: torch.nn.Module, encoded: str) -> None:

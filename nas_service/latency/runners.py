@@ -33,7 +33,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas_service.latency.measure import MeasurementPolicy, StableMeasurement, measure_until_stable
+from nas_service.latency.measure import (
+    MeasurementPolicy,
+    StableMeasurement,
+    measure_until_stable,
+    percentile,
+    round_stats,
+)
 from nas_service.latency.slot import measurement_slot
 from nas_service.latency.targets import LatencyTarget
 
@@ -263,6 +269,84 @@ def measure_module(
     finally:
         torch.set_num_threads(previous_threads)
     return _measurement(result, target, raised, waited)
+
+
+def _time_pair_round(a: Forward, b: Forward, target: LatencyTarget, cuda: bool) -> tuple[list[float], list[float]]:
+    """One round of ``a`` and ``b`` timed alternately, run by run, in ABBA order (so neither always runs first,
+    with the other's data in the caches); warm-up of both first."""
+    for _ in range(target.warmup):
+        a()
+        b()
+    if cuda:
+        torch.cuda.synchronize()
+        events: tuple[list[Any], list[Any]] = ([], [])
+        for i in range(target.repeats):
+            for forward, pairs in _abba(i, a, b, events):
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                forward()
+                end.record()
+                pairs.append((start, end))
+        torch.cuda.synchronize()
+        return [float(s.elapsed_time(e)) for s, e in events[0]], [float(s.elapsed_time(e)) for s, e in events[1]]
+    out: tuple[list[float], list[float]] = ([], [])
+    for i in range(target.repeats):
+        for forward, samples in _abba(i, a, b, out):
+            t0 = time.perf_counter_ns()
+            forward()
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+    return out
+
+
+def _abba(i: int, a: Forward, b: Forward, into: tuple[list[Any], list[Any]]) -> list[tuple[Forward, list[Any]]]:
+    """Run ``i`` of an ABBA sequence: ``a`` then ``b`` on even runs, ``b`` then ``a`` on odd ones."""
+    order = [(a, into[0]), (b, into[1])]
+    return order if i % 2 == 0 else order[::-1]
+
+
+def measure_paired(
+    model: nn.Module,
+    reference: nn.Module,
+    input_shape: Sequence[int],
+    target: LatencyTarget,
+    policy: MeasurementPolicy | None = None,
+) -> tuple[NetworkMeasurement, float]:
+    """Measure ``model`` with ``reference`` (same input) timed alternately run by run, in the node's slot.
+
+    A paired measurement: a burst of load, a clock change or a cache flush falls on both alike, so the ratio of
+    the two medians holds where separate measurements of one network drift apart (on a shared 2-core machine
+    back-to-back medians of one network varied up to 2x). Rounds repeat until ``model``'s round is stable, as
+    :func:`measure_module` does.
+
+    Returns:
+        ``model``'s measurement (the kept round) and ``reference``'s latency in that same round, as ``model``'s
+        median divided by the median of the run-by-run ratios (so the two give that paired ratio).
+    """
+    policy = policy or MeasurementPolicy()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(target.threads)
+    try:
+        a = prepare_runner(model, input_shape, target)
+        b = prepare_runner(reference, input_shape, target)
+        cuda = target.device == "cuda"
+        rounds: list[tuple[Any, float]] = []
+        with measurement_slot() as slot:
+            for _ in range(policy.max_rounds):
+                own, ref = _time_pair_round(a, b, target, cuda)
+                stats = round_stats(own)
+                # The median of the run-by-run ratios: each pair ran back to back, so a burst that slows one
+                # run of the pair slows the other too (the medians of the two sides are hit unevenly).
+                ratio = percentile([x / y for x, y in zip(own, ref, strict=True)], 50)
+                rounds.append((stats, stats.median_ms / ratio))
+                if stats.cv <= policy.cv_threshold:
+                    break
+    finally:
+        torch.set_num_threads(previous_threads)
+    kept, ref_ms = min(rounds, key=lambda r: r[0].cv)
+    result = StableMeasurement(
+        stats=kept, rounds=len(rounds), stable=kept.cv <= policy.cv_threshold, round_cvs=tuple(r[0].cv for r in rounds)
+    )
+    return _measurement(result, target, slot.priority_raised, slot.waited_s), ref_ms
 
 
 def _measurement(result: StableMeasurement, target: LatencyTarget, raised: bool, waited: float) -> NetworkMeasurement:

@@ -61,8 +61,8 @@ class TrialPayload(BaseModel):
             continues from it (epochs continue, not restart).
         init_weights: Base64 of a parent network's trained ``state_dict`` (a NetAdapt proposal): the worker
             starts from it where shapes allow (:func:`nas_service.arch.inherit.inherit_weights`).
-        reference_architecture: A network (as trained) to measure in the same session, interleaved with this
-            one (a NetAdapt proposal's parent): its median is ``LatencyMeasurement.reference_ms``.
+        reference_architecture: A network (as trained) to time run by run alternately with this one (a NetAdapt
+            proposal's parent): ``LatencyMeasurement.reference_ms``.
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -19,7 +19,7 @@ from nas_service.latency import (
     measure_until_stable,
     round_stats,
 )
-from nas_service.latency.runners import measure_module, prepare_runner, runtime_version
+from nas_service.latency.runners import measure_module, measure_paired, prepare_runner, runtime_version
 from nas_service.latency.slot import measurement_slot, wait_while_measuring
 from nas_service.space import digits_space
 
@@ -87,6 +87,23 @@ def test_measure_module_per_runtime(runtime: str) -> None:
     assert len(m.samples_ms) == 12 and 0 < m.median_ms <= m.p90_ms * 1.0001 and m.cv >= 0
     assert 1 <= m.rounds <= 2 and m.device.startswith("cpu:")
     assert torch.get_num_threads() == before and model.training  # the caller's model and threads untouched
+
+
+def test_a_paired_measurement_times_both_networks_run_by_run() -> None:
+    from nas_service.arch.spec import Architecture
+
+    small = Architecture.from_block_strings([["ds_r1_k3_s1_c16"]], resolution=24, num_classes=10)
+    large = Architecture.from_block_strings(
+        [["ds_r1_k3_s1_c16"], ["ir_r4_k5_s1_e6_c64"], ["ir_r4_k5_s1_e6_c96"]], resolution=24, num_classes=10
+    )
+    target = LatencyTarget(name="t", warmup=2, repeats=16)
+    policy = MeasurementPolicy(cv_threshold=0.5, max_rounds=2)
+    m, ref = measure_paired(build_model(small), build_model(large), (3, 24, 24), target, policy)
+    assert len(m.samples_ms) == 16 and m.target == "t" and 1 <= m.rounds <= 2
+    # Eight heavy blocks against one light one: the ratio says which is which by far, whatever the load.
+    assert ref > 3 * m.median_ms
+    same, same_ref = measure_paired(build_model(small), build_model(small), (3, 24, 24), target, policy)
+    assert 0.5 < same.median_ms / same_ref < 2.0
 
 
 def _hold_slot(lock_dir: str, hold_s: float, nice: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
