@@ -230,9 +230,8 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
         with phase("build"):
             # The dispatcher already set classes and channels from the data's signature; this only guards
             # against a mismatch (the result then reports what was really trained).
-            arch = payload.architecture.model_copy(
-                update={"num_classes": data.num_classes, "in_channels": data.in_channels}
-            )
+            as_data = {"num_classes": data.num_classes, "in_channels": data.in_channels}
+            arch = payload.architecture.model_copy(update=as_data)
             run.measured_arch_hash = arch.arch_hash()
             fields["params"] = int(count_params(arch))
             fields["macs"] = int(count_macs(arch, arch.resolution))
@@ -253,14 +252,9 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
         with phase("latency"):
             latency = payload.cached_latency
             if latency is None or not cache_applies(latency, payload.latency):
-
                 reference = None
                 if payload.reference_architecture is not None:  # a NetAdapt proposal: its parent, timed alongside
-                    reference = build_model(
-                        payload.reference_architecture.model_copy(
-                            update={"num_classes": data.num_classes, "in_channels": data.in_channels}
-                        )
-                    )
+                    reference = build_model(payload.reference_architecture.model_copy(update=as_data))
                 latency = measure_for_trial(
                     model, arch.model_dump_json(), data.input_shape, payload.latency, node, reference
                 )
