@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from nas_service.arch.spec import Architecture
 from nas_service.fidelity import FidelityPair
-from nas_service.jobspec import FinalConfig, JobSpec, RewardConfig, StrategyConfig, TrialState
+from nas_service.jobspec import FinalConfig, FinalizeBy, JobSpec, RewardConfig, StrategyConfig, TrialState
 from nas_service.pareto import pareto_front
 from nas_service.reward import reward_from_config
 from nas_service.storage.base import BaseStorage
@@ -43,7 +43,7 @@ def select_sources(
     storage: BaseStorage,
     job: JobRecord,
     top_k: int,
-    by: Literal["reward", "pareto"] = "reward",
+    by: FinalizeBy = "reward",
     target_ms: float | None = None,
 ) -> list[TrialRecord]:
     """The ``top_k`` completed trials of ``job`` to finalize, best first.
@@ -52,8 +52,9 @@ def select_sources(
         storage: The controller's storage.
         job: The search job (visibility is the caller's business).
         top_k: How many networks (at least 1, at most the completed trials with accuracy and latency).
-        by: ``reward`` (MnasNet reward at the job's target, or ``target_ms``) or ``pareto`` (the Pareto front of
-            accuracy and latency, best reward first).
+        by: ``reward`` (MnasNet reward at the job's target, or ``target_ms``), ``pareto`` (the Pareto front of
+            accuracy and latency, best reward first) or ``netadapt`` (a netadapt job's kept networks, the last
+            first: the network that met the budget, then the steps before it, then the base).
         target_ms: Re-score at this latency target instead of the job's own.
 
     Raises:
@@ -63,6 +64,9 @@ def select_sources(
         raise FinalizeError("job_id", f"job {job.id} is a final job already; finalize its source job")
     if top_k < 1:
         raise FinalizeError("top_k", f"top_k must be at least 1, got {top_k}")
+    if by == "netadapt" and job.kind != "netadapt":
+        what = f"by: netadapt takes the networks a netadapt job kept; job {job.id} is a {job.kind} job"
+        raise FinalizeError("by", what)
     page = storage.list_trials(job.id, states=[TrialState.COMPLETED], limit=_MAX_CANDIDATES)
     done = [t for t in page.items if t.accuracy is not None and t.latency_ms is not None and t.architecture]
     if not done:
@@ -72,6 +76,8 @@ def select_sources(
         if not target_ms > 0:
             raise FinalizeError("target_ms", f"target_ms must be > 0, got {target_ms}")
         reward = reward.model_copy(update={"target_ms": target_ms})
+    if by == "netadapt":
+        return _netadapt_sources(storage, job, done, top_k)
     score = {t.id: _rescore(t, reward) for t in done}
     pool = done
     if by == "pareto":
@@ -83,6 +89,23 @@ def select_sources(
     return sorted(pool, key=lambda t: (-score[t.id], t.id))[:top_k]
 
 
+def _netadapt_sources(storage: BaseStorage, job: JobRecord, done: list[TrialRecord], top_k: int) -> list[TrialRecord]:
+    """The networks a netadapt job kept, last first (module docstring of :mod:`nas_service.orchestration.netadapt`)."""
+    from nas_service.orchestration.netadapt import netadapt_report
+
+    report = netadapt_report(storage, job)
+    kept = [s["chosen"]["trial_id"] for s in reversed(report["steps"]) if s.get("chosen")]
+    if report["base"] is not None:
+        kept.append(report["base"].get("trial_id"))
+    by_id = {t.id: t for t in done}
+    path = [by_id[i] for i in dict.fromkeys(kept) if i in by_id]
+    if not path:
+        raise FinalizeError("job_id", f"netadapt job {job.id} has kept no trained network yet")
+    if top_k > len(path):
+        raise FinalizeError("top_k", f"top_k {top_k} is more than the {len(path)} networks netadapt job {job.id} kept")
+    return path[:top_k]
+
+
 def _rescore(trial: TrialRecord, reward: RewardConfig) -> float:
     return reward_from_config(float(trial.accuracy), float(trial.latency_ms), reward)  # type: ignore[arg-type]
 
@@ -91,7 +114,7 @@ def final_spec(
     source: JobRecord,
     trials: Sequence[TrialRecord],
     *,
-    by: Literal["reward", "pareto"] = "reward",
+    by: FinalizeBy = "reward",
     epochs: int = 30,
     augment: Literal["auto", "none", "crop", "crop-flip"] = "auto",
     ema_decay: float | None = None,
@@ -112,6 +135,7 @@ def final_spec(
             "proxy": proxy,
             "reward": reward,
             "scaling": None,
+            "netadapt": None,
             "final": FinalConfig(
                 source_job_id=source.id,
                 trial_ids=[t.id for t in trials],

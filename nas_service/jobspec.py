@@ -291,6 +291,10 @@ class NetAdaptConfig(_Model):
         return self
 
 
+#: How stage two picks a job's networks: best reward, the Pareto front, or the networks a netadapt job kept.
+FinalizeBy = Literal["reward", "pareto", "netadapt"]
+
+
 class FinalConfig(_Model):
     """Stage two: train the best networks of a search job to convergence with the final recipe.
 
@@ -302,7 +306,7 @@ class FinalConfig(_Model):
 
     source_job_id: int = Field(..., ge=1)
     trial_ids: list[int] = Field(..., min_length=1, max_length=256)
-    by: Literal["reward", "pareto"] = "reward"
+    by: FinalizeBy = "reward"
     epochs: int = Field(30, ge=1, le=1000)
     augment: Literal["auto", "none", "crop", "crop-flip"] = "auto"
     ema_decay: float | None = Field(None, gt=0, lt=1)

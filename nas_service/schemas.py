@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo,
 from nas_service.arch.spec import BlockSpec
 from nas_service.jobspec import (
     NAME_PATTERN,
+    FinalizeBy,
     JobSpec,
     JobState,
     LatencyMeasurement,
@@ -213,7 +214,10 @@ class FinalizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     top_k: int = Field(3, ge=1, le=256, strict=True, description="How many networks to train.")
-    by: Literal["reward", "pareto"] = Field("reward", description="Rank by reward, or take the Pareto front.")
+    by: FinalizeBy = Field(
+        "reward",
+        description="Rank by reward, take the Pareto front, or (a netadapt job) the networks it kept, newest first.",
+    )
     target_ms: float | None = Field(None, gt=0, le=1e6, description="Rank (and reward) at this latency target.")
     epochs: int = Field(30, ge=1, le=1000, strict=True)
     augment: Literal["auto", "none", "crop", "crop-flip"] = "auto"

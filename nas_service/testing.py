@@ -206,16 +206,18 @@ def seed_netadapt(storage: Any, job_id: int, asks: int = 50) -> None:
     spec = storage.get_job(job_id).spec
     config = spec.strategy.model_copy(update={"name": "netadapt"})
     strategy = make_strategy(config, None, spec.reward, netadapt=resolve_netadapt(storage, spec))
+    networks = {}
     for _ in range(asks):
         asked = strategy.ask(4)
         if not asked:
             break
         for s in asked:
+            networks[s.suggestion_id] = s.architecture
             acc = min(0.99, 0.05 * math.log(count_macs(s.architecture)))
             outcome = Outcome(state="completed", accuracy=acc, latency_ms=size_latency_ms(s.architecture))
             strategy.tell(s.suggestion_id, outcome)
     told = [(t.suggestion_id, t.params, t.outcome.accuracy, t.outcome.latency_ms) for t in strategy.told()]
-    store_told(storage, job_id, told)
+    store_told(storage, job_id, told, networks)
     storage.save_strategy_state(job_id, {"format": STATE_FORMAT, "strategy": strategy.state_dict()})
 
 

@@ -27,6 +27,7 @@ class FinalizeBy(StrEnum):
 
     reward = "reward"
     pareto = "pareto"
+    netadapt = "netadapt"
 
 
 class Augment(StrEnum):
@@ -44,7 +45,8 @@ def job_finalize(
     job_id: Annotated[int, typer.Argument(help="The search job.")],
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many networks to train.")] = 3,
     by: Annotated[
-        FinalizeBy, typer.Option("--by", help="Rank by reward, or take the Pareto front.")
+        FinalizeBy,
+        typer.Option("--by", help="Rank by reward, take the Pareto front, or a netadapt job's kept networks."),
     ] = FinalizeBy.reward,
     target_ms: Annotated[
         float | None, typer.Option("--target-ms", min=0.0, help="Rank at this latency target.")

@@ -23,7 +23,10 @@ def make_result(acc: float, lat: float, state: TrialState = TrialState.COMPLETED
 
 
 def store_told(
-    storage: BaseStorage, job_id: int, told: list[tuple[str, dict[str, Any], float | None, float | None]]
+    storage: BaseStorage,
+    job_id: int,
+    told: list[tuple[str, dict[str, Any], float | None, float | None]],
+    architectures: dict[str, Any] | None = None,
 ) -> None:
     """Store told suggestions as the dispatcher would: one trial per suggestion id, completed with its values
     (no params/MACs: readers compute those from the architecture).
@@ -32,9 +35,11 @@ def store_told(
         storage: The storage.
         job_id: The job.
         told: ``(suggestion_id, params, accuracy, latency_ms)``; a ``None`` accuracy stores a failed trial.
+        architectures: The network of each suggestion id, stored with its trial (none by default).
     """
     for sid, params, acc, lat in told:
-        trial = storage.create_trial(job_id, params, suggestion_id=sid, claimer="worker")
+        arch = (architectures or {}).get(sid)
+        trial = storage.create_trial(job_id, params, arch, suggestion_id=sid, claimer="worker")
         if acc is None:
             result = TrialResult(state=TrialState.FAILED, error="told failed")
         else:

@@ -59,3 +59,28 @@ def test_a_base_trial_must_be_visible_to_the_caller(api: Api) -> None:
         json={"kind": "netadapt", "netadapt": {"base": str(trial_id), "budget_ms": 1}},
     )  # fmt: skip
     assert r.status_code == 404 and r.json()["error"]["field"] == "netadapt.base", r.text
+
+
+def test_finalize_by_netadapt_trains_the_kept_networks_last_first(api: Api) -> None:
+    r = api.client.post("/api/v1/jobs", headers=api.alice, json={"kind": "netadapt", "netadapt": NETADAPT})
+    job = r.json()
+    seed_netadapt(api.storage, job["id"])
+    table = api.client.get(f"/api/v1/jobs/{job['id']}/netadapt", headers=api.alice).json()
+    kept = [s["chosen"]["trial_id"] for s in reversed(table["steps"])] + [table["base"]["trial_id"]]
+    assert kept[0] == table["current"]["trial_id"]
+
+    url = f"/api/v1/jobs/{job['id']}/finalize"
+    made = api.client.post(url, headers=api.alice, json={"top_k": 2, "by": "netadapt", "epochs": 3})
+    assert made.status_code == 201, made.text
+    final = made.json()
+    assert final["kind"] == "final" and final["spec"]["final"]["trial_ids"] == kept[:2]
+    assert final["spec"]["netadapt"] is None  # a final job trains; it does not adapt
+    again = api.client.get(f"/api/v1/jobs/{final['id']}", headers=api.alice)
+    assert again.status_code == 200, again.text
+
+    too_many = api.client.post(url, headers=api.alice, json={"top_k": len(kept) + 1, "by": "netadapt"})
+    assert too_many.status_code == 422 and too_many.json()["error"]["field"] == "top_k", too_many.text
+    search = api.job()
+    run_trial(api.storage, search["id"], 0.9, 1.0)
+    wrong = api.client.post(f"/api/v1/jobs/{search['id']}/finalize", headers=api.alice, json={"by": "netadapt"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "by", wrong.text
