@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nas_service.arch.blockstr import BlockStringError, decode_stages
 from nas_service.arch.spec import BlockSpec
-from nas_service.jobspec import LatencyMeasurement, TrialState
+from nas_service.jobspec import LatencyMeasurement, TrialState, strategy_name
 from nas_service.schemas import (
     EpochPublic,
     JobCounters,
@@ -52,6 +52,7 @@ def job_public(rec: JobRecord) -> JobPublic:
         owner=rec.owner,
         state=rec.state,
         kind=rec.kind,
+        strategy=strategy_name(rec.spec),
         space_id=rec.space_id,
         spec=rec.spec,
         counters=job_counters(rec),
@@ -85,7 +86,7 @@ def job_summary(rec: JobRecord) -> JobSummary:
         owner=rec.owner,
         state=rec.state,
         kind=rec.kind,
-        strategy=rec.spec.strategy.name,
+        strategy=strategy_name(rec.spec),
         max_trials=rec.spec.budget.max_trials,
         space_id=rec.space_id,
         counters=job_counters(rec),

@@ -272,6 +272,8 @@ class JobPublic(_Out):
     owner: str
     state: JobState
     kind: str
+    #: The strategy the job runs (a scaling or netadapt job runs its own, whatever ``spec.strategy.name`` says).
+    strategy: str = ""
     space_id: int | None = None
     spec: JobSpec
     counters: JobCounters

@@ -188,13 +188,9 @@ def ended_short(job: Any) -> bool:
 
 
 def _strategy_name(job: Any) -> str | None:
-    """The strategy the job runs (a scaling or netadapt job runs its own, whatever ``strategy.name`` says)."""
-    from nas_service.jobspec import JobSpec, strategy_name
-
-    spec = getattr(job, "spec", None)
-    if isinstance(spec, JobSpec):
-        return strategy_name(spec)
-    return getattr(getattr(spec, "strategy", None), "name", None)
+    """The strategy the job runs, as the server names it (a scaling or netadapt job runs its own)."""
+    spec_strategy = getattr(getattr(job, "spec", None), "strategy", None)
+    return getattr(job, "strategy", None) or getattr(spec_strategy, "name", None)
 
 
 def _job_state(job: Any) -> str:

@@ -16,7 +16,7 @@ def test_a_netadapt_job_needs_no_space_and_serves_its_table(api: Api) -> None:
     r = api.client.post("/api/v1/jobs", headers=api.alice, json={"kind": "netadapt", "netadapt": NETADAPT})
     assert r.status_code == 201, r.text
     job = r.json()
-    assert job["kind"] == "netadapt" and job["space_id"] is None
+    assert job["kind"] == "netadapt" and job["space_id"] is None and job["strategy"] == "netadapt"
     assert any("NetAdapt shrinks it" in n for n in job["notes"])
     url = f"/api/v1/jobs/{job['id']}/netadapt"
     fresh = api.client.get(url, headers=api.alice).json()

@@ -77,6 +77,16 @@ def test_netadapt_panel_shows_the_steps_live_and_opens_their_trials(
     number = _api(server, f"/trials/{last}")["number"]
     page.locator("#trial-title").filter(has_text=f"Trial #{number}").wait_for(timeout=10_000)
 
+    # Stage two from the page: the network NetAdapt kept (finalize by netadapt), not the best-reward trial.
+    assert "netadapt" in page.locator("#job-meta").inner_text()  # the strategy it runs, not spec.strategy.name
+    page.locator("#finalize-k").fill("1")
+    page.locator("#finalize-btn").click()
+    page.wait_for_url(lambda url: not url.endswith(f"/jobs/{job['id']}"), timeout=15_000)
+    final_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    final = _api(server, f"/jobs/{final_id}")
+    assert final["kind"] == "final" and final["spec"]["final"]["by"] == "netadapt"
+    assert final["spec"]["final"]["trial_ids"] == [body["current"]["trial_id"]]
+
 
 def test_netadapt_panel_stays_hidden_for_a_search_job(
     page: Any, server: LiveServer, open_job: Callable[..., None]

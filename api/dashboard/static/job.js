@@ -632,7 +632,8 @@
       (job.error ? '<div class="error">' + nas.escapeHtml(job.error) + "</div>" : "");
     const kind = job.kind || (job.spec && job.spec.kind) || "search";
     if (kind === "final") loadFidelity();
-    document.getElementById("finalize-controls").classList.toggle("hidden", kind !== "search" || !(c.completed > 0));
+    const finalizable = kind === "search" || kind === "netadapt";  // a netadapt job: the networks it kept
+    document.getElementById("finalize-controls").classList.toggle("hidden", !finalizable || !(c.completed > 0));
     if (job.scaling_table) window.nasPanels.renderScaling(job.scaling_table);
     else if (job.kind === "scaling" || (job.spec && job.spec.strategy && job.spec.strategy.name === "compound-scaling")) loadScaling();
     if (kind === "netadapt") netadapt.load();
@@ -649,6 +650,7 @@
     const status = document.getElementById("finalize-status");
     const body = { top_k: Number(document.getElementById("finalize-k").value),
       epochs: Number(document.getElementById("finalize-epochs").value) };
+    if (S.job && S.job.kind === "netadapt") body.by = "netadapt";
     try {
       const made = await nas.api("/jobs/" + encodeURIComponent(jobId) + "/finalize",
         { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
