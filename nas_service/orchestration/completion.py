@@ -1,10 +1,10 @@
 """When a held job is finished, and how it ends: ``completed`` (saying why when short), or ``failed``.
 
-A job is finished when nothing of it runs, no requeued retry waits (unless its time is up), and one of:
-its wall-time budget is spent, the strategy has nothing new to propose, ``budget.max_trials`` trials were
-trained, or ``max_skips`` candidates in a row were rejected or duplicates. It ends ``failed`` when every
-trained trial failed; otherwise ``completed``, with a note in ``error`` when it ran fewer trials than its
-budget (a resumed job that finished short says why).
+A job is finished when nothing of it runs or waits to be submitted, no requeued retry waits (unless its time
+is up), and one of: its wall-time budget is spent, the strategy has nothing new to propose,
+``budget.max_trials`` trials were trained, or ``max_skips`` candidates in a row were rejected or duplicates.
+It ends ``failed`` when every trained trial failed; otherwise ``completed``, with a note in ``error`` when it
+ran fewer trials than its budget (a resumed job that finished short says why).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def finish_reason(run: JobRun, max_skips: int, queued: int) -> Finish | None:
         max_skips: Rejected/duplicate candidates in a row after which a job counts as exhausted.
         queued: Requeued trials waiting for another attempt.
     """
-    if run.running or (queued and not run.out_of_time):
+    if run.running or run.unsubmitted or (queued and not run.out_of_time):
         return None
     budget = run.job.spec.budget
     if run.out_of_time:

@@ -47,7 +47,7 @@ from typing import Any
 from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
 from nas_service.errors import public_error_text
-from nas_service.jobspec import JobState, LatencyMeasurement, TrialResult, TrialState
+from nas_service.jobspec import TRIAL_TERMINAL, JobState, LatencyMeasurement, TrialResult, TrialState
 from nas_service.orchestration.completion import finish_job, finish_reason
 from nas_service.orchestration.detection import (
     DETECTION_RUNNER,
@@ -69,7 +69,7 @@ from nas_service.orchestration.executor import (
     TrialPayload,
 )
 from nas_service.orchestration.fairness import OwnerQuotas, overdue
-from nas_service.orchestration.jobrun import JobRun, outcome_state
+from nas_service.orchestration.jobrun import JobRun, outcome_of_record, outcome_state
 from nas_service.orchestration.latency_cache import cached_latency
 from nas_service.orchestration.lease import JobLeases, LeaseKeeper
 from nas_service.orchestration.netadapt import netadapt_training
@@ -242,9 +242,12 @@ class Dispatcher:
                 self._drop(run, release=True)
 
     def _give_back(self, run: JobRun) -> None:
+        given = sorted(run.unsubmitted | set(run.running))  # an unsubmitted claim is given back the same way
         for trial_id, handle in list(run.running.items()):
             self.executor.cancel(handle, grace_s=0.0)
             self._forget(run, trial_id)
+        run.unsubmitted.clear()
+        for trial_id in given:
             try:
                 retry_or_fail(self.storage, run, trial_id, "dispatcher stopped", count_attempt=False)
             except LeaseLostError:
@@ -423,22 +426,26 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ filling slots
     def _fill(self, run: JobRun) -> None:
-        if run.job.id not in self.jobs or run.out_of_time:
+        if run.job.id not in self.jobs:
+            return
+        if run.unplaced:
+            self._recover_unplaced(run)
+        if run.unsubmitted:
+            self._submit_unsubmitted(run)
+        if run.out_of_time:
             return
         budget = run.job.spec.budget
         slots = budget.max_concurrent
         room = self.quotas.room(run, self.jobs.values())
         if room is not None:  # the owner's quota of running attempts
             slots = min(slots, len(run.running) + room)
-        if run.unplaced:
-            self._recover_unplaced(run)
         while run.requeued > 0 and len(run.running) < slots:
             trial = self.storage.claim_trial(run.job.id, self.id)
             if trial is None:
                 run.requeued = 0
                 break
             run.requeued -= 1
-            self._submit(run, trial)
+            self._submit_claimed(run, trial)
         while (
             not run.exhausted
             and len(run.running) < slots
@@ -485,17 +492,49 @@ class Dispatcher:
             trial = by_sid.get(sid)
             if trial is None:
                 missing.append(sid)
-            else:  # written before the error; a claimed attempt never submitted goes stale and is retried
-                run.suggestion_of[trial.id] = sid
+                continue
+            # Written before the error (perhaps only its answer was lost): recognised, never placed twice.
+            counted = trial.id in run.suggestion_of
+            if trial.state in TRIAL_TERMINAL:  # rejected or a duplicate: the strategy learns it as stored
+                if sid in run.strategy.pending:
+                    run.strategy.tell(sid, outcome_of_record(trial))
+                    run.dirty = True
+                continue
+            run.suggestion_of[trial.id] = sid
+            if trial.state == TrialState.RUNNING and trial.id not in run.running:  # claimed, never submitted
+                run.unsubmitted.add(trial.id)
+                if not counted:
+                    run.trained += 1
         run.replay = missing + [sid for sid in run.replay if sid not in missing]
         run.unplaced = []
+
+    def _submit_unsubmitted(self, run: JobRun) -> None:
+        """Claimed trials an outage kept from the executor: submitted at the attempt they were claimed for (or,
+        once the job's time is up, given back to ``queued`` without using an attempt)."""
+        for trial_id in sorted(run.unsubmitted):
+            trial = self.storage.get_trial(trial_id)
+            if trial.state != TrialState.RUNNING or trial_id in run.running:
+                run.unsubmitted.discard(trial_id)
+            elif run.out_of_time:
+                retry_or_fail(self.storage, run, trial_id, "not started: the job's time was up", count_attempt=False)
+                run.unsubmitted.discard(trial_id)
+            else:
+                self._submit_claimed(run, trial)
 
     def _place(self, run: JobRun, suggestion: Suggestion) -> None:
         """One suggestion, judged as it will be trained: its one trial row, submitted when it is to train."""
         arch = as_trained(suggestion.architecture, run, self._signature(run))
         trial = place(self.storage, run, suggestion, arch, self.id)
         if trial is not None:
-            self._submit(run, trial, arch)
+            self._submit_claimed(run, trial, arch)
+
+    def _submit_claimed(self, run: JobRun, trial: TrialRecord, arch: AnyArchitecture | None = None) -> None:
+        """Submit a trial this dispatcher has just claimed. Until the executor has it, it is ``run.unsubmitted``:
+        a storage error on the way (the database went away) leaves it there to be submitted once the database
+        is back, never a ``running`` row with no attempt behind it."""
+        run.unsubmitted.add(trial.id)
+        self._submit(run, trial, arch)
+        run.unsubmitted.discard(trial.id)
 
     def _signature(self, run: JobRun) -> tuple[int, int] | None:
         """``(classes, channels)`` of the job's proxy data: read here, else learned from a result, else unknown."""

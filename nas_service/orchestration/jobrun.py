@@ -113,6 +113,9 @@ class JobRun:
         unplaced: Suggestions whose placement a storage outage interrupted (checked against the trials, then
             replayed, once the database is back).
         requeued: Trials of this job waiting in ``queued`` for another attempt (claimed before new asks).
+        unsubmitted: Trials this dispatcher claimed (their row ``running`` at an attempt) that the executor does
+            not have yet: an outage cut their submission. They are submitted first once the database is back, and
+            the job is not finished while any waits.
     """
 
     job: JobRecord
@@ -134,6 +137,7 @@ class JobRun:
     replay: list[str] = field(default_factory=list)
     unplaced: list[str] = field(default_factory=list)
     requeued: int = 0
+    unsubmitted: set[int] = field(default_factory=set)
     _hash_of: dict[int, str] = field(default_factory=dict)
 
     def tell(self, trial_id: int, outcome: Outcome) -> None:

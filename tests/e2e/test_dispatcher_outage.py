@@ -55,7 +55,7 @@ def test_nas_dispatcher_survives_a_database_outage(
         done_at = time.time()
         job = store.get_job(job_id)
         rows = e2e.trials_of(store, job_id)
-        detail = [(t.id, t.state, t.attempts, t.error) for t in rows]
+        detail = ([(t.id, t.state, t.attempts, t.error) for t in rows], proc.log_tail(60))
         assert job.state == JobState.COMPLETED, (job.error, detail)
         trained = [t for t in rows if t.state in e2e.TRAINED_STATES]
         assert len(trained) == spec.budget.max_trials, detail

@@ -185,3 +185,60 @@ def test_a_placement_cut_by_an_outage_is_placed_once_the_database_is_back(
     assert "random-000001" in ids and len(set(ids)) == 4  # the cut suggestion was placed, once
     state = storage.load_strategy_state(job_id)
     assert state is not None and state["strategy"]["pending"] == {}
+
+
+def _cut_once(
+    storage: BaseStorage, monkeypatch: pytest.MonkeyPatch, name: str, at: int, commit: bool
+) -> dict[str, int]:
+    """Make the ``at``-th call of ``storage.<name>`` fail as if the database went away (after writing if ``commit``)."""
+    from nas_service.storage.errors import StorageUnavailable
+
+    real, calls = getattr(storage, name), {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == at:
+            if commit:  # the write committed; its answer was lost with the connection
+                real(*args, **kwargs)
+            raise StorageUnavailable("database unavailable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storage, name, flaky)
+    return calls
+
+
+def _assert_trained_once(storage: BaseStorage, job_id: int, trials: int) -> None:
+    rows = _trials(storage, job_id)
+    detail = [(t.number, t.state, t.attempts) for t in rows]
+    assert storage.get_job(job_id).state == JobState.COMPLETED, detail
+    assert len(rows) == trials and all(t.state == TrialState.COMPLETED and t.attempts == 1 for t in rows), detail
+    job = storage.get_job(job_id)
+    assert job.trials_completed == trials, detail
+
+
+def test_a_claimed_trial_whose_submission_was_cut_by_an_outage_is_submitted_once_the_database_is_back(
+    storage: BaseStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The row of the third trial is written claimed (running at attempt 1); the read of the latency cache that
+    # precedes its submission fails. It must not stay running with no attempt behind it while the job completes.
+    def measuring_trial(payload: TrialPayload, reporter: InProcessReporter) -> TrialRun:
+        run = synthetic_trial(payload, reporter)  # as a worker that measured: the controller may look the cache up
+        return run.model_copy(update={"latency_runtime": "torch:test", "input_shape": [1, 8, 8], "num_classes": 10})
+
+    job_id = _job(storage, _spec(budget={"max_trials": 4, "max_concurrent": 1}))
+    calls = _cut_once(storage, monkeypatch, "get_cached_latency", 2, commit=False)
+    executor = InProcessExecutor(runner=measuring_trial)
+    assert _drive(_dispatcher(storage, executor, "d1", tmp_path), storage, job_id) == JobState.COMPLETED
+    assert calls["n"] >= 3
+    _assert_trained_once(storage, job_id, 4)
+
+
+def test_a_trial_row_written_just_before_an_outage_is_trained_once_and_counted_once(
+    storage: BaseStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second trial's row commits but the answer is lost: the dispatcher learns of it only from the database.
+    job_id = _job(storage, _spec(budget={"max_trials": 4, "max_concurrent": 2}))
+    calls = _cut_once(storage, monkeypatch, "create_trial", 2, commit=True)
+    assert _drive(_dispatcher(storage, InProcessExecutor(), "d1", tmp_path), storage, job_id) == JobState.COMPLETED
+    assert calls["n"] == 4
+    _assert_trained_once(storage, job_id, 4)
