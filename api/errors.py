@@ -8,6 +8,7 @@ Unexpected exceptions become a 500 with a generic message; the stack trace goes 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +76,10 @@ def field_path(loc: Sequence[int | str]) -> str:
     return ".".join(parts) or "body"
 
 
+#: ``latency.mode: ...``: a model-level check's message names the field at its start.
+_NAMED_FIELD = re.compile(r"^([a-z_]+(?:\.[a-z0-9_]+)*): ")
+
+
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content=body, headers=headers)
 
@@ -94,9 +99,13 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
         reason = (first.get("ctx") or {}).get("error", "malformed JSON")
         return _json(400, error_body("bad_request", f"invalid JSON: {str(reason)[:300]}", "body"))
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    field = field_path(first.get("loc", ()))
+    named = _NAMED_FIELD.match(message)
+    if named is not None and field == "body":  # a check across fields: its message starts with the one to fix
+        field = named.group(1)
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
-    return _json(422, error_body("validation_error", message, field_path(first.get("loc", ()))))
+    return _json(422, error_body("validation_error", message, field))
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:

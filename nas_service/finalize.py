@@ -134,6 +134,10 @@ def final_spec(
             "budget": spec.budget.model_copy(update={"max_trials": n, "max_wall_s": None}),
             "proxy": proxy,
             "reward": reward,
+            # Stage two measures what it deploys: a search that predicted latency keeps the prediction beside it.
+            "latency": spec.latency.model_copy(update={"mode": "predict-then-measure", "reject_factor": 100.0})
+            if spec.latency.mode == "predict"
+            else spec.latency,
             "scaling": None,
             "netadapt": None,
             "final": FinalConfig(

@@ -360,6 +360,8 @@ class JobSpec(_Model):
             assert self.detection is not None
             if self.kind == "netadapt" or self.netadapt is not None:
                 raise ValueError("kind: netadapt shrinks classifiers; it does not run with 'task: detection'")
+            if self.latency.mode != "measure":
+                raise ValueError("latency.mode: a detection job measures ('measure'); predictors model classifiers")
             if self.strategy.name == "compound-scaling":
                 raise ValueError(
                     "strategy.name: detection compound scaling is 'kind: scaling' with 'detection.scaling' settings"
@@ -374,6 +376,8 @@ class JobSpec(_Model):
                 raise ValueError("netadapt: a netadapt job needs 'netadapt' settings (base and a latency budget)")
             if self.strategy.multi_fidelity != "none":
                 raise ValueError("strategy.multi_fidelity: a netadapt job fine-tunes every proposal fully ('none')")
+            if self.latency.mode == "predict":
+                raise ValueError("latency.mode: a netadapt job times every proposal beside its parent; use 'measure'")
         elif self.netadapt is not None:
             raise ValueError("netadapt: set 'kind: netadapt' to use netadapt settings")
         if self.kind == "scaling" and self.scaling is None:
@@ -455,6 +459,10 @@ class LatencyMeasurement(_Model):
     #: median divided by the median of the run-by-run ratios, so ``median_ms / reference_ms`` is that paired
     #: ratio, which holds where separate measurements drift (:func:`nas_service.latency.runners.measure_paired`).
     reference_ms: float | None = Field(None, gt=0)
+    #: The job target's predicted latency of this network, made before it was trained (``latency.mode``
+    #: ``predict`` or ``predict-then-measure``; :mod:`nas_service.latency.gate`): beside a measured median it
+    #: shows how far the predictor was off; with ``runtime: predicted`` it is the median.
+    predicted_ms: float | None = Field(None, gt=0)
 
 
 class TrialResult(_Model):

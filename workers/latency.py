@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement
 from nas_service.latency import DEFAULT_TARGET_NAME, LatencyTarget, MeasurementPolicy
+from nas_service.latency.gate import PREDICTED_RUNTIME
 from nas_service.latency.runners import (
     NetworkMeasurement,
     cpu_model_name,
@@ -180,6 +181,8 @@ def _measure_remote(arch_json: str, input_shape: Sequence[int], target: LatencyT
 
 def cache_applies(cached: LatencyMeasurement, cfg: LatencyConfig) -> bool:
     """Whether a cached latency (looked up by the dispatcher) stands for a measurement this trial would make."""
+    if cached.runtime == PREDICTED_RUNTIME:
+        return cfg.mode == "predict"  # predicted, not measured: it stands in only where the job asked for that
     target = primary_target(cfg)
     if target.resource is not None:
         return True  # measured on a node of the target: the cache key named its device already

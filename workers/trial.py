@@ -36,6 +36,7 @@ from nas_service.jobspec import (
     TrialResult,
     TrialState,
 )
+from nas_service.latency.gate import with_prediction
 from nas_service.orchestration.executor import TrialPayload, TrialRun
 
 __all__ = [
@@ -263,6 +264,7 @@ def run_trial_detailed(payload: TrialPayload, reporter: TrialReporter) -> TrialR
                         run.measured_arch_hash, data.input_shape, latency.device, payload.latency
                     )
                     run.latency_runtime = runtime_key(latency.device, payload.latency)
+            latency = with_prediction(latency, payload.predicted_latency)
         fields["latency"] = latency
         timed.latency(latency)
         with phase("train"):

@@ -15,6 +15,7 @@ from api.deps import CurrentOwner, StorageDep
 from api.errors import ApiError
 from nas_service.jobspec import JobSpec
 from nas_service.latency import registry
+from nas_service.latency.gate import require_predictor
 from nas_service.latency.schemas import (
     LatencyPredictionPublic,
     LatencyPredictRequest,
@@ -141,4 +142,9 @@ def with_latency_targets(storage: BaseStorage, spec: JobSpec) -> JobSpec:
         resolved = registry.resolve_job_latency(storage, spec.latency)
     except registry.TargetFieldError as exc:
         raise ApiError(422, "validation_error", str(exc), field=exc.field) from None
-    return spec.model_copy(update={"latency": spec.latency.model_copy(update={"resolved": resolved})})
+    spec = spec.model_copy(update={"latency": spec.latency.model_copy(update={"resolved": resolved})})
+    try:
+        require_predictor(storage, spec)
+    except ValueError as exc:
+        raise ApiError(422, "validation_error", str(exc), field="latency.mode") from None
+    return spec

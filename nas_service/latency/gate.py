@@ -1,12 +1,16 @@
-"""``latency.mode: predict-then-measure``: reject a candidate predicted far over the target latency, untrained.
+"""Latency known before training: ``latency.mode`` ``predict`` and ``predict-then-measure``.
 
-The dispatcher asks :func:`predicted_over` for every candidate it is about to place (next to the job's
-params/MACs caps). With mode ``predict-then-measure`` and a profiled target, a candidate whose predicted
-latency is above ``latency.reject_factor`` times the reward's target ``T`` is stored ``rejected`` with the
-prediction as its reason, and the strategy is told; everything else is trained and measured as usual.
-Without a predictor for the target (not profiled yet) nothing is rejected: the job only measures.
+For every candidate it places the dispatcher asks :func:`predicted_latency` for the job target's prediction.
 
-After a trial, :func:`learn_from_trial` lets the predictor learn from the trial's stable measurement.
+* ``predict-then-measure``: :func:`predicted_over` rejects a candidate whose predicted latency is above
+  ``latency.reject_factor`` times the reward's target ``T`` (stored ``rejected`` with the prediction as its
+  reason; the strategy is told). Everything else is trained and measured as usual, and the trial's latency
+  record carries the prediction beside the measurement (``predicted_ms``). Without a predictor for the target
+  (not profiled yet) nothing is rejected: the job only measures.
+* ``predict``: the worker measures nothing; the prediction is the trial's latency (``runtime: predicted``) and
+  its reward uses it. The API accepts the mode only for a target with a predictor (:func:`require_predictor`).
+
+After a measured trial, :func:`learn_from_trial` lets the predictor learn from the trial's stable measurement.
 
 Predictors are read from storage at most every :data:`REFRESH_S` seconds per target (they refit as the
 service measures), and the dispatcher never measures: parts missing from the table are estimated.
@@ -28,7 +32,18 @@ if TYPE_CHECKING:
     from nas_service.jobspec import JobSpec, LatencyMeasurement
     from nas_service.storage import BaseStorage
 
-__all__ = ["REFRESH_S", "learn_from_trial", "predicted_over"]
+__all__ = [
+    "PREDICTED_RUNTIME",
+    "REFRESH_S",
+    "learn_from_trial",
+    "predicted_latency",
+    "predicted_over",
+    "require_predictor",
+    "with_prediction",
+]
+
+#: ``LatencyMeasurement.runtime`` of a latency that was predicted, not measured (``latency.mode: predict``).
+PREDICTED_RUNTIME = "predicted"
 
 #: Seconds a predictor read from storage is reused before it is read again.
 REFRESH_S = 30.0
@@ -52,6 +67,80 @@ def _predictor(storage: BaseStorage, target: LatencyTarget) -> LatencyPredictor 
     return predictor
 
 
+def _job_target(spec: JobSpec) -> LatencyTarget | None:
+    cfg = spec.latency
+    return cfg.resolved.get(cfg.target) or (DEFAULT_TARGET if cfg.target == DEFAULT_TARGET_NAME else None)
+
+
+def require_predictor(storage: BaseStorage, spec: JobSpec) -> None:
+    """Refuse ``latency.mode: predict`` where nothing could predict (the API calls this when a job is submitted).
+
+    Raises:
+        ValueError: The job's target has no usable predictor, or (``local-cpu``) the job measures with other
+            settings than the built-in target the predictor was profiled for; the message says what to do.
+    """
+    cfg = spec.latency
+    if cfg.mode != "predict":
+        return
+    target = _job_target(spec)
+    if target is None:
+        raise ValueError(f"latency target {cfg.target!r} is not resolved")
+    if target is DEFAULT_TARGET and (cfg.threads, cfg.batch_size) != (target.threads, target.batch_size):
+        raise ValueError(
+            f"mode 'predict' on {target.name!r} predicts {target.threads} thread(s) at batch {target.batch_size}; "
+            f"this job asks threads={cfg.threads}, batch_size={cfg.batch_size}"
+        )
+    with _lock:
+        _cache.pop(target.name, None)  # read it now: the submitter may have just profiled it
+    if _predictor(storage, target) is None:
+        raise ValueError(
+            f"mode 'predict' needs a latency predictor for target {target.name!r}, which has none yet: "
+            f"profile it first (nas latency profile {target.name}) or use mode 'measure'"
+        )
+
+
+def predicted_latency(storage: BaseStorage, spec: JobSpec, arch: Architecture) -> LatencyMeasurement | None:
+    """The job target's predicted latency of ``arch`` (as it will be trained), or ``None``.
+
+    ``None`` when the job's mode is ``measure`` or its target has no usable predictor. The record says what it
+    is: ``runtime`` :data:`PREDICTED_RUNTIME`, one "sample", ``predicted_ms`` equal to its median, and a p90 one
+    uncertainty above it.
+    """
+    from nas_service.jobspec import LatencyMeasurement
+
+    cfg = spec.latency
+    if cfg.mode == "measure":
+        return None
+    target = _job_target(spec)
+    if target is None:  # a spec stored without going through the API: its target was never resolved
+        return None
+    predictor = _predictor(storage, target)
+    if predictor is None:
+        return None
+    p = predictor.predict_parts(network_parts(arch))
+    return LatencyMeasurement(
+        device=f"predicted:{target.name}",
+        device_kind=target.device,
+        batch_size=target.batch_size,
+        threads=target.threads,
+        median_ms=p.predicted_ms,
+        p90_ms=p.predicted_ms + p.uncertainty_ms,
+        mean_ms=p.predicted_ms,
+        std_ms=p.uncertainty_ms,
+        samples=1,
+        target=target.name,
+        runtime=PREDICTED_RUNTIME,
+        predicted_ms=p.predicted_ms,
+    )
+
+
+def with_prediction(latency: LatencyMeasurement, predicted: LatencyMeasurement | None) -> LatencyMeasurement:
+    """A trial's latency record with the prediction made before training beside it (``predicted_ms``)."""
+    if predicted is None or latency.predicted_ms is not None:
+        return latency
+    return latency.model_copy(update={"predicted_ms": predicted.median_ms})
+
+
 def predicted_over(storage: BaseStorage, spec: JobSpec, arch: Architecture) -> list[str]:
     """Why ``arch`` should not be trained under ``spec``'s latency mode (empty: train it).
 
@@ -66,18 +155,12 @@ def predicted_over(storage: BaseStorage, spec: JobSpec, arch: Architecture) -> l
     cfg = spec.latency
     if cfg.mode != "predict-then-measure":
         return []
-    target = cfg.resolved.get(cfg.target) or (DEFAULT_TARGET if cfg.target == DEFAULT_TARGET_NAME else None)
-    if target is None:  # a spec stored without going through the API: its target was never resolved
-        return []
-    predictor = _predictor(storage, target)
-    if predictor is None:
-        return []
-    p = predictor.predict_parts(network_parts(arch))
+    p = predicted_latency(storage, spec, arch)
     limit = cfg.reject_factor * spec.reward.target_ms
-    if p.predicted_ms <= limit:
+    if p is None or p.median_ms <= limit:
         return []
     return [
-        f"predicted latency {p.predicted_ms:.3f} ms (+-{p.uncertainty_ms:.3f}) on {target.name} > "
+        f"predicted latency {p.median_ms:.3f} ms (+-{p.std_ms:.3f}) on {p.target} > "
         f"{cfg.reject_factor:g} x target {spec.reward.target_ms:g} ms"
     ]
 

@@ -64,8 +64,6 @@ class TargetFieldError(ValueError):
         self.field = field
 
 
-#: Modes the trial path runs today (``predict`` alone would need the worker to skip measuring: not yet).
-WIRED_MODES = ("measure", "predict-then-measure")
 
 
 def resolve_job_latency(storage: BaseStorage, cfg: LatencyConfig) -> dict[str, LatencyTarget]:
@@ -74,13 +72,10 @@ def resolve_job_latency(storage: BaseStorage, cfg: LatencyConfig) -> dict[str, L
     ``local-cpu`` is left out: the job's own latency fields describe it (today's zero-config behaviour).
 
     Raises:
-        TargetFieldError: An unknown target (``latency.target`` or ``latency.extra_targets.N``) or a mode
-            this service does not run yet (``latency.mode``).
+        TargetFieldError: An unknown target (``latency.target`` or ``latency.extra_targets.N``).
     """
     from nas_service.storage import NotFoundError
 
-    if cfg.mode not in WIRED_MODES:
-        raise TargetFieldError("latency.mode", f"mode {cfg.mode!r} is not available in this service yet; use 'measure'")
     resolved: dict[str, LatencyTarget] = {}
     for field, name in [("latency.target", cfg.target)] + [
         (f"latency.extra_targets.{i}", n) for i, n in enumerate(cfg.extra_targets)

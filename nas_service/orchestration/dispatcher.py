@@ -48,6 +48,7 @@ from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
 from nas_service.errors import public_error_text
 from nas_service.jobspec import TRIAL_TERMINAL, JobState, LatencyMeasurement, TrialResult, TrialState
+from nas_service.latency.gate import predicted_latency
 from nas_service.orchestration.completion import finish_job, finish_reason
 from nas_service.orchestration.detection import (
     DETECTION_RUNNER,
@@ -557,6 +558,11 @@ class Dispatcher:
         init_weights, reference = None, None
         if run.job.kind == "netadapt":
             proxy, init_weights, reference = netadapt_training(self.storage, self.data_dir, run, trial, proxy)
+        # A paired measurement (the parent beside it) is taken afresh, never from the cache.
+        cached = self._cached_latency(run, arch) if reference is None else None
+        predicted = predicted_latency(self.storage, spec, arch)
+        if spec.latency.mode == "predict" and predicted is not None:
+            cached = predicted  # the worker measures nothing: the prediction is the trial's latency
         payload = TrialPayload(
             trial_id=trial.id,
             job_id=run.job.id,
@@ -565,8 +571,8 @@ class Dispatcher:
             proxy=proxy,
             latency=spec.latency,
             reward=spec.reward,
-            # A paired measurement (the parent beside it) is taken afresh, never from the cache.
-            cached_latency=self._cached_latency(run, arch) if reference is None else None,
+            cached_latency=cached,
+            predicted_latency=predicted,
             final=spec.final,
             resume_checkpoint=self._resume_checkpoint(run, trial),
             init_weights=init_weights,

@@ -54,7 +54,10 @@ class TrialPayload(BaseModel):
         proxy: The proxy training task.
         latency: How to measure latency.
         reward: The reward's target and exponents.
-        cached_latency: A latency already measured for this network on this kind of device (skips measuring).
+        cached_latency: A latency already measured for this network on this kind of device, or (``latency.mode:
+            predict``) its prediction: the worker does not measure.
+        predicted_latency: The job target's prediction for this network (modes ``predict`` and
+            ``predict-then-measure``): the trial's latency record carries it as ``predicted_ms``.
         final: The stage-two recipe of a ``final`` job (augmentation, EMA, test-split accuracy, a checkpoint
             after every epoch); ``None`` for a proxy trial.
         resume_checkpoint: Base64 of the last checkpoint an earlier attempt of this trial stored: the attempt
@@ -75,6 +78,7 @@ class TrialPayload(BaseModel):
     latency: LatencyConfig = Field(default_factory=LatencyConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     cached_latency: LatencyMeasurement | None = None
+    predicted_latency: LatencyMeasurement | None = None
     final: FinalConfig | None = None
     resume_checkpoint: str | None = None
     init_weights: str | None = None

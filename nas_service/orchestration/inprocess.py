@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from nas_service.jobspec import EpochReport, LatencyMeasurement, TrialResult, TrialState
+from nas_service.latency.gate import with_prediction
 from nas_service.orchestration.executor import (
     CheckpointEvent,
     CrashedEvent,
@@ -86,6 +87,7 @@ def synthetic_trial(payload: TrialPayload, reporter: InProcessReporter) -> Trial
     latency = payload.cached_latency or LatencyMeasurement(
         device="cpu:synthetic", median_ms=median, p90_ms=median * 1.1, mean_ms=median, samples=1
     )
+    latency = with_prediction(latency, payload.predicted_latency)
     reporter.latency(latency)
     epochs = payload.proxy.epochs
     state = TrialState.COMPLETED

@@ -113,3 +113,23 @@ def test_job_names_its_targets(lat_api: Any) -> None:
     assert stored.target == "edge" and set(stored.resolved) == {"edge"}  # local-cpu: the job's own fields
     assert stored.resolved["edge"].runtime == "onnxruntime" and stored.resolved["edge"].resource == "latency:edge"
     assert _job(lat_api, {}).status_code == 201  # zero-config: local-cpu
+
+
+def test_predict_mode_needs_a_profiled_target(lat_api: Any) -> None:
+    from nas_service.latency import DEFAULT_TARGET, target_settings
+
+    r = _job(lat_api, {"mode": "predict"})
+    assert r.status_code == 422 and _error(r)["field"] == "latency.mode"
+    assert "nas latency profile local-cpu" in _error(r)["message"]
+    p = LatencyPredictor("local-cpu", target_settings(DEFAULT_TARGET))
+    p.table["k"] = 1.0
+    lat_api.storage.save_latency_predictor("local-cpu", p.to_dict())
+    r = _job(lat_api, {"mode": "predict"})
+    assert r.status_code == 201, r.text
+    assert lat_api.storage.get_job(r.json()["id"]).spec.latency.mode == "predict"
+    r = _job(lat_api, {"mode": "predict", "threads": 2})  # the predictor knows 1 thread only
+    assert r.status_code == 422 and _error(r)["field"] == "latency.mode" and "threads=2" in _error(r)["message"]
+    body = {"name": "j", "space": "digits", "kind": "netadapt", "latency": {"mode": "predict"},
+            "netadapt": {"base": "mnasnet_small", "budget_fraction": 0.5}}  # fmt: skip
+    r = lat_api.client.post("/api/v1/jobs", json=body, headers=lat_api.alice)
+    assert r.status_code == 422 and _error(r)["field"] == "latency.mode", r.text

@@ -24,6 +24,7 @@ from nas_service.orchestration import (
     ExecutorEvent,
     FinishedEvent,
     HeartbeatEvent,
+    InProcessExecutor,
     LatencyEvent,
     TrialHandle,
     TrialPayload,
@@ -31,6 +32,7 @@ from nas_service.orchestration import (
     told_history,
 )
 from nas_service.orchestration.latency_cache import latency_cache_key, runtime_key
+from nas_service.reward import mnasnet_reward
 from nas_service.space import tiny_space
 from nas_service.storage import SQLAlchemyStorage
 from nas_service.storage.schema import upgrade
@@ -334,8 +336,8 @@ def test_embedded_dispatcher_logs_one_line_and_the_traceback_at_debug(caplog: py
     assert len(debug) == 1
 
 
-def test_predict_then_measure_rejects_candidates_predicted_over_the_target(store: SQLAlchemyStorage) -> None:
-    """A profiled local-cpu predictor (parts of a tiny-space network measured for real) gates placement."""
+def _profile_local_cpu(store: SQLAlchemyStorage) -> Any:
+    """A profiled local-cpu predictor: the parts of a tiny-space network measured for real, stored."""
     from nas_service.latency import LatencyPredictor, LatencyTarget, MeasurementPolicy, gate, target_settings
     from nas_service.latency.profiling import fill_table
 
@@ -346,6 +348,12 @@ def test_predict_then_measure_rejects_candidates_predicted_over_the_target(store
     fill_table(predictor, arch, cpu, MeasurementPolicy(max_rounds=1))
     store.save_latency_predictor("local-cpu", predictor.to_dict())
     gate._cache.clear()
+    return predictor
+
+
+def test_predict_then_measure_rejects_candidates_predicted_over_the_target(store: SQLAlchemyStorage) -> None:
+    """A profiled local-cpu predictor gates placement."""
+    _profile_local_cpu(store)
     slow = _spec(latency={"mode": "predict-then-measure", "reject_factor": 2.0}, reward={"target_ms": 1e-4})
     job_id = _job(store, slow)
     ex = ScriptedExecutor()
@@ -357,3 +365,30 @@ def test_predict_then_measure_rejects_candidates_predicted_over_the_target(store
     job_id = _job(store, fast)
     assert _drive(Dispatcher(store, ScriptedExecutor(), "d2"), store, job_id) == JobState.COMPLETED
     assert all(t.state == TrialState.COMPLETED for t in _trials(store, job_id))
+
+
+@pytest.mark.parametrize("mode", ["predict", "predict-then-measure"])
+def test_a_predicted_latency_reaches_the_trial_record(store: SQLAlchemyStorage, mode: str) -> None:
+    """``predict``: the prediction is the trial's latency and reward (nothing measured); ``predict-then-measure``:
+    the measurement keeps the prediction beside it. Both are the stored predictor's numbers for the network."""
+    from nas_service.arch.spec import Architecture
+    from nas_service.latency import network_parts
+
+    predictor = _profile_local_cpu(store)
+    job_id = _job(store, _spec(latency={"mode": mode}, reward={"target_ms": 1e4}))
+    assert _drive(Dispatcher(store, InProcessExecutor(), "d1"), store, job_id) == JobState.COMPLETED
+    trials = _trials(store, job_id)
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETED for t in trials)
+    for t in trials:
+        expected = predictor.predict_parts(network_parts(Architecture.model_validate(t.architecture))).predicted_ms
+        assert t.latency["predicted_ms"] == pytest.approx(expected)
+        if mode == "predict":
+            assert t.latency["runtime"] == "predicted" and t.latency_ms == pytest.approx(expected)
+            assert t.reward == pytest.approx(mnasnet_reward(t.accuracy, t.latency_ms, 1e4, -0.07, -0.07))
+        else:
+            assert t.latency["runtime"] != "predicted" and t.latency["device"] == "cpu:synthetic"
+    from nas_service.finalize import final_spec
+
+    final = final_spec(store.get_job(job_id), trials[:1]).latency
+    assert final.mode == "predict-then-measure"  # stage two measures what it deploys, the prediction beside it
+    assert final.reject_factor == (100.0 if mode == "predict" else 2.0)

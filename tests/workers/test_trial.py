@@ -145,3 +145,26 @@ def test_a_netadapt_proposal_starts_from_its_parent_and_is_measured_beside_it(
     for name in ("conv_stem.weight", "classifier.weight"):
         region = tuple(slice(0, n) for n in state[name].shape)
         assert torch.allclose(state[name], before[name][region], atol=1e-6), name
+
+
+def test_a_predicted_latency_stands_in_only_in_predict_mode(
+    tiny_arch: Architecture, tiny_proxy: ProxyConfig, quick_latency: LatencyConfig
+) -> None:
+    from nas_service.latency.gate import PREDICTED_RUNTIME
+
+    predicted = LatencyMeasurement(
+        device="predicted:local-cpu", median_ms=7.5, p90_ms=8.0, mean_ms=7.5, samples=1, runtime=PREDICTED_RUNTIME,
+        predicted_ms=7.5,
+    )  # fmt: skip
+    predict = quick_latency.model_copy(update={"mode": "predict"})
+    kw = {"cached_latency": predicted, "predicted_latency": predicted}
+    run = run_trial_detailed(_payload(tiny_arch, tiny_proxy, predict, **kw), NullReporter())
+    assert run.result.state == TrialState.COMPLETED and run.result.latency == predicted
+    assert run.latency_key is None and run.latency_runtime is None  # nothing measured, nothing for the cache
+    assert run.reward == mnasnet_reward(run.result.accuracy, 7.5, 5.0, -0.07, -0.07)  # type: ignore[arg-type]
+    # predict-then-measure: measured as usual, the prediction kept beside the measurement
+    both = quick_latency.model_copy(update={"mode": "predict-then-measure"})
+    run = run_trial_detailed(_payload(tiny_arch, tiny_proxy, both, **kw), NullReporter())
+    latency = run.result.latency
+    assert latency is not None and latency.runtime != PREDICTED_RUNTIME and latency.samples > 1
+    assert latency.predicted_ms == 7.5 and latency.median_ms != 7.5 and run.latency_key is not None

@@ -64,10 +64,15 @@
       epochs.map((e) => e.val_accuracy), { xlabel: "epoch", color: "#2d6cdf", line: true,
         fmt: (y) => (100 * y).toFixed(1) + "%" });
     const samples = t.latency_samples || lat.samples_ms || [];
-    document.getElementById("latency-summary").textContent = samples.length
-      ? samples.length + " samples · median " + nas.fmtNum(lat.median_ms != null ? lat.median_ms : latencyOf(t), 3) +
-        " ms · p90 " + nas.fmtNum(lat.p90_ms, 3) + " ms"
-      : "no latency samples recorded";
+    // latency.mode predict: nothing was measured; predict-then-measure: the prediction made before training
+    const predicted = lat.runtime === "predicted"
+      ? "predicted (not measured): " + nas.fmtNum(lat.median_ms, 3) + " ms ± " + nas.fmtNum(lat.std_ms, 3) + " ms"
+      : lat.predicted_ms != null ? " · predicted before training " + nas.fmtNum(lat.predicted_ms, 3) + " ms" : "";
+    document.getElementById("latency-summary").textContent = lat.runtime === "predicted" ? predicted
+      : samples.length
+        ? samples.length + " samples · median " + nas.fmtNum(lat.median_ms != null ? lat.median_ms : latencyOf(t), 3) +
+          " ms · p90 " + nas.fmtNum(lat.p90_ms, 3) + " ms" + predicted
+        : "no latency samples recorded";
     miniChart(document.getElementById("latency-chart"), samples.map((_, i) => i), samples,
       { xlabel: "repeat", color: "#d9480f", line: false, fmt: (y) => y.toFixed(2) + " ms" });
   }
