@@ -9,8 +9,9 @@ One loop (:meth:`Dispatcher.step`) per tick, single-threaded, so no lock guards 
 2. **Fill** free slots (``budget.max_concurrent``): requeued trials first, then suggestions a restart left
    unplaced, then new ones from ``strategy.ask``. The ask is saved before any of its trials exists; each
    suggestion then becomes exactly one trial row (:mod:`~nas_service.orchestration.placement`), and the ones to
-   train are submitted with a latency from the cross-job cache when this network was measured before
-   (:mod:`~nas_service.orchestration.latency_cache`).
+   train are submitted (:mod:`~nas_service.orchestration.payloads`) with a latency from the cross-job cache when
+   this network was measured before, or the target's prediction where the job's latency mode asks for one. A
+   claimed trial whose submission an outage cut (``JobRun.unsubmitted``) is submitted first once it is back.
 3. **Events** from the executor: heartbeats (a ``cancelled`` trial read back cancels the attempt), the
    latency (for the pruner), epochs (stored, and fed to the scheduler: ``stop`` prunes), results (stored
    idempotently by the submission's key, latency cached, weights saved, the strategy told) and crashes
@@ -32,7 +33,6 @@ opening a job.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import socket
@@ -44,19 +44,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from nas_service.arch.detection import DetectionArchitecture
-from nas_service.arch.spec import Architecture
 from nas_service.errors import public_error_text
-from nas_service.jobspec import TRIAL_TERMINAL, JobState, LatencyMeasurement, TrialResult, TrialState
-from nas_service.latency.gate import predicted_latency
+from nas_service.jobspec import TRIAL_TERMINAL, JobState, TrialResult, TrialState
 from nas_service.orchestration.completion import finish_job, finish_reason
-from nas_service.orchestration.detection import (
-    DETECTION_RUNNER,
-    detection_cached_latency,
-    detection_payload,
-    is_detection,
-    stored_architecture,
-)
 from nas_service.orchestration.executor import (
     BaseExecutor,
     CheckpointEvent,
@@ -67,14 +57,12 @@ from nas_service.orchestration.executor import (
     HeartbeatEvent,
     LatencyEvent,
     TrialHandle,
-    TrialPayload,
 )
 from nas_service.orchestration.fairness import OwnerQuotas, overdue
 from nas_service.orchestration.jobrun import JobRun, outcome_of_record, outcome_state
-from nas_service.orchestration.latency_cache import cached_latency
 from nas_service.orchestration.lease import JobLeases, LeaseKeeper
-from nas_service.orchestration.netadapt import netadapt_training
 from nas_service.orchestration.opening import DataProbe, open_job
+from nas_service.orchestration.payloads import Payloads, resources_key
 from nas_service.orchestration.placement import AnyArchitecture, as_trained, place
 from nas_service.orchestration.resilience import StorageHealth, is_transient, step_retrying, worth_keeping
 from nas_service.orchestration.retries import retry_or_fail
@@ -89,11 +77,6 @@ __all__ = ["Dispatcher"]
 log = logging.getLogger(__name__)
 
 _HEARTBEAT_WRITE_S = 2.0
-
-
-def resources_key(resources: dict[str, float]) -> str:
-    """A stable text key of a job's ``resources`` (workers with the same resources measure alike)."""
-    return ",".join(f"{k}={v:g}" for k, v in sorted(resources.items()))
 
 
 class Dispatcher:
@@ -167,8 +150,7 @@ class Dispatcher:
         self.outage_backoff_s = outage_backoff_s
         self._unwritten: list[ExecutorEvent] = []  # events whose writes failed while the database was down
         self._swept_at = 0.0
-        self._data_shapes: dict[tuple[str, str | None], tuple[int, int]] = {}
-        self._latency_runtime: dict[str, tuple[str, str]] = {}  # resources key -> (device, runtime key)
+        self.payloads = Payloads(storage, self.data_dir)
 
     # ------------------------------------------------------------------ the loop
     def step(self, timeout: float | None = None) -> int:
@@ -524,7 +506,7 @@ class Dispatcher:
 
     def _place(self, run: JobRun, suggestion: Suggestion) -> None:
         """One suggestion, judged as it will be trained: its one trial row, submitted when it is to train."""
-        arch = as_trained(suggestion.architecture, run, self._signature(run))
+        arch = as_trained(suggestion.architecture, run, self.payloads.signature(run))
         trial = place(self.storage, run, suggestion, arch, self.id)
         if trial is not None:
             self._submit_claimed(run, trial, arch)
@@ -537,48 +519,10 @@ class Dispatcher:
         self._submit(run, trial, arch)
         run.unsubmitted.discard(trial.id)
 
-    def _signature(self, run: JobRun) -> tuple[int, int] | None:
-        """``(classes, channels)`` of the job's proxy data: read here, else learned from a result, else unknown."""
-        if run.data_signature is not None:
-            return run.data_signature
-        proxy = run.job.spec.proxy
-        return self._data_shapes.get((proxy.dataset, proxy.data_path))
-
     def _submit(self, run: JobRun, trial: TrialRecord, arch: AnyArchitecture | None = None) -> None:
-        spec = run.job.spec
-        if arch is None:
-            if trial.architecture is None:
-                raise ValueError(f"trial {trial.id} has no architecture")
-            # Stored as trained already; mapped again for trials stored before the data shape was known.
-            arch = as_trained(stored_architecture(trial.architecture), run, self._signature(run))
-        if isinstance(arch, DetectionArchitecture):
-            self._submit_detection(run, trial, arch)
-            return
-        proxy = spec.proxy.model_copy(update={"resolution": arch.resolution})
-        init_weights, reference = None, None
-        if run.job.kind == "netadapt":
-            proxy, init_weights, reference = netadapt_training(self.storage, self.data_dir, run, trial, proxy)
-        # A paired measurement (the parent beside it) is taken afresh, never from the cache.
-        cached = self._cached_latency(run, arch) if reference is None else None
-        predicted = predicted_latency(self.storage, spec, arch)
-        if spec.latency.mode == "predict" and predicted is not None:
-            cached = predicted  # the worker measures nothing: the prediction is the trial's latency
-        payload = TrialPayload(
-            trial_id=trial.id,
-            job_id=run.job.id,
-            attempt=trial.attempts,
-            architecture=arch,
-            proxy=proxy,
-            latency=spec.latency,
-            reward=spec.reward,
-            cached_latency=cached,
-            predicted_latency=predicted,
-            final=spec.final,
-            resume_checkpoint=self._resume_checkpoint(run, trial),
-            init_weights=init_weights,
-            reference_architecture=reference,
-        )
-        self._track(run, trial.id, arch.arch_hash(), self.executor.submit(payload, resources=spec.resources))
+        payload, runner, arch_hash = self.payloads.payload(run, trial, arch)
+        handle = self.executor.submit(payload, resources=run.job.spec.resources, runner=runner)
+        self._track(run, trial.id, arch_hash, handle)
 
     def _track(self, run: JobRun, trial_id: int, arch_hash: str, handle: TrialHandle) -> None:
         """A submitted attempt: its job's running set, its events' routing, its submit time and lease epoch."""
@@ -588,35 +532,6 @@ class Dispatcher:
         epoch = self.leases.epoch_of(run.job.id)
         if epoch is not None:
             self._key_epoch[handle.key] = epoch
-
-    def _resume_checkpoint(self, run: JobRun, trial: TrialRecord) -> str | None:
-        """Base64 of the last checkpoint of a retried stage-two attempt (it continues; ``None`` otherwise)."""
-        if run.job.spec.final is None or trial.attempts <= 1:
-            return None
-        from nas_service.artifacts import load_trial_checkpoint
-
-        data = load_trial_checkpoint(self.storage, self.data_dir, trial.id)
-        return base64.b64encode(data).decode("ascii") if data else None
-
-    def _submit_detection(self, run: JobRun, trial: TrialRecord, arch: DetectionArchitecture) -> None:
-        """A detection trial: its payload for the ``detection`` runner (:mod:`~nas_service.orchestration.detection`)."""
-        spec = run.job.spec
-        measured_by = self._latency_runtime.get(resources_key(spec.resources))
-        cached = None
-        if measured_by is not None:
-            cached = detection_cached_latency(self.storage, arch, spec.latency, *measured_by)
-        payload = detection_payload(run, trial.id, trial.attempts, arch, cached)
-        handle = self.executor.submit(payload, resources=spec.resources, runner=DETECTION_RUNNER)  # type: ignore[arg-type]
-        self._track(run, trial.id, arch.arch_hash(), handle)
-
-    def _cached_latency(self, run: JobRun, arch: Architecture) -> LatencyMeasurement | None:
-        spec = run.job.spec
-        shape = self._signature(run)
-        measured_by = self._latency_runtime.get(resources_key(spec.resources))
-        if shape is None or measured_by is None:
-            return None
-        device, runtime = measured_by
-        return cached_latency(self.storage, arch, arch.resolution, spec.latency, shape, device, runtime)
 
     # ------------------------------------------------------------------ events
     def _on_event_error(self, event: ExecutorEvent, exc: Exception) -> None:
@@ -686,25 +601,7 @@ class Dispatcher:
         if run is None:
             self._release_key(handle.key)
             return
-        if detail is not None and detail.num_classes and detail.input_shape and not is_detection(run.job.spec):
-            proxy = run.job.spec.proxy
-            self._data_shapes[(proxy.dataset, proxy.data_path)] = (detail.num_classes, detail.input_shape[0])
-        if result.latency is not None and detail is not None and detail.latency_runtime:
-            self._latency_runtime[resources_key(run.job.spec.resources)] = (
-                result.latency.device, detail.latency_runtime
-            )  # fmt: skip
-            if detail.latency_key and detail.measured_arch_hash and detail.input_shape:
-                self.storage.put_latency(
-                    detail.latency_key, detail.measured_arch_hash, detail.input_shape, detail.latency_runtime,
-                    result.latency,
-                )  # fmt: skip
-            if not is_detection(run.job.spec):  # the job's target predictor learns from every stable measurement
-                from nas_service.latency.gate import learn_from_trial
-
-                learn_from_trial(
-                    self.storage, run.job.spec, stored.architecture, detail.input_shape, detail.num_classes,
-                    result.latency,
-                )  # fmt: skip
+        self.payloads.learn(run, result, detail, stored.architecture)
         self._forget(run, trial_id)
         outcome = Outcome(
             state=outcome_state(result.state),
