@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nas_service.latency.lut import network_parts
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from nas_service.arch.spec import Architecture
     from nas_service.jobspec import JobSpec, LatencyMeasurement
     from nas_service.storage import BaseStorage
+    from nas_service.strategies.latency import CallableLatencyOracle
 
 __all__ = [
     "PREDICTED_RUNTIME",
@@ -39,6 +40,7 @@ __all__ = [
     "predicted_latency",
     "predicted_over",
     "require_predictor",
+    "target_oracle",
     "with_prediction",
 ]
 
@@ -132,6 +134,37 @@ def predicted_latency(storage: BaseStorage, spec: JobSpec, arch: Architecture) -
         runtime=PREDICTED_RUNTIME,
         predicted_ms=p.predicted_ms,
     )
+
+
+def target_oracle(
+    storage: BaseStorage, spec: JobSpec, as_measured: Callable[[Architecture], Architecture]
+) -> CallableLatencyOracle | None:
+    """The latency oracle of a job's latency-aware strategy, from its target's predictor (or ``None``).
+
+    With ``latency.mode`` ``predict`` or ``predict-then-measure`` and a usable predictor for the job's target,
+    evolution, mnas-rl, nsga2 and the surrogate know each candidate's predicted latency on the target before
+    anything of it is trained, instead of a fit to the job's own first measurements. The predictor is read once
+    (a snapshot): the oracle answers the same for the same network while this dispatcher holds the job.
+
+    Args:
+        storage: Where the target's predictor is stored.
+        spec: The job.
+        as_measured: Maps a strategy's candidate to the network as it will be trained and measured.
+    """
+    from nas_service.strategies.latency import CallableLatencyOracle
+
+    if spec.latency.mode == "measure" or spec.task == "detection":
+        return None
+    target = _job_target(spec)
+    predictor = _predictor(storage, target) if target is not None else None
+    if predictor is None:
+        return None
+    snapshot = LatencyPredictor.from_dict(predictor.to_dict())
+
+    def predict(arch: Architecture) -> float:
+        return snapshot.predict_parts(network_parts(as_measured(arch))).predicted_ms
+
+    return CallableLatencyOracle(predict)
 
 
 def with_prediction(latency: LatencyMeasurement, predicted: LatencyMeasurement | None) -> LatencyMeasurement:

@@ -75,11 +75,23 @@ def open_job(storage: BaseStorage, job: JobRecord, probe: DataProbe | None = Non
     Raises:
         ValueError: The job cannot start (no space, a bad scaling base, a strategy that refuses its settings).
     """
+    from nas_service.latency.gate import target_oracle
+    from nas_service.orchestration.placement import as_trained
     from nas_service.space import SearchSpace
     from nas_service.strategies import make_scheduler, make_strategy
 
     spec = job.spec
     searches_resolution = True
+    runs: list[JobRun] = []
+
+    def measured(arch: Architecture) -> Architecture:  # a candidate as trained (the run exists below)
+        trained = as_trained(arch, runs[0], runs[0].data_signature)
+        assert isinstance(trained, Architecture)
+        return trained
+
+    # The target's predictor, where the job's latency mode uses one, tells latency-aware strategies (and
+    # NetAdapt's estimate) each candidate's latency before training.
+    oracle = target_oracle(storage, spec, measured)
     if spec.task == "detection":
         from nas_service.orchestration.detection import open_detection
 
@@ -90,7 +102,8 @@ def open_job(storage: BaseStorage, job: JobRecord, probe: DataProbe | None = Non
         strategy = make_strategy(config, None, spec.reward, scaling=resolve_scaling(storage, spec))
     elif job.kind == "netadapt":
         config = spec.strategy.model_copy(update={"name": "netadapt"})
-        strategy = make_strategy(config, None, spec.reward, netadapt=resolve_netadapt(storage, spec))
+        netadapt = resolve_netadapt(storage, spec)
+        strategy = make_strategy(config, None, spec.reward, netadapt=netadapt, latency_oracle=oracle)
     elif job.kind == "final":
         from nas_service.finalize import FinalSpace
 
@@ -100,12 +113,13 @@ def open_job(storage: BaseStorage, job: JobRecord, probe: DataProbe | None = Non
         if job.space_id is None:
             raise ValueError("a search job needs a search space")
         space = SearchSpace.from_dict(storage.get_space(job.space_id).body)
-        strategy = make_strategy(spec.strategy, space, spec.reward)
+        strategy = make_strategy(spec.strategy, space, spec.reward, latency_oracle=oracle)
         searches_resolution = len(space.resolutions) > 1 or len(space.phis) > 1
     scheduler = make_scheduler(
         spec.strategy, spec.proxy.epochs, strategy.objectives, multi_objective=strategy.multi_objective
     )
     run = JobRun(job=job, strategy=strategy, scheduler=scheduler, searches_resolution=searches_resolution)
+    runs.append(run)
     if probe is not None:
         try:
             run.data_signature = probe(spec.proxy)

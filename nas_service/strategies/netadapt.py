@@ -31,7 +31,7 @@ from nas_service.arch.spec import Architecture
 from nas_service.jobspec import REDUCTION_KINDS, NetAdaptConfig, ReductionKind, StrategyConfig
 from nas_service.strategies._settings import StrategySettings
 from nas_service.strategies.base import BaseStrategy, Objectives, Outcome, SearchSpaceLike, Told, suggestion_order
-from nas_service.strategies.latency import FittedLatencyOracle
+from nas_service.strategies.latency import FittedLatencyOracle, LatencyOracle
 
 KINDS = REDUCTION_KINDS
 EXPANSION_LADDER = (1.0, 2.0, 3.0, 4.0, 6.0)
@@ -331,6 +331,7 @@ class NetAdaptStrategy(BaseStrategy):
         netadapt: NetAdaptConfig,
         base: Architecture,
         base_trial: int | None = None,
+        latency_oracle: LatencyOracle | None = None,
     ):
         """Create the strategy.
 
@@ -341,11 +342,15 @@ class NetAdaptStrategy(BaseStrategy):
             netadapt: The job's NetAdapt settings.
             base: The starting network at the proxy's resolution (the controller resolves a trial id).
             base_trial: The trial ``base`` came from (its weights are fine-tuned in step 0), if any.
+            latency_oracle: Estimates proposals' latency before training, as a ratio to the current network's
+                (default: fitted to this job's measurements; the service passes the target's predictor when the
+                job's latency mode uses one).
         """
         super().__init__(space, config, objectives)  # type: ignore[arg-type]
         self.cfg = netadapt
         self.base = base
         self.base_trial = base_trial
+        self._latency_oracle = latency_oracle
         self._reset()
 
     def _reset(self) -> None:
@@ -364,7 +369,7 @@ class NetAdaptStrategy(BaseStrategy):
         self.plan: list[dict[str, Any]] = [first]
         self.asked: list[str] = []  # suggestion ids of the current step, in ask order
         self.step_told: dict[str, Outcome] = {}
-        self.oracle = FittedLatencyOracle()
+        self.oracle: LatencyOracle = self._latency_oracle or FittedLatencyOracle()
         self.rows: list[dict[str, Any]] = []
         self.base_row: dict[str, Any] | None = None
         self.status: NetAdaptStatus = "running"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,7 +73,9 @@ def make_strategy(
         reward_config: The job's reward; defaults to the soft MnasNet reward.
         scaling: The job's scaling settings (``compound-scaling`` only; required there).
         netadapt: ``(settings, base Architecture, base trial id or None)`` of a ``netadapt`` job (required there).
-        **kwargs: Extra keyword arguments for the strategy class (e.g. ``rejected_reward``).
+        **kwargs: Extra keyword arguments for the strategy class (e.g. ``rejected_reward``). ``latency_oracle``
+            (a :class:`~nas_service.strategies.latency.LatencyOracle`) goes to the latency-aware strategies
+            (evolution, mnas-rl, nsga2, surrogate, netadapt) and is dropped for the others.
 
     Returns:
         A fresh strategy; call ``load_state_dict`` on it to resume.
@@ -88,6 +91,8 @@ def make_strategy(
         reward=reward_config or RewardConfig.model_validate({}),
         rejected_reward=float(kwargs.pop("rejected_reward", typed.rejected_reward)),
     )
+    if kwargs.get("latency_oracle") is None or "latency_oracle" not in inspect.signature(cls.__init__).parameters:
+        kwargs.pop("latency_oracle", None)  # only the latency-aware strategies take one
     if config.name == "compound-scaling":
         if scaling is None:
             raise ValueError(

@@ -15,6 +15,7 @@ from nas_service.jobspec import (
     JobSpec,
     JobState,
     LatencyMeasurement,
+    NetAdaptConfig,
     TrialResult,
     TrialState,
 )
@@ -392,3 +393,45 @@ def test_a_predicted_latency_reaches_the_trial_record(store: SQLAlchemyStorage, 
     final = final_spec(store.get_job(job_id), trials[:1]).latency
     assert final.mode == "predict-then-measure"  # stage two measures what it deploys, the prediction beside it
     assert final.reject_factor == (100.0 if mode == "predict" else 2.0)
+
+
+@pytest.mark.parametrize("name", ["surrogate", "evolution", "nsga2", "mnas-rl"])
+def test_latency_aware_strategies_know_the_target_predictors_latency_before_training(
+    store: SQLAlchemyStorage, name: str
+) -> None:
+    """With a profiled target and a predicting mode the strategy's oracle is the predictor (on the network as
+    trained); with ``measure`` it fits its own."""
+    from nas_service.latency import network_parts
+    from nas_service.orchestration.opening import open_job
+    from nas_service.strategies.latency import FittedLatencyOracle
+
+    predictor = _profile_local_cpu(store)
+    for mode in ("predict-then-measure", "measure"):
+        job_id = _job(store, _spec(strategy={"name": name}, latency={"mode": mode}))
+        run = open_job(store, store.get_job(job_id), probe=lambda proxy: (10, 1))
+        oracle = run.strategy.oracle  # type: ignore[attr-defined]
+        if mode == "measure":
+            assert isinstance(oracle, FittedLatencyOracle)
+            continue
+        space = tiny_space()
+        for seed in range(3):
+            arch = space.decode(space.sample(seed))
+            trained = arch.model_copy(update={"resolution": 16, "num_classes": 10, "in_channels": 1})
+            expected = predictor.predict_parts(network_parts(trained)).predicted_ms
+            assert oracle.calibrated and oracle.latency_ms(arch) == pytest.approx(expected)
+
+
+def test_netadapt_estimates_with_the_target_predictor_when_the_job_predicts(store: SQLAlchemyStorage) -> None:
+    from nas_service.orchestration.opening import open_job
+    from nas_service.strategies.latency import CallableLatencyOracle, FittedLatencyOracle
+
+    _profile_local_cpu(store)
+    for mode, kind in (("predict-then-measure", CallableLatencyOracle), ("measure", FittedLatencyOracle)):
+        spec = _spec(latency={"mode": mode}).model_copy(
+            update={"kind": "netadapt", "netadapt": NetAdaptConfig(base=[["ds_r1_k3_s1_c8"], ["ir_r1_k3_s2_e3_c16"]],
+                                                                   budget_fraction=0.5)}
+        )  # fmt: skip
+        run = open_job(store, store.get_job(_job(store, spec)), probe=lambda proxy: (10, 1))
+        assert isinstance(run.strategy.oracle, kind)  # type: ignore[attr-defined]
+        run.strategy.load_state_dict(run.strategy.state_dict(), [])  # a restore keeps it
+        assert isinstance(run.strategy.oracle, kind)  # type: ignore[attr-defined]
