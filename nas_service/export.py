@@ -11,6 +11,13 @@ Formats (``formats=`` of :func:`export_trial`):
 ``onnx``
     ``model.onnx``: opset 17, input ``input`` (N, C, H, W) with a dynamic batch axis, output ``logits``.
 
+A detector (:class:`~nas_service.arch.detection.DetectionArchitecture`, an EfficientDet) exports the same way:
+``architecture.json`` is the detector, ``blocks.txt`` its backbone, and the graphs give the raw head outputs per
+feature level, ``class_p{level}`` (N, anchors x classes, H, W; logits) then ``box_p{level}`` (N, anchors x 4, H,
+W; box regressions against the anchors), for levels ``min_level..max_level``. Decoding and NMS stay outside the
+graph (:mod:`nas_service.detection.inference` does them in Python); the anchor settings are in the ONNX metadata
+(``nas.detection``) and in ``architecture.json``.
+
 Whenever weights are given, ``weights.pt`` (the ``state_dict``) is written as well.
 
 Preprocessing: a trained network expects its training split's per-channel standardisation. When the trial's
@@ -34,12 +41,13 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from nas_service.arch.detection import DetectionArchitecture
 from nas_service.arch.spec import Architecture
 
 if TYPE_CHECKING:
@@ -145,6 +153,7 @@ def export_module(
     out_dir: Path,
     formats: Iterable[str],
     metadata: Mapping[str, str] | None = None,
+    outputs: Sequence[str] = ("logits",),
 ) -> dict[str, Path]:
     """Write the torch-based formats (``torchscript``, ``onnx``) of an ``nn.Module``.
 
@@ -154,6 +163,7 @@ def export_module(
         out_dir: Existing output directory.
         formats: Which of ``torchscript``/``onnx`` to write (others are ignored).
         metadata: Key/value pairs stored in the ONNX file's ``metadata_props``.
+        outputs: Names of the graph's outputs, in the order the module returns them (flattened).
 
     Returns:
         Format name to written path.
@@ -172,18 +182,24 @@ def export_module(
         warnings.filterwarnings("ignore", message=".*deprecated.*")
         if "torchscript" in wanted:
             path = out_dir / FILE_NAMES["torchscript"]
-            traced = torch.jit.trace(model, example_input, check_trace=False)
+            traced = torch.jit.trace(model, example_input, check_trace=False, strict=len(outputs) == 1)
             _atomic_write(path, lambda tmp: torch.jit.save(traced, tmp))
             written["torchscript"] = path
         if "onnx" in wanted:
             path = out_dir / FILE_NAMES["onnx"]
-            _atomic_write(path, lambda tmp: _onnx_export(model, example_input, tmp, metadata or {}))
+            _atomic_write(path, lambda tmp: _onnx_export(model, example_input, tmp, metadata or {}, outputs))
             written["onnx"] = path
     return written
 
 
-def _onnx_export(model: torch.nn.Module, example_input: torch.Tensor, path: str, metadata: Mapping[str, str]) -> None:
-    _onnx_graph(model, example_input, path)
+def _onnx_export(
+    model: torch.nn.Module,
+    example_input: torch.Tensor,
+    path: str,
+    metadata: Mapping[str, str],
+    outputs: Sequence[str] = ("logits",),
+) -> None:
+    _onnx_graph(model, example_input, path, outputs)
     if metadata:
         import onnx
 
@@ -194,13 +210,15 @@ def _onnx_export(model: torch.nn.Module, example_input: torch.Tensor, path: str,
         onnx.save(proto, path)
 
 
-def _onnx_graph(model: torch.nn.Module, example_input: torch.Tensor, path: str) -> None:
+def _onnx_graph(
+    model: torch.nn.Module, example_input: torch.Tensor, path: str, outputs: Sequence[str] = ("logits",)
+) -> None:
     import torch
 
     common: dict[str, Any] = {
         "opset_version": ONNX_OPSET,
         "input_names": ["input"],
-        "output_names": ["logits"],
+        "output_names": list(outputs),
     }
     try:
         import onnxscript  # noqa: F401  (the dynamo exporter needs it)
@@ -211,7 +229,7 @@ def _onnx_graph(model: torch.nn.Module, example_input: torch.Tensor, path: str) 
             (example_input,),
             path,
             dynamo=False,
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            dynamic_axes={name: {0: "batch"} for name in ("input", *outputs)},
             **common,
         )
         return
@@ -224,8 +242,23 @@ def _onnx_graph(model: torch.nn.Module, example_input: torch.Tensor, path: str) 
     program.save(path)
 
 
+def output_names(architecture: Architecture | DetectionArchitecture) -> list[str]:
+    """The graph outputs' names: ``logits``, or a detector's ``class_p{level}`` then ``box_p{level}``."""
+    if isinstance(architecture, DetectionArchitecture):
+        levels = range(architecture.min_level, architecture.max_level + 1)
+        return [f"class_p{level}" for level in levels] + [f"box_p{level}" for level in levels]
+    return ["logits"]
+
+
+def _detection_metadata(architecture: DetectionArchitecture) -> str:
+    """What decoding a detector's outputs needs (the anchors), as the ``nas.detection`` ONNX metadata."""
+    keys = ("num_classes", "min_level", "max_level", "num_scales", "aspect_ratios", "anchor_scale", "resolution")
+    doc = {k: v for k, v in architecture.model_dump(mode="json").items() if k in keys}
+    return json.dumps({**doc, "outputs": output_names(architecture)}, sort_keys=True)
+
+
 def export_trial(
-    architecture: Architecture,
+    architecture: Architecture | DetectionArchitecture,
     state_dict: Mapping[str, Any] | None,
     out_dir: str | os.PathLike[str],
     formats: str | Iterable[str] = ALL_FORMATS,
@@ -262,9 +295,12 @@ def export_trial(
         written["json"] = path
     if "blocks" in wanted:
         path = out / FILE_NAMES["blocks"]
-        _write_text(path, blocks_text(architecture))
+        backbone = architecture.backbone if isinstance(architecture, DetectionArchitecture) else architecture
+        _write_text(path, blocks_text(backbone))
         written["blocks"] = path
     metadata: dict[str, str] = {}
+    if isinstance(architecture, DetectionArchitecture):
+        metadata["nas.detection"] = _detection_metadata(architecture)
     if preprocessing is not None:
         path = out / FILE_NAMES["preprocessing"]
         doc = {**preprocessing.model_dump(mode="json"), "embedded_in_graph": embed_preprocessing}
@@ -278,8 +314,10 @@ def export_trial(
     import torch
 
     from nas_service.arch import build_model  # type: ignore[attr-defined]
+    from nas_service.arch.bifpn import build_detector
 
-    model = build_model(architecture)
+    detector = isinstance(architecture, DetectionArchitecture)
+    model = build_detector(architecture) if detector else build_model(architecture)  # type: ignore[arg-type]
     if state_dict is not None:
         try:
             model.load_state_dict(dict(state_dict))
@@ -294,10 +332,11 @@ def export_trial(
             UntrainedExportWarning,
             stacklevel=2,
         )
-    example = torch.zeros(1, architecture.in_channels, architecture.resolution, architecture.resolution)
+    channels = 3 if isinstance(architecture, DetectionArchitecture) else architecture.in_channels  # RGB images
+    example = torch.zeros(1, channels, architecture.resolution, architecture.resolution)
     graph = with_standardisation(model, preprocessing) if preprocessing and embed_preprocessing else model
     try:
-        written.update(export_module(graph, example, out, torch_formats, metadata))
+        written.update(export_module(graph, example, out, torch_formats, metadata, output_names(architecture)))
     except ExportError:
         raise
     except Exception as exc:  # the exporters raise many types; callers get one

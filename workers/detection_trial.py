@@ -38,7 +38,7 @@ def run_detection_trial(payload: DetectionTrialPayload, reporter: TrialReporter)
     """Run one detection trial attempt: data, build, latency, train, reward (see the module docstring)."""
     from nas_service.arch.bifpn import build_detector
     from nas_service.arch.detection_profile import profile_detection
-    from nas_service.detection.data import load_detection_data
+    from nas_service.detection.data import detection_preprocessing, load_detection_data
     from nas_service.reward import mnasnet_reward
     from workers.detection_train import train_detection_proxy
     from workers.latency import describe_device, latency_cache_key, measure_latency, runtime_key
@@ -73,6 +73,7 @@ def run_detection_trial(payload: DetectionTrialPayload, reporter: TrialReporter)
             model = build_detector(spec)
         input_shape = [3, proxy.resolution, proxy.resolution]
         run.input_shape, run.num_classes = input_shape, data.num_classes
+        run.preprocessing = detection_preprocessing(proxy.resolution)
         with phase("latency"):
             latency = payload.cached_latency
             if latency is None or latency.device != describe_device(resolve_device(payload.latency.device)):

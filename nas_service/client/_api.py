@@ -229,19 +229,17 @@ def wait_timeout(job_id: int, timeout: float | None) -> WaitTimeout:
 
 
 def trial_architecture(trial: Any) -> Any:
-    """The :class:`~nas_service.arch.spec.Architecture` of a trial reply."""
+    """The :class:`~nas_service.arch.spec.Architecture` (or a detection trial's
+    :class:`~nas_service.arch.detection.DetectionArchitecture`) of a trial reply."""
+    from nas_service.arch.detection import DetectionArchitecture
     from nas_service.arch.spec import Architecture
 
     arch = getattr(trial, "architecture", None)
-    if isinstance(arch, Architecture):
+    if isinstance(arch, Architecture | DetectionArchitecture):
         return arch
     if isinstance(arch, dict):
         if "backbone" in arch:  # a detection trial's detector
-            raise NasError(
-                f"trial {getattr(trial, 'id', '?')} is a detector; exporting detectors is not supported "
-                "(its architecture is in the trial's 'architecture' field)",
-                code="not_exportable",
-            )
+            return DetectionArchitecture.model_validate(arch)
         return Architecture.model_validate(arch)
     raise NasError(
         f"trial {getattr(trial, 'id', '?')} has no architecture yet (state {getattr(trial, 'state', '?')})",

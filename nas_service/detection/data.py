@@ -63,9 +63,24 @@ class DetectionData:
         return len(self.class_names)
 
 
+#: Every detection image is standardised as ``(pixel - PIXEL_MEAN) / PIXEL_STD`` (per channel, RGB, pixels in [0, 1]).
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
+
+
 def normalize(pixels: np.ndarray) -> torch.Tensor:
     """``(N, H, W, 3)`` float pixels in ``[0, 1]`` to a normalised ``(N, 3, H, W)`` tensor."""
-    return (torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))).float() - 0.5) / 0.25
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))).float()
+    return (tensor - PIXEL_MEAN) / PIXEL_STD
+
+
+def detection_preprocessing(resolution: int) -> dict[str, object]:
+    """What a trained detector's input is (:class:`nas_service.export.Preprocessing` as a dict)."""
+    return {
+        "input_shape": [3, resolution, resolution],
+        "channel_order": "RGB",
+        "mean": [PIXEL_MEAN] * 3,
+        "std": [PIXEL_STD] * 3,
+    }
 
 
 def _shape_mask(kind: str, xx: np.ndarray, yy: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from nas_service.arch import DetectionArchitecture, profile_detection
 from nas_service.detection.config import DetectionProxyConfig
+from nas_service.detection.data import detection_preprocessing
 from nas_service.jobspec import LatencyConfig, TrialState
 from workers.detection_trial import DetectionTrialPayload, run_detection_trial
 from workers.trial import NullReporter
@@ -27,6 +28,7 @@ def test_completed_trial_reports_map_and_reward(tiny_detector: Callable[..., Det
     assert result.latency is not None and reporter.measured == result.latency
     assert run.reward is not None and len(reporter.epochs) == 1 and reporter.heartbeats >= 2
     assert run.num_classes == 3 and run.input_shape == [3, 64, 64] and run.weights
+    assert run.preprocessing == detection_preprocessing(64)  # stored beside the weights: exports embed it
     assert {"data", "build", "latency", "train", "report", "other"} <= set(run.phases)
 
 
