@@ -24,6 +24,7 @@
 
   const jobId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop());
   const S = {
+    metric: "accuracy",      // the y axis: "mAP" on a detection job
     job: null,
     trials: new Map(),       // id -> trial (merged deltas)
     T: 5, alpha: -0.07, beta: -0.07,
@@ -204,7 +205,7 @@
     ctx.textAlign = "center"; ctx.textBaseline = "bottom";
     ctx.fillText("latency (ms)" + (v.log ? ", log scale" : ""), M.left + (v.w - M.left - M.right) / 2, v.h - 4);
     ctx.save(); ctx.translate(12, M.top + (v.h - M.top - M.bottom) / 2); ctx.rotate(-Math.PI / 2);
-    ctx.textBaseline = "middle"; ctx.fillText("accuracy", 0, 0); ctx.restore();
+    ctx.textBaseline = "middle"; ctx.fillText(S.metric, 0, 0); ctx.restore();
   }
 
   function vline(v, x, color, dash, label) {
@@ -334,7 +335,7 @@
       ? "best reward " + nas.fmtNum(S.best._reward, 4) + " (trial " +
         (S.best.number != null ? "#" + S.best.number : "id " + S.best.id) + ")" : "";
     const hv = document.getElementById("hv-legend");
-    hv.textContent = S.hv ? "hypervolume " + nas.fmtNum(S.hv.value, 4) + " · reference: accuracy 0, latency " +
+    hv.textContent = S.hv ? "hypervolume " + nas.fmtNum(S.hv.value, 4) + " · reference: " + S.metric + " 0, latency " +
       nas.fmtNum(S.hv.refLatency, 3) + " ms = max(2·T, 1.1 × slowest front point)" : "";
     hv.dataset.value = S.hv ? String(S.hv.value) : "";
     hv.dataset.refLatency = S.hv ? String(S.hv.refLatency) : "";
@@ -365,7 +366,7 @@
     const res = resolutionOf(t);
     tooltip.innerHTML = "<b>trial #" + nas.escapeHtml(t.number) + "</b> " + nas.escapeHtml(t.state) +
       (S.frontIds.has(t.id) ? " · <b>Pareto</b>" : "") + "<br>" +
-      "accuracy " + nas.fmtPct(t.accuracy) + " · latency " + nas.fmtNum(latencyOf(t), 3) + " ms · reward " +
+      S.metric + " " + nas.fmtPct(t.accuracy) + " · latency " + nas.fmtNum(latencyOf(t), 3) + " ms · reward " +
       nas.fmtNum(t._reward, 4) + "<br>params " + nas.fmtCount(paramsOf(t)) + " · MACs " + nas.fmtCount(t.macs) +
       (res != null ? " · " + nas.escapeHtml(res) + " px" : "") + blocks;
     tooltip.classList.remove("hidden");
@@ -490,7 +491,7 @@
       title.textContent = "Trial: " + e.message;
       return;
     }
-    window.nasPanels.renderTrial(t, rewardOf(t));
+    window.nasPanels.renderTrial(t, rewardOf(t), S.metric);
   }
 
   // ---- trial table -----------------------------------------------------------------------------
@@ -617,6 +618,11 @@
   // ---- job header, scaling table, NetAdapt panel ---------------------------------------------------
   function renderJob() {
     const job = S.job;
+    // What the accuracy axis holds: a detection job's trials report mAP@[.5:.95] there.
+    S.metric = job.spec && job.spec.task === "detection" ? "mAP" : "accuracy";
+    document.getElementById("pareto-title").textContent = "Pareto front: " + S.metric + " vs latency";
+    document.querySelector('#trials-table th[data-key="accuracy"]').textContent =
+      S.metric === "mAP" ? "mAP" : "Accuracy";
     const name = job.name || (job.spec && job.spec.name) || job.id;
     document.title = "nas-service · " + name;
     document.getElementById("job-title").textContent = name;

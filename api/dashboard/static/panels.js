@@ -26,21 +26,35 @@
     return typeof t.params === "number" ? t.params : null;
   }
 
-  /** Fill the trial panel with a trial's detail (`reward`: under the page's T, alpha, beta). */
-  function renderTrial(t, reward) {
+  /** A detector's summary line (levels, BiFPN, heads, anchors), or null for a classifier. */
+  function detectorOf(t) {
+    const a = t.architecture;
+    if (!a || !a.backbone) return null;
+    return "P" + a.min_level + "-P" + a.max_level + " · BiFPN " + a.fpn_channels + " ch x" + a.fpn_repeats +
+      " (" + a.fpn_weighting + ") · heads x" + a.head_repeats + " · anchors " + a.num_scales + " scales x " +
+      (a.aspect_ratios || []).length + " ratios, size " + a.anchor_scale + " · " + a.num_classes + " classes";
+  }
+
+  /** Fill the trial panel with a trial's detail (`reward`: under the page's T, alpha, beta; `metric`: what
+   * the accuracy is, "accuracy" or a detection job's "mAP"). */
+  function renderTrial(t, reward, metric) {
+    const label = metric || "accuracy";
     document.getElementById("trial-title").textContent = "Trial #" + t.number;
     document.getElementById("trial-hint").classList.add("hidden");
     const body = document.getElementById("trial-body");
     body.classList.remove("hidden");
     const lat = t.latency || {};
     const kv = [
-      ["id", t.id], ["state", t.state], ["accuracy", nas.fmtPct(t.accuracy)],
+      ["id", t.id], ["state", t.state], [label === "mAP" ? "mAP@[.5:.95]" : label, nas.fmtPct(t.accuracy)],
       ["latency", nas.fmtNum(latencyOf(t), 3) + " ms" + (lat.device ? " on " + lat.device : "")],
       ["reward (page T, α, β)", nas.fmtNum(reward, 4)],
       ["resolution", resolutionOf(t) != null ? resolutionOf(t) + " px" : "–"],
       ["params", nas.fmtCount(paramsOf(t))], ["MACs", nas.fmtCount(t.macs)],
       ["epochs", t.epochs_run != null ? t.epochs_run : (t.epochs || []).length],
     ];
+    document.getElementById("epoch-title").textContent = "Validation " + label + " per epoch";
+    const detector = detectorOf(t);
+    if (detector) kv.push(["detector", detector]);
     if (t.error) kv.push(["error", t.error]);
     document.getElementById("trial-kv").innerHTML = kv.map(([k, v]) =>
       "<dt>" + nas.escapeHtml(k) + "</dt><dd>" + nas.escapeHtml(v) + "</dd>").join("");
