@@ -134,3 +134,33 @@ def build_spec(opts: DemoOptions, target_ms: float) -> JobSpec:
         constraints=ConstraintsConfig(max_macs=max_macs(opts.resolution)),
         resources={"cpu": 1.0, "gpu": 0.0},
     )
+
+
+def previous_target(client: Any, resolution: int, before: int | None = None) -> tuple[int, float] | None:
+    """The last demo job at ``resolution`` in this data dir (older than job ``before``) and its reward target T.
+
+    T is measured afresh on every demo run (the machine's load moves it), so the demo compares it with the last
+    run's rather than let two runs' rewards look comparable when they are not.
+    """
+    for summary in client.list_jobs(page_size=50):
+        if summary.name != "demo" or (before is not None and summary.id >= before):
+            continue
+        spec = client.get_job(summary.id).spec
+        if spec is not None and spec.proxy.resolution == resolution:
+            return int(summary.id), float(spec.reward.target_ms)
+    return None
+
+
+def target_change_note(target_ms: float, previous: tuple[int, float] | None) -> str | None:
+    """A line saying how this run's T compares with the last demo run's (``None`` for a first run)."""
+    if previous is None:
+        return None
+    job_id, before = previous
+    change = (target_ms - before) / before
+    if abs(change) <= 0.05:
+        return f"T matches the last demo run's (job {job_id}: {before:.3f} ms, {change:+.0%})"
+    return (
+        f"T differs from the last demo run's (job {job_id}: {before:.3f} ms, {change:+.0%}): T is measured afresh "
+        f"each run, so the two runs' rewards are not comparable; `nas pareto {job_id} --target-ms {target_ms:.3f}` "
+        "re-scores that job at this run's T"
+    )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nas_service.cli.demo._job import build_spec, demo_space, max_macs
+from nas_service.cli.demo._job import build_spec, demo_space, max_macs, previous_target, target_change_note
 from nas_service.cli.demo._options import EXIT_FAILURE, EXIT_OK, STRATEGIES, DemoError, DemoOptions
 from nas_service.cli.demo._progress import DemoProgress, follow_job
 from nas_service.cli.demo._report import print_summary
@@ -72,6 +72,10 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
         from nas_service.client import Client as ClientCls
 
         client = ClientCls(url=stack.url, token=token, timeout=30.0)
+        previous = previous_target(client, opts.resolution)
+        note = target_change_note(target_ms, previous)
+        if note is not None:
+            say(note)
         space = demo_space(opts.resolution).model_dump(mode="json")
         job_id = client.submit_job(build_spec(opts, target_ms), space=space).id
         say(
@@ -88,6 +92,7 @@ def run_demo(opts: DemoOptions, out: Console, err: Console | None) -> int:
             "state": state,
             "wall_s": round(time.monotonic() - started, 1),
             "target_ms": target_ms,
+            "previous_target_ms": previous[1] if previous is not None else None,
             "trials": final.counters.model_dump(mode="json"),
             "best_reward": final.best_reward,
             "error": final.error,
