@@ -167,4 +167,4 @@ def test_a_predicted_latency_stands_in_only_in_predict_mode(
     run = run_trial_detailed(_payload(tiny_arch, tiny_proxy, both, **kw), NullReporter())
     latency = run.result.latency
     assert latency is not None and latency.runtime != PREDICTED_RUNTIME and latency.samples > 1
-    assert latency.predicted_ms == 7.5 and latency.median_ms != 7.5 and run.latency_key is not None
+    assert latency.predicted_ms == 7.5 and latency.median_ms != 7.5  # measured (cached only when stable)
