@@ -302,6 +302,8 @@ class FinalConfig(_Model):
     and copies its proxy task with the full training split and ``epochs``. The recipe adds augmentation
     (``auto``: random crop with padding, plus horizontal flips except for digits, where a mirror changes the
     class), optional EMA of the weights, and the evaluation on the held-out test split the search never saw.
+    Networks picked ``by: netadapt`` start from the weights the netadapt job kept (NetAdapt's long fine-tune);
+    the others train from scratch.
     """
 
     source_job_id: int = Field(..., ge=1)

@@ -9,7 +9,8 @@ the job's reward) and adds what saves work:
 * the job target's **predicted latency** (``latency.mode`` ``predict`` / ``predict-then-measure``,
   :mod:`nas_service.latency.gate`): in ``predict`` mode it stands in for the measurement;
 * a retried stage-two attempt's last **checkpoint** (it continues);
-* a NetAdapt proposal's parent weights and reference network (:mod:`~nas_service.orchestration.netadapt`).
+* a NetAdapt proposal's parent weights and reference network (:mod:`~nas_service.orchestration.netadapt`), and
+  for a final job made ``by: netadapt`` the kept network's weights (stage two fine-tunes it, as NetAdapt does).
 
 From every finished attempt it learns (:meth:`Payloads.learn`) the proxy data's ``(classes, channels)`` (when
 the dispatcher could not read the data itself) and which device and runtime measured a job's resources, which
@@ -20,6 +21,7 @@ target's predictor learn from it.
 from __future__ import annotations
 
 import base64
+import logging
 from pathlib import Path
 
 from nas_service.arch.detection import DetectionArchitecture
@@ -42,6 +44,8 @@ from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import TrialRecord
 
 __all__ = ["Payloads", "resources_key"]
+
+log = logging.getLogger(__name__)
 
 #: The runner of a classifier's attempt (the executor's default).
 TRAIN_RUNNER = "train"
@@ -101,6 +105,8 @@ class Payloads:
         init_weights, reference = None, None
         if run.job.kind == "netadapt":
             proxy, init_weights, reference = netadapt_training(self.storage, self.data_dir, run, trial, proxy)
+        elif spec.final is not None and spec.final.by == "netadapt":
+            init_weights = self._kept_weights(run, trial)
         # A paired measurement (the parent beside it) is taken afresh, never from the cache.
         cached_ms = self._cached_latency(run, arch) if reference is None else None
         predicted = predicted_latency(self.storage, spec, arch)
@@ -162,6 +168,19 @@ class Payloads:
             return None
         device, runtime = measured_by
         return cached_latency(self.storage, arch, arch.resolution, spec.latency, shape, device, runtime)
+
+    def _kept_weights(self, run: JobRun, trial: TrialRecord) -> str | None:
+        """Base64 of the stored weights of the network a netadapt job kept, which its final job continues from
+        (NetAdapt's long fine-tune); ``None`` (from scratch, logged) when they are missing."""
+        from nas_service.artifacts import load_trial_weights
+
+        source = (trial.params or {}).get("source_trial")
+        weights = load_trial_weights(self.storage, self.data_dir, int(source)) if source is not None else None
+        if weights is None:
+            log.warning("job %s trial %s: no stored weights of trial %s; it trains from scratch",
+                        run.job.id, trial.id, source)  # fmt: skip
+            return None
+        return base64.b64encode(weights).decode("ascii")
 
     def _resume_checkpoint(self, run: JobRun, trial: TrialRecord) -> str | None:
         """Base64 of the last checkpoint of a retried stage-two attempt (it continues; ``None`` otherwise)."""

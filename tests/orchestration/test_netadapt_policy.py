@@ -139,6 +139,28 @@ def test_a_netadapt_job_fine_tunes_each_proposal_from_its_parent(storage: BaseSt
         : len(steps)
     ]
 
+    # Stage two of what it kept (finalize by netadapt) continues from the kept networks' weights, exactly (the
+    # runner asserts every tensor was inherited): NetAdapt's long fine-tune, not a training from scratch.
+    from nas_service.finalize import final_spec, select_sources
+
+    for by in ("netadapt", "reward"):
+        picked = select_sources(storage, job, 2, by)
+        final_id = storage.create_job("alice", None, final_spec(job, picked, by=by, epochs=2)).id
+        stage_two = _Runner()
+        d2 = Dispatcher(storage, InProcessExecutor(stage_two), "d2", poll_s=0.0, data_dir=tmp_path)
+        try:
+            assert _drive(d2, storage, final_id) == JobState.COMPLETED
+        finally:
+            d2.close()
+        assert len(stage_two.payloads) == 2
+        for payload in stage_two.payloads:
+            source = storage.get_trial(int(payload.trial_id)).params["source_trial"]
+            if by == "reward":
+                assert payload.init_weights is None  # other finals train from scratch
+                continue
+            stored = load_trial_weights(storage, tmp_path, int(source))
+            assert stored is not None and base64.b64decode(payload.init_weights or "") == stored
+
 
 def test_a_base_trial_is_fine_tuned_from_its_weights(storage: BaseStorage, tmp_path: Path) -> None:
     runner = _Runner()
