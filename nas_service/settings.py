@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     max_memory_per_trial: float = Field(default=256 * 2**30, gt=0)
     max_custom_per_trial: float = Field(default=64.0, ge=0)
     unschedulable_after_s: float = Field(default=600.0, gt=0)
+    #: How long a job whose latency target's Ray resource no node advertises waits, shown as blocked, before it
+    #: fails with that reason (``NAS_LATENCY_NODE_WAIT_S``; a trial measuring when such a node left waits as long).
+    latency_node_wait_s: float = Field(default=300.0, gt=0)
     owner_max_jobs: int | None = Field(default=None, ge=1)
     owner_max_running: int | None = Field(default=None, ge=1)
 

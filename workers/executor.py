@@ -30,7 +30,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,6 +294,11 @@ class RayExecutor:
         self._channel.set_stop.remote(handle.key, "cancelled")
         if rec.last_heartbeat is None:  # still queued (or just starting): nothing to wait for
             ray.cancel(rec.ref, force=False)
+
+    def missing_resources(self, names: Collection[str]) -> list[str]:
+        """The custom resources no node of the Ray cluster advertises now (a latency target's, for instance)."""
+        have = ray.cluster_resources()
+        return [name for name in names if have.get(name, 0) < 1]
 
     def prune(self, handle: TrialHandle) -> None:
         """Ask an attempt to stop early; it finishes with state ``pruned`` and its last accuracy."""

@@ -13,7 +13,6 @@ to normal priority from Ray's nice 15, re-measured while the round's CV is over 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 
@@ -22,6 +21,7 @@ import torch.nn as nn
 from nas_service.jobspec import LatencyConfig, LatencyMeasurement
 from nas_service.latency import DEFAULT_TARGET_NAME, LatencyTarget, MeasurementPolicy
 from nas_service.latency.gate import PREDICTED_RUNTIME
+from nas_service.latency.registry import no_node_message
 from nas_service.latency.runners import (
     NetworkMeasurement,
     cpu_model_name,
@@ -140,10 +140,6 @@ def _measure_arch(arch_json: str, input_shape: list[int], target_json: str) -> d
     return to_latency_measurement(m, worker_identity()[0]).model_dump(mode="json")
 
 
-#: How long a trial waits for a node advertising its target's resource before it fails with that reason.
-NODE_WAIT_S = float(os.environ.get("NAS_LATENCY_NODE_WAIT_S", "300"))
-
-
 class NoLatencyNodeError(RuntimeError):
     """No node of the cluster advertises the target's Ray resource (the trial fails with this reason)."""
 
@@ -154,10 +150,7 @@ def _wait_for_resource(resource: str, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while ray.cluster_resources().get(resource, 0) < 1:
         if time.monotonic() >= deadline:
-            raise NoLatencyNodeError(
-                f"no node in the Ray cluster advertises the latency resource {resource!r} (waited {wait_s:g} s); "
-                f"start one with ray start --resources '{{\"{resource}\": 1}}'"
-            )
+            raise NoLatencyNodeError(no_node_message(resource, waited_s=wait_s))
         time.sleep(1.0)
 
 
@@ -169,8 +162,11 @@ def _measure_remote(arch_json: str, input_shape: Sequence[int], target: LatencyT
     """
     import ray
 
+    from nas_service.settings import get_settings
+
     assert target.resource is not None
-    _wait_for_resource(target.resource, NODE_WAIT_S)
+    # The dispatcher does not start a job's trials while no node has the resource; a node that left since waits here.
+    _wait_for_resource(target.resource, get_settings().latency_node_wait_s)
     task = ray.remote(_measure_arch).options(
         num_cpus=0, resources={target.resource: 1}, name=f"latency:{target.name}", max_retries=1
     )

@@ -27,6 +27,8 @@ __all__ = [
     "PredictCapError",
     "TargetFieldError",
     "resolve_job_latency",
+    "job_latency_resources",
+    "no_node_message",
     "as_architecture",
     "check_caps",
     "TargetView",
@@ -88,6 +90,28 @@ def resolve_job_latency(storage: BaseStorage, cfg: LatencyConfig) -> dict[str, L
             known = ", ".join(v.target.name for v in list_targets(storage))
             raise TargetFieldError(field, f"unknown latency target {name!r}; known targets: {known}") from None
     return resolved
+
+
+def job_latency_resources(cfg: LatencyConfig) -> dict[str, str]:
+    """The Ray resources a job's measurements are placed by: resource -> the target that needs it (the reward's
+    target and the extra ones, as resolved when the job was queued; ``local-cpu`` needs none)."""
+    needs: dict[str, str] = {}
+    for name in [cfg.target, *cfg.extra_targets]:
+        target = cfg.resolved.get(name)
+        if target is not None and target.resource is not None:
+            needs.setdefault(target.resource, target.name)
+    return needs
+
+
+def no_node_message(resource: str, target: str | None = None, waited_s: float | None = None) -> str:
+    """Why a measurement cannot be placed: no node advertises ``resource`` (the one wording of the worker's error,
+    the dispatcher's note on a blocked job and its failure)."""
+    of = f" of target {target!r}" if target else ""
+    waited = f" (waited {waited_s:g} s)" if waited_s is not None else ""
+    return (
+        f"no node in the Ray cluster advertises the latency resource {resource!r}{of}{waited}; "
+        f"start one with ray start --resources '{{\"{resource}\": 1}}'"
+    )
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from typing import Any
 
 from nas_service.errors import public_error_text
 from nas_service.jobspec import TRIAL_TERMINAL, JobState, TrialResult, TrialState
+from nas_service.latency.registry import job_latency_resources, no_node_message
 from nas_service.orchestration.completion import finish_job, finish_reason
 from nas_service.orchestration.executor import (
     BaseExecutor,
@@ -100,6 +101,8 @@ class Dispatcher:
             (default: the ``unschedulable_after_s`` setting).
         outage_backoff_s: Longest wait between retries while the database is unavailable (the first is 0.25 s,
             doubling, with jitter): bounds how late the dispatcher notices the database is back.
+        latency_node_wait_s: How long a job whose latency target has no node stays blocked before it fails
+            (default: the ``latency_node_wait_s`` setting).
     """
 
     def __init__(
@@ -119,6 +122,7 @@ class Dispatcher:
         quotas: OwnerQuotas | None = None,
         unschedulable_after_s: float | None = None,
         outage_backoff_s: float = 4.0,
+        latency_node_wait_s: float | None = None,
     ) -> None:
         self.storage = storage
         self.executor = executor
@@ -136,6 +140,7 @@ class Dispatcher:
             data_dir = settings.data_dir
         self.quotas = quotas or OwnerQuotas.from_settings(settings, max_jobs)
         self.unschedulable_after_s = unschedulable_after_s or settings.unschedulable_after_s
+        self.latency_node_wait_s = latency_node_wait_s or settings.latency_node_wait_s
         self._submitted_at: dict[str, float] = {}  # handle key -> monotonic time of its submission
         self.data_dir = Path(data_dir)
         self.probe_data = probe_data
@@ -409,7 +414,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ filling slots
     def _fill(self, run: JobRun) -> None:
-        if run.job.id not in self.jobs:
+        if run.job.id not in self.jobs or self._blocked_on_latency(run):
             return
         if run.unplaced:
             self._recover_unplaced(run)
@@ -464,6 +469,34 @@ class Dispatcher:
                 # trial row was written before the error are recognised then, not placed twice).
                 run.unplaced = [s.suggestion_id for s in suggestions[done:]]
                 raise
+
+    def _blocked_on_latency(self, run: JobRun) -> bool:
+        """Whether ``run`` waits for a node of its latency target: while no node advertises a Ray resource its
+        latency targets need, nothing of it starts, its ``error`` says why (cleared once a node comes), and
+        after ``latency_node_wait_s`` it fails with that reason. Checked at most every few seconds."""
+        needs = job_latency_resources(run.job.spec.latency)
+        if not needs:
+            return False
+        now = time.monotonic()
+        if now - run.resources_checked_at < min(2.0, self.latency_node_wait_s / 5):
+            return run.blocked_since is not None
+        run.resources_checked_at = now
+        missing = self.executor.missing_resources(sorted(needs))
+        if not missing:
+            if run.blocked_since is not None:
+                run.blocked_since = None
+                self.storage.set_job_note(run.job.id, None)
+                log.info("job %s: its latency node is there; starting its trials", run.job.id)
+            return False
+        resource = missing[0]
+        if run.blocked_since is None:
+            run.blocked_since = now
+            why = no_node_message(resource, needs[resource])
+            self.storage.set_job_note(run.job.id, f"blocked: {why}; the job fails after {self.latency_node_wait_s:g} s")
+            log.warning("job %s blocked: %s", run.job.id, why)
+        elif now - run.blocked_since >= self.latency_node_wait_s:
+            self._fail_job(run, no_node_message(resource, needs[resource], waited_s=self.latency_node_wait_s))
+        return True
 
     def _recover_unplaced(self, run: JobRun) -> None:
         """After an outage: suggestions with no trial row yet go first to placement; those written are mapped."""

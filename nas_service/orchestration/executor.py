@@ -10,7 +10,7 @@ one :class:`FinishedEvent` or :class:`CrashedEvent`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -246,6 +246,10 @@ class BaseExecutor(Protocol):
 
     def prune(self, handle: TrialHandle) -> None:
         """Ask an attempt to stop early (multi-fidelity); it reports ``pruned`` with its partial values."""
+        ...
+
+    def missing_resources(self, names: Collection[str]) -> list[str]:
+        """Which of these custom resources (e.g. ``latency:edge-a76``) no node of the cluster advertises now."""
         ...
 
     def shutdown(self) -> None:

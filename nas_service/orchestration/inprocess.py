@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from nas_service.jobspec import EpochReport, LatencyMeasurement, TrialResult, TrialState
@@ -147,6 +147,12 @@ class InProcessExecutor:
         else:
             self._pool.submit(self._run, handle, payload, reporter, runner)
         return handle
+
+    def missing_resources(self, names: Collection[str]) -> list[str]:
+        """The resources ``capacity`` lacks (none without a capacity: anything fits)."""
+        if self.capacity is None:
+            return []
+        return [name for name in names if self.capacity.get(name, 0.0) < 1]
 
     def _fits(self, resources: Mapping[str, float]) -> bool:
         if self.capacity is None:

@@ -116,6 +116,9 @@ class JobRun:
         unsubmitted: Trials this dispatcher claimed (their row ``running`` at an attempt) that the executor does
             not have yet: an outage cut their submission. They are submitted first once the database is back, and
             the job is not finished while any waits.
+        blocked_since: Monotonic time since which no node advertises a Ray resource the job's latency targets
+            need (nothing new starts meanwhile); ``None`` when not blocked.
+        resources_checked_at: Monotonic time of the last such check.
     """
 
     job: JobRecord
@@ -138,6 +141,8 @@ class JobRun:
     unplaced: list[str] = field(default_factory=list)
     requeued: int = 0
     unsubmitted: set[int] = field(default_factory=set)
+    blocked_since: float | None = None
+    resources_checked_at: float = 0.0
     _hash_of: dict[int, str] = field(default_factory=dict)
 
     def tell(self, trial_id: int, outcome: Outcome) -> None:

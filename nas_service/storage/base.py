@@ -151,6 +151,11 @@ class BaseStorage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def set_job_note(self, job_id: int, note: str | None) -> bool:
+        """Set (``None``: clear) the ``error`` of a queued or running job to say why it waits (a job blocked on
+        a latency node), without moving it; False when the job has ended (its ``error`` is kept)."""
+
+    @abc.abstractmethod
     def claim_job(self, dispatcher_id: str, lease_s: float, skip_owners: Collection[str] = ()) -> JobRecord | None:
         """Claim the oldest queued job, or a running one whose lease expired; ``None`` when there is none.
 

@@ -321,6 +321,22 @@ class SQLAlchemyStorage(TrialOps, LatencyOps, BaseStorage):
             row = self._lock_job(s, job_id)
             return conv.job(row, self._name(s, row.owner_id))
 
+    def set_job_note(self, job_id: int, note: str | None) -> bool:
+        """See :meth:`BaseStorage.set_job_note`."""
+        waiting = (JobState.QUEUED.value, JobState.RUNNING.value)
+        with self._session() as s:
+            changed = s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state.in_(waiting))
+                .values(error=clean_text(note), event_seq=JobRow.event_seq + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if rowcount(changed):
+                return True
+            if s.execute(select(JobRow.id).where(JobRow.id == job_id)).first() is None:
+                raise NotFoundError(f"job {job_id} not found")
+            return False
+
     def claim_job(self, dispatcher_id: str, lease_s: float, skip_owners: Collection[str] = ()) -> JobRecord | None:
         """See :meth:`BaseStorage.claim_job`."""
         for _ in range(10):  # lost races (another claimer won the row) retry with the next candidate

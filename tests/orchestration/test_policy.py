@@ -242,3 +242,41 @@ def test_a_trial_row_written_just_before_an_outage_is_trained_once_and_counted_o
     assert _drive(_dispatcher(storage, InProcessExecutor(), "d1", tmp_path), storage, job_id) == JobState.COMPLETED
     assert calls["n"] == 4
     _assert_trained_once(storage, job_id, 4)
+
+
+def _edge_spec(**budget: Any) -> JobSpec:
+    """A job measured on ``edge``, whose measurements a node advertising ``latency:edge`` takes."""
+    edge = {"name": "edge", "runtime": "onnxruntime", "resource": "latency:edge"}
+    return _spec(latency={"target": "edge", "resolved": {"edge": edge}}, budget=budget)
+
+
+def test_a_job_whose_latency_node_is_missing_shows_blocked_then_fails_with_the_reason(
+    storage: BaseStorage, tmp_path: Path
+) -> None:
+    job_id = _job(storage, _edge_spec(max_trials=2))
+    executor = InProcessExecutor(capacity={"cpu": 8})  # no node advertises latency:edge
+    d = _dispatcher(storage, executor, "d1", tmp_path, latency_node_wait_s=0.5)
+    d.step()
+    job = storage.get_job(job_id)
+    assert job.state == JobState.RUNNING and _trials(storage, job_id) == []  # nothing starts
+    assert job.error is not None and job.error.startswith(
+        "blocked: no node in the Ray cluster advertises the latency resource 'latency:edge' of target 'edge'"
+    )
+    assert "ray start --resources" in job.error and "fails after 0.5 s" in job.error
+    assert _drive(d, storage, job_id, steps=100_000) == JobState.FAILED  # after the wait, with the reason
+    error = storage.get_job(job_id).error or ""
+    assert "'latency:edge' of target 'edge' (waited 0.5 s)" in error and not error.startswith("blocked")
+    assert _trials(storage, job_id) == []
+
+
+def test_a_blocked_job_starts_once_its_latency_node_joins(storage: BaseStorage, tmp_path: Path) -> None:
+    job_id = _job(storage, _edge_spec(max_trials=2))
+    executor = InProcessExecutor(capacity={"cpu": 8})
+    d = _dispatcher(storage, executor, "d1", tmp_path, latency_node_wait_s=60.0)
+    d.step()
+    assert (storage.get_job(job_id).error or "").startswith("blocked:")
+    executor.capacity = {"cpu": 8, "latency:edge": 1}  # the measuring node joined
+    time.sleep(2.1)  # the next check of the cluster's resources
+    assert _drive(d, storage, job_id) == JobState.COMPLETED
+    job = storage.get_job(job_id)
+    assert job.error is None and job.trials_completed == 2

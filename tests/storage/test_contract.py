@@ -54,6 +54,20 @@ def test_space_versions_archive_and_immutability(storage: BaseStorage, make_job:
     assert storage.list_spaces(owner="nobody").total == 0
 
 
+def test_a_waiting_jobs_note_is_set_and_cleared_without_moving_it(storage: BaseStorage, make_job: MakeJob) -> None:
+    job = make_job(name="blocked")
+    running = storage.transition_job(job.id, JobState.RUNNING)
+    assert storage.set_job_note(job.id, "blocked: no node\x00 here") is True
+    noted = storage.get_job(job.id)
+    assert noted.state == JobState.RUNNING and noted.error == "blocked: no node\ufffd here"
+    assert noted.event_seq > running.event_seq  # the dashboard's stream sees it
+    assert storage.set_job_note(job.id, None) is True and storage.get_job(job.id).error is None
+    storage.transition_job(job.id, JobState.FAILED, error="the reason")
+    assert storage.set_job_note(job.id, "late") is False and storage.get_job(job.id).error == "the reason"
+    with pytest.raises(NotFoundError):
+        storage.set_job_note(99_999, "x")
+
+
 def test_job_transitions_and_cancel_cascade(storage: BaseStorage, make_job: MakeJob) -> None:
     job = make_job(name="j1")
     assert job.state == JobState.QUEUED and job.spec.name == "j1"

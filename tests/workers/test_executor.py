@@ -144,3 +144,8 @@ def test_prune_stops_with_the_last_accuracy(
     (done,) = _finished(events, handle)
     assert done.result.state == TrialState.PRUNED and done.result.accuracy is not None
     assert done.result.epochs_run >= 1
+
+
+def test_missing_resources_are_what_no_node_of_the_cluster_advertises(executor: RayExecutor) -> None:
+    assert executor.missing_resources(["CPU", "latency:nowhere"]) == ["latency:nowhere"]
+    assert executor.missing_resources([]) == []
