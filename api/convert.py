@@ -121,6 +121,7 @@ def _trial_fields(rec: TrialRecord) -> dict[str, object]:
         "node": rec.node,
         "device": rec.device,
         "epochs_run": rec.epochs_run,
+        "train_seconds": rec.train_seconds,
         "on_front": rec.on_front,
         "error": rec.error,
         "created_at": rec.created_at,

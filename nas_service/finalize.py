@@ -14,18 +14,28 @@ recipe (:func:`workers.train.recipe_for`), checkpoints every epoch and reports t
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
+
+from pydantic import ValidationError
 
 from nas_service.arch.spec import Architecture
 from nas_service.fidelity import FidelityPair
-from nas_service.jobspec import FinalConfig, FinalizeBy, JobSpec, RewardConfig, StrategyConfig, TrialState
+from nas_service.jobspec import (
+    FinalConfig,
+    FinalizeBy,
+    JobSpec,
+    ProxyConfig,
+    RewardConfig,
+    StrategyConfig,
+    TrialState,
+)
 from nas_service.pareto import pareto_front
 from nas_service.reward import reward_from_config
 from nas_service.storage.base import BaseStorage
 from nas_service.storage.domain import JobRecord, TrialRecord
 
-__all__ = ["FinalSpace", "FinalizeError", "fidelity_pairs", "final_spec", "select_sources"]
+__all__ = ["FinalSpace", "FinalizeError", "fidelity_pairs", "final_spec", "proxy_with", "select_sources"]
 
 #: Completed trials considered when picking (the reward ranks them; a front is drawn among them).
 _MAX_CANDIDATES = 100_000
@@ -110,6 +120,20 @@ def _rescore(trial: TrialRecord, reward: RewardConfig) -> float:
     return reward_from_config(float(trial.accuracy), float(trial.latency_ms), reward)  # type: ignore[arg-type]
 
 
+def proxy_with(base: ProxyConfig, changes: Mapping[str, Any]) -> ProxyConfig:
+    """``base`` with ``changes`` applied and validated as a whole (a proxy study's reference or candidate).
+
+    Raises:
+        FinalizeError: An unknown field or a bad value; ``field`` is ``proxy.<name>``.
+    """
+    try:
+        return ProxyConfig.model_validate({**base.model_dump(), **dict(changes)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "proxy"
+        raise FinalizeError(f"proxy.{where}", f"proxy.{where}: {first.get('msg', 'invalid value')}") from None
+
+
 def final_spec(
     source: JobRecord,
     trials: Sequence[TrialRecord],
@@ -120,10 +144,25 @@ def final_spec(
     ema_decay: float | None = None,
     target_ms: float | None = None,
     name: str | None = None,
+    proxy: Mapping[str, Any] | None = None,
 ) -> JobSpec:
-    """The spec of the ``final`` job that trains ``trials`` of ``source`` (see the module docstring)."""
+    """The spec of the ``final`` job that trains ``trials`` of ``source`` (see the module docstring).
+
+    ``proxy``: instead of the final recipe, retrain them under the source's proxy with these fields changed
+    (``recipe: proxy``, a proxy study's candidate; ``epochs``, ``augment`` and ``ema_decay`` are then unused).
+
+    Raises:
+        FinalizeError: A ``proxy`` field that is unknown or out of range (``field`` is ``proxy.<name>``).
+    """
     spec = source.spec
-    proxy = spec.proxy.model_copy(update={"epochs": epochs, "data_fraction": 1.0, "max_train_samples": None})
+    recipe: Literal["final", "proxy"] = "final"
+    resolution = None
+    if proxy is not None:
+        retrain = proxy_with(spec.proxy, proxy)
+        recipe, epochs, augment, ema_decay = "proxy", retrain.epochs, "none", None
+        resolution = retrain.resolution if "resolution" in proxy else None
+    else:
+        retrain = spec.proxy.model_copy(update={"epochs": epochs, "data_fraction": 1.0, "max_train_samples": None})
     reward = spec.reward if target_ms is None else spec.reward.model_copy(update={"target_ms": target_ms})
     n = len(trials)
     return spec.model_copy(
@@ -132,7 +171,7 @@ def final_spec(
             "kind": "final",
             "strategy": StrategyConfig(name="grid", seed=spec.strategy.seed),
             "budget": spec.budget.model_copy(update={"max_trials": n, "max_wall_s": None}),
-            "proxy": proxy,
+            "proxy": retrain,
             "reward": reward,
             # Stage two measures what it deploys: a search that predicted latency keeps the prediction beside it.
             "latency": spec.latency.model_copy(update={"mode": "predict-then-measure", "reject_factor": 100.0})
@@ -147,6 +186,8 @@ def final_spec(
                 epochs=epochs,
                 augment=augment,
                 ema_decay=ema_decay,
+                recipe=recipe,
+                resolution=resolution,
             ),
         }
     )

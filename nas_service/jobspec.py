@@ -304,6 +304,10 @@ class FinalConfig(_Model):
     class), optional EMA of the weights, and the evaluation on the held-out test split the search never saw.
     Networks picked ``by: netadapt`` start from the weights the netadapt job kept (NetAdapt's long fine-tune);
     the others train from scratch.
+
+    ``recipe: proxy`` retrains the networks under the job's ``proxy`` instead (its resolution, data fraction and
+    epochs; validation accuracy, no augmentation, from scratch): a candidate proxy of a proxy study
+    (:mod:`nas_service.proxy_study`), whose accuracies are then ranked against the source job's.
     """
 
     source_job_id: int = Field(..., ge=1)
@@ -312,6 +316,10 @@ class FinalConfig(_Model):
     epochs: int = Field(30, ge=1, le=1000)
     augment: Literal["auto", "none", "crop", "crop-flip"] = "auto"
     ema_decay: float | None = Field(None, gt=0, lt=1)
+    recipe: Literal["final", "proxy"] = "final"
+    #: ``recipe: proxy`` only: train every network at this resolution (a candidate proxy that changes the
+    #: resolution); ``None`` keeps each network's own.
+    resolution: int | None = Field(None, ge=8, le=1024)
 
 
 class JobSpec(_Model):

@@ -223,6 +223,15 @@ class FinalizeRequest(BaseModel):
     augment: Literal["auto", "none", "crop", "crop-flip"] = "auto"
     ema_decay: float | None = Field(None, gt=0, lt=1)
     name: str | None = Field(None, min_length=1, max_length=200)
+    proxy: dict[str, Any] | None = Field(
+        None,
+        max_length=32,
+        description=(
+            "Retrain the networks under the source job's proxy with these fields changed instead of the final "
+            "recipe (a proxy study's candidate: validation accuracy, the proxy's resolution; epochs, augment and "
+            "ema_decay unused)."
+        ),
+    )
 
 
 class FidelityNetwork(BaseModel):
@@ -345,6 +354,8 @@ class TrialPublic(_Out):
     node: str | None = None
     device: str | None = None
     epochs_run: int = 0
+    #: Seconds its last attempt spent training (what a proxy costs; ``nas proxy study`` sums them).
+    train_seconds: float | None = None
     on_front: bool = False
     epochs: list[EpochPublic] | None = None
     #: The latest epoch report of a trial that is still training (running or stale; its current attempt), in

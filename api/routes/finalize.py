@@ -24,17 +24,18 @@ def finalize_job(job_id: PathId, payload: FinalizeRequest, storage: StorageDep, 
 
     The networks are ranked by reward (at the job's latency target, or ``target_ms``) or taken from the Pareto
     front; each is trained on the whole training split for ``epochs`` epochs, with augmentation and optional
-    EMA, and evaluated on the held-out test split the search never saw.
+    EMA, and evaluated on the held-out test split the search never saw. With ``proxy``, they are retrained
+    under the source's proxy with those fields changed instead (a proxy study's candidate).
     """
     source = visible_job(storage, principal, job_id)
     try:
         trials = select_sources(storage, source, payload.top_k, payload.by, payload.target_ms)
+        spec = final_spec(
+            source, trials, by=payload.by, epochs=payload.epochs, augment=payload.augment,
+            ema_decay=payload.ema_decay, target_ms=payload.target_ms, name=payload.name, proxy=payload.proxy,
+        )  # fmt: skip
     except FinalizeError as exc:
         raise ApiError(422, "validation_error", str(exc), field=exc.field) from None
-    spec = final_spec(
-        source, trials, by=payload.by, epochs=payload.epochs, augment=payload.augment,
-        ema_decay=payload.ema_decay, target_ms=payload.target_ms, name=payload.name,
-    )  # fmt: skip
     return job_public(storage.create_job(principal.owner, source.space_id, spec))
 
 

@@ -16,6 +16,7 @@ from nas_service.cli import (
     demo_cmd,
     final_cmd,
     latency_cmd,
+    proxy_cmd,
     space_cmd,
     tables_cmd,
     workers_cmd,
@@ -60,7 +61,9 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for _module in (arch_cmd, space_cmd, db_cmd, workers_cmd, client_cmd, final_cmd, tables_cmd, demo_cmd, latency_cmd):
+for _module in (
+    arch_cmd, space_cmd, db_cmd, workers_cmd, client_cmd, final_cmd, tables_cmd, demo_cmd, latency_cmd, proxy_cmd,
+):
     _module.register(app)
 
 

@@ -195,9 +195,14 @@ class AsyncClient(AsyncLatencyMixin):
         epochs: int = 30,
         augment: str | None = None,
         ema_decay: float | None = None,
+        proxy: dict[str, Any] | None = None,
+        name: str | None = None,
     ) -> Any:
-        """Stage two: queue a ``final`` job training the ``top_k`` best networks of ``job_id`` (its record)."""
-        call = _api.finalize_job(job_id, top_k, by, target_ms, epochs, augment=augment, ema_decay=ema_decay)
+        """Stage two: queue a ``final`` job training the ``top_k`` best networks of ``job_id`` (its record);
+        ``proxy``: retrain them under the source's proxy with these fields changed instead (a proxy study)."""
+        call = _api.finalize_job(
+            job_id, top_k, by, target_ms, epochs, augment=augment, ema_decay=ema_decay, proxy=proxy, name=name
+        )
         return await self._call(call)
 
     async def fidelity(self, job_id: int) -> Any:

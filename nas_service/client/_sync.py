@@ -221,9 +221,14 @@ class Client(LatencyMixin):
         epochs: int = 30,
         augment: str | None = None,
         ema_decay: float | None = None,
+        proxy: dict[str, Any] | None = None,
+        name: str | None = None,
     ) -> Any:
-        """Stage two: queue a ``final`` job training the ``top_k`` best networks of ``job_id`` (its record)."""
-        call = _api.finalize_job(job_id, top_k, by, target_ms, epochs, augment=augment, ema_decay=ema_decay)
+        """Stage two: queue a ``final`` job training the ``top_k`` best networks of ``job_id`` (its record);
+        ``proxy``: retrain them under the source's proxy with these fields changed instead (a proxy study)."""
+        call = _api.finalize_job(
+            job_id, top_k, by, target_ms, epochs, augment=augment, ema_decay=ema_decay, proxy=proxy, name=name
+        )
         return self._call(call)
 
     def fidelity(self, job_id: int) -> Any:

@@ -107,8 +107,10 @@ def open_job(storage: BaseStorage, job: JobRecord, probe: DataProbe | None = Non
     elif job.kind == "final":
         from nas_service.finalize import FinalSpace
 
-        # The source trials' networks as they trained (each keeps its own resolution), visited best first.
+        # The source trials' networks as they trained, visited best first. Each keeps its own resolution, except
+        # under a proxy study's candidate that sets one (the resolution is then part of what is studied).
         strategy = make_strategy(spec.strategy, FinalSpace.for_job(storage, job), spec.reward)
+        searches_resolution = spec.final is None or spec.final.resolution is None
     else:
         if job.space_id is None:
             raise ValueError("a search job needs a search space")

@@ -105,7 +105,8 @@ class Payloads:
         init_weights, reference = None, None
         if run.job.kind == "netadapt":
             proxy, init_weights, reference = netadapt_training(self.storage, self.data_dir, run, trial, proxy)
-        elif spec.final is not None and spec.final.by == "netadapt":
+        final = spec.final if spec.final is not None and spec.final.recipe == "final" else None  # else a proxy
+        if final is not None and final.by == "netadapt":
             init_weights = self._kept_weights(run, trial)
         # A paired measurement (the parent beside it) is taken afresh, never from the cache.
         cached_ms = self._cached_latency(run, arch) if reference is None else None
@@ -122,8 +123,8 @@ class Payloads:
             reward=spec.reward,
             cached_latency=cached_ms,
             predicted_latency=predicted,
-            final=spec.final,
-            resume_checkpoint=self._resume_checkpoint(run, trial),
+            final=final,
+            resume_checkpoint=self._resume_checkpoint(run, trial) if final is not None else None,
             init_weights=init_weights,
             reference_architecture=reference,
         )

@@ -72,10 +72,25 @@ def test_finalize_by_reward_and_by_front(api: Api) -> None:
     assert too_many.status_code == 422 and "Pareto front" in too_many.json()["error"]["message"]
 
 
+def test_finalize_under_a_candidate_proxy_retrains_with_the_proxy_recipe(api: Api) -> None:
+    job_id, points = _seeded(api, 4)
+    body = {"top_k": 4, "proxy": {"epochs": 2, "resolution": 8, "data_fraction": 0.5}, "name": "candidate"}
+    r = api.client.post(f"/api/v1/jobs/{job_id}/finalize", json=body, headers=api.alice)
+    assert r.status_code == 201, r.text
+    spec = r.json()["spec"]
+    assert r.json()["name"] == "candidate" and sorted(spec["final"]["trial_ids"]) == sorted(points)
+    assert spec["final"]["recipe"] == "proxy" and spec["final"]["augment"] == "none"
+    assert spec["final"]["epochs"] == 2 and spec["final"]["ema_decay"] is None
+    source = api.storage.get_job(job_id).spec.proxy  # the source's proxy with only those fields changed
+    expected = source.model_copy(update={"epochs": 2, "resolution": 8, "data_fraction": 0.5})
+    assert spec["proxy"] == expected.model_dump(mode="json")
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [({"top_k": 0}, "top_k"), ({"top_k": 13}, "top_k"), ({"top_k": 1, "epochs": 0}, "epochs"),
-     ({"top_k": 1, "by": "accuracy"}, "by"), ({"top_k": True}, "top_k")],
+     ({"top_k": 1, "by": "accuracy"}, "by"), ({"top_k": True}, "top_k"),
+     ({"top_k": 1, "proxy": {"epochz": 1}}, "proxy.epochz"), ({"top_k": 1, "proxy": {"epochs": 0}}, "proxy.epochs")],
 )  # fmt: skip
 def test_finalize_bad_input_names_the_field(api: Api, body: dict[str, object], field: str) -> None:
     job_id, _ = _seeded(api)
