@@ -178,11 +178,13 @@ def _wait(client: Any, job_id: int, what: str, poll_s: float, deadline: float | 
 
 
 def _accuracies(client: Any, job_id: int, key: Callable[[Any], int]) -> tuple[dict[int, float], float]:
-    """Completed trials' accuracy by network (``key``) and the job's training seconds in all."""
+    """Trained networks' accuracy by network (``key``) and the job's training seconds in all. A duplicate (two
+    sources that are one network at a candidate's resolution) carries the accuracy of the trial it repeats."""
     acc: dict[int, float] = {}
     seconds = 0.0
-    for t in client.trials(job_id, state="completed", page_size=500):
-        if t.accuracy is not None:
+    for t in client.trials(job_id, page_size=500):
+        state = str(getattr(t.state, "value", t.state))
+        if state in ("completed", "duplicate") and t.accuracy is not None:
             acc[key(t)] = float(t.accuracy)
             seconds += float(t.train_seconds or 0.0)
     return acc, seconds
