@@ -177,14 +177,15 @@ def _wait(client: Any, job_id: int, what: str, poll_s: float, deadline: float | 
         time.sleep(poll_s)
 
 
-def _accuracies(client: Any, job_id: int, key: Callable[[Any], int]) -> tuple[dict[int, float], float]:
-    """Trained networks' accuracy by network (``key``) and the job's training seconds in all. A duplicate (two
-    sources that are one network at a candidate's resolution) carries the accuracy of the trial it repeats."""
+def _accuracies(
+    client: Any, job_id: int, key: Callable[[Any], int], states: tuple[str, ...] = ("completed",)
+) -> tuple[dict[int, float], float]:
+    """Accuracy by network (``key``) of the trials in ``states``, and the job's training seconds in all."""
     acc: dict[int, float] = {}
     seconds = 0.0
     for t in client.trials(job_id, page_size=500):
         state = str(getattr(t.state, "value", t.state))
-        if state in ("completed", "duplicate") and t.accuracy is not None:
+        if state in states and t.accuracy is not None:
             acc[key(t)] = float(t.accuracy)
             seconds += float(t.train_seconds or 0.0)
     return acc, seconds
@@ -251,7 +252,8 @@ def run_study(
     result = StudyResult(plan.key, ref_id, len(ref_acc), ref_seconds, plan.threshold)
     scored = []
     for changes, job_id in zip(plan.candidates, jobs, strict=True):
-        acc, seconds = _accuracies(client, job_id, lambda t: int(t.params["source_trial"]))
+        # A duplicate (two sampled networks that are one at the candidate's resolution) repeats a trained result.
+        acc, seconds = _accuracies(client, job_id, lambda t: int(t.params["source_trial"]), ("completed", "duplicate"))
         common = sorted(set(acc) & set(ref_acc))
         tau, rho = rank_correlations([ref_acc[k] for k in common], [acc[k] for k in common])
         cost = seconds / ref_seconds if ref_seconds > 0 else float("nan")
