@@ -90,14 +90,20 @@ def _drive(d: Dispatcher, storage: BaseStorage, job_id: int) -> JobState:
     return step_until_done(d, storage, job_id, 2000)
 
 
-def test_a_netadapt_job_fine_tunes_each_proposal_from_its_parent(storage: BaseStorage, tmp_path: Path) -> None:
-    job_id = storage.create_job("alice", None, _spec()).id
-    runner = _Runner()
+def _complete(storage: BaseStorage, job_id: int, tmp_path: Path, runner: _Runner | None = None) -> _Runner:
+    """Run ``job_id`` to completion on a dispatcher of its own over ``runner``; the runner (its payloads)."""
+    runner = runner or _Runner()
     dispatcher = Dispatcher(storage, InProcessExecutor(runner), "d1", poll_s=0.0, data_dir=tmp_path)
     try:
         assert _drive(dispatcher, storage, job_id) == JobState.COMPLETED
     finally:
         dispatcher.close()
+    return runner
+
+
+def test_a_netadapt_job_fine_tunes_each_proposal_from_its_parent(storage: BaseStorage, tmp_path: Path) -> None:
+    job_id = storage.create_job("alice", None, _spec()).id
+    runner = _complete(storage, job_id, tmp_path)
     job = storage.get_job(job_id)
     assert job.error is None  # meeting the latency budget is the planned end: not "completed short"
     report = netadapt_report(storage, job)
@@ -146,12 +152,7 @@ def test_a_netadapt_job_fine_tunes_each_proposal_from_its_parent(storage: BaseSt
     for by in ("netadapt", "reward"):
         picked = select_sources(storage, job, 2, by)
         final_id = storage.create_job("alice", None, final_spec(job, picked, by=by, epochs=2)).id
-        stage_two = _Runner()
-        d2 = Dispatcher(storage, InProcessExecutor(stage_two), "d2", poll_s=0.0, data_dir=tmp_path)
-        try:
-            assert _drive(d2, storage, final_id) == JobState.COMPLETED
-        finally:
-            d2.close()
+        stage_two = _complete(storage, final_id, tmp_path)
         assert len(stage_two.payloads) == 2
         for payload in stage_two.payloads:
             source = storage.get_trial(int(payload.trial_id)).params["source_trial"]
@@ -183,11 +184,7 @@ def test_a_base_trial_is_fine_tuned_from_its_weights(storage: BaseStorage, tmp_p
 
 def test_a_stuck_netadapt_job_says_why_it_ended(storage: BaseStorage, tmp_path: Path) -> None:
     job_id = storage.create_job("alice", None, _spec(patience=2)).id
-    dispatcher = Dispatcher(storage, InProcessExecutor(_Runner(slower=True)), "d1", poll_s=0.0, data_dir=tmp_path)
-    try:
-        assert _drive(dispatcher, storage, job_id) == JobState.COMPLETED
-    finally:
-        dispatcher.close()
+    _complete(storage, job_id, tmp_path, _Runner(slower=True))
     job = storage.get_job(job_id)
     assert job.error is not None and "NetAdapt stuck" in job.error and "patience" in job.error, job.error
     assert netadapt_report(storage, job)["status"] == "stuck"
