@@ -46,7 +46,7 @@ from typing import Any
 
 from nas_service.errors import public_error_text
 from nas_service.jobspec import TRIAL_TERMINAL, JobState, TrialResult, TrialState
-from nas_service.latency.registry import job_latency_resources, no_node_message
+from nas_service.orchestration.blocking import latency_block
 from nas_service.orchestration.completion import finish_job, finish_reason
 from nas_service.orchestration.executor import (
     BaseExecutor,
@@ -471,32 +471,12 @@ class Dispatcher:
                 raise
 
     def _blocked_on_latency(self, run: JobRun) -> bool:
-        """Whether ``run`` waits for a node of its latency target: while no node advertises a Ray resource its
-        latency targets need, nothing of it starts, its ``error`` says why (cleared once a node comes), and
-        after ``latency_node_wait_s`` it fails with that reason. Checked at most every few seconds."""
-        needs = job_latency_resources(run.job.spec.latency)
-        if not needs:
-            return False
-        now = time.monotonic()
-        if now - run.resources_checked_at < min(2.0, self.latency_node_wait_s / 5):
-            return run.blocked_since is not None
-        run.resources_checked_at = now
-        missing = self.executor.missing_resources(sorted(needs))
-        if not missing:
-            if run.blocked_since is not None:
-                run.blocked_since = None
-                self.storage.set_job_note(run.job.id, None)
-                log.info("job %s: its latency node is there; starting its trials", run.job.id)
-            return False
-        resource = missing[0]
-        if run.blocked_since is None:
-            run.blocked_since = now
-            why = no_node_message(resource, needs[resource])
-            self.storage.set_job_note(run.job.id, f"blocked: {why}; the job fails after {self.latency_node_wait_s:g} s")
-            log.warning("job %s blocked: %s", run.job.id, why)
-        elif now - run.blocked_since >= self.latency_node_wait_s:
-            self._fail_job(run, no_node_message(resource, needs[resource], waited_s=self.latency_node_wait_s))
-        return True
+        """Whether ``run`` waits for a latency node (:mod:`~nas_service.orchestration.blocking`); failed when the
+        wait is over."""
+        blocked, failure = latency_block(run, self.executor, self.storage, self.latency_node_wait_s)
+        if failure is not None:
+            self._fail_job(run, failure)
+        return blocked
 
     def _recover_unplaced(self, run: JobRun) -> None:
         """After an outage: suggestions with no trial row yet go first to placement; those written are mapped."""
