@@ -71,7 +71,7 @@ class StudyPlan:
     """What a study trains.
 
     Attributes:
-        space: The search space to sample (a preset name or a stored space's name).
+        space: The search space to sample: a preset's name, or a stored space's id.
         n: Networks sampled.
         reference: Proxy fields of the reference training (over :class:`ProxyConfig`'s defaults).
         candidates: Proxy fields of each candidate (over the reference's).
@@ -227,7 +227,8 @@ def run_study(
             "budget": {"max_trials": plan.n, "max_concurrent": plan.concurrency},
             "proxy": dict(plan.reference),  # only what the user set: a space that searches resolution keeps it
         }
-        ref_id = int(client.submit_job(spec, space=plan.space).id)
+        where = {"space_id": int(plan.space)} if plan.space.isdigit() else {"space": plan.space}
+        ref_id = int(client.submit_job(spec, **where).id)
         say(f"reference job {ref_id}: {plan.n} networks of {plan.space} under {_describe(plan.reference)}")
     else:
         say(f"attached to the study's reference job {ref_id}")
