@@ -20,7 +20,9 @@ proxy_app = typer.Typer(help="Proxy tasks: which cheap training ranks networks l
 @proxy_app.command("study")
 @handle_errors
 def proxy_study(
-    space: Annotated[str, typer.Option("--space", help="Search space to sample: a preset's name or a stored space's id.")],
+    space: Annotated[
+        str, typer.Option("--space", help="Search space to sample: a preset's name or a stored space's id.")
+    ],
     n: Annotated[int, typer.Option("--n", min=2, help="Networks sampled.")],
     reference: Annotated[
         str, typer.Option("--reference", help="The expensive proxy, as fields: 'epochs=30,resolution=32'.")
