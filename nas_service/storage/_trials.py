@@ -234,17 +234,14 @@ class TrialOps(SQLCore):
     def find_completed_trial(self, job_id: int, arch_hash: str) -> TrialRecord | None:
         """See :meth:`BaseStorage.find_completed_trial`."""
         with self._session(write=False) as s:
-            row = s.execute(
-                select(TrialRow)
-                .where(
-                    TrialRow.job_id == job_id,
-                    TrialRow.arch_hash == arch_hash,
-                    TrialRow.state == TrialState.COMPLETED.value,
-                )
-                .order_by(TrialRow.number)
-                .limit(1)
-            ).scalar_one_or_none()
-            return conv.trial(row) if row is not None else None
+            # Every row of this network (a handful), the first completed one picked here: with the state and an
+            # ORDER BY number in SQL, SQLite walks the job's (job_id, number) index through every trial instead
+            # of the (job_id, arch_hash) one, O(trials) per placement (16 ms at 10,000 trials).
+            rows = s.execute(
+                select(TrialRow).where(TrialRow.job_id == job_id, TrialRow.arch_hash == arch_hash)
+            ).scalars()
+            done = [r for r in rows if r.state == TrialState.COMPLETED.value]
+            return conv.trial(min(done, key=lambda r: r.number)) if done else None
 
     # ------------------------------------------------------------------ execution
     def claim_trial(self, job_id: int, claimer: str) -> TrialRecord | None:
@@ -252,17 +249,17 @@ class TrialOps(SQLCore):
         now = utcnow()
         with self._session() as s:
             self._lock_job(s, job_id)  # claimers of one job queue up here; lock order job -> trial
-            q = (
-                select(TrialRow.id)
-                .where(TrialRow.job_id == job_id, TrialRow.state == TrialState.QUEUED.value)
-                .order_by(TrialRow.number)
-                .limit(1)
+            # The queued rows (few) through the (job_id, state) index, the first picked here: ORDER BY number in
+            # SQL makes SQLite walk every trial of the job in number order (see find_completed_trial).
+            q = select(TrialRow.id, TrialRow.number).where(
+                TrialRow.job_id == job_id, TrialRow.state == TrialState.QUEUED.value
             )
             if self._is_pg:
                 q = q.with_for_update(skip_locked=True)
-            trial_id = s.execute(q).scalar_one_or_none()
-            if trial_id is None:
+            queued = s.execute(q).all()
+            if not queued:
                 return None
+            trial_id = min(queued, key=lambda r: r.number).id
             seq = self._bump(s, job_id)
             won = rowcount(
                 s.execute(
