@@ -121,7 +121,7 @@ class CandidateResult:
     n: int
     kendall_tau: float | None
     spearman: float | None
-    cost: float
+    cost: float | None
 
 
 @dataclass
@@ -257,10 +257,10 @@ def run_study(
         acc, seconds = _accuracies(client, job_id, lambda t: int(t.params["source_trial"]), ("completed", "duplicate"))
         common = sorted(set(acc) & set(ref_acc))
         tau, rho = rank_correlations([ref_acc[k] for k in common], [acc[k] for k in common])
-        cost = seconds / ref_seconds if ref_seconds > 0 else float("nan")
+        cost = seconds / ref_seconds if ref_seconds > 0 else None  # no training seconds reported: unknown
         name = _describe(changes)
         result.candidates.append(CandidateResult(name, dict(changes), job_id, len(common), tau, rho, cost))
-        scored.append(ProxyCandidate(name, tau, cost))
+        scored.append(ProxyCandidate(name, tau, cost if cost is not None else float("inf")))
     best = recommend_proxy(scored, plan.threshold)
     result.recommended = best.name if best is not None else None
     return result
