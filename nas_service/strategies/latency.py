@@ -65,21 +65,29 @@ def latency_features(architecture: Architecture) -> list[float]:
 
 
 class FittedLatencyOracle:
-    """Ridge regression of measured latency on :func:`latency_features`, refitted on every observation."""
+    """Ridge regression of measured latency on :func:`latency_features`.
+
+    It keeps the sufficient statistics (``X^T X``, ``X^T y``, each feature's largest magnitude) rather than the
+    observations, and refits when asked after a new one: an observation costs the same at trial 10 and at trial
+    10,000 (a refit over every observation made evolution's report 2.3x slower by 10,000 trials).
+    """
 
     def __init__(self, ridge: float = 1e-3):
         """Create an empty oracle (``ridge``: L2 weight on the standardised, non-intercept coefficients)."""
         self.ridge = ridge
-        self._x: list[list[float]] = []
-        self._y: list[float] = []
+        self._n = 0
+        self._xtx: np.ndarray | None = None
+        self._xty: np.ndarray | None = None
+        self._absmax: np.ndarray | None = None
         self._coef: np.ndarray | None = None
         self._scale: np.ndarray | None = None
+        self._stale = False
         self._cache: dict[str, list[float]] = {}
 
     @property
     def calibrated(self) -> bool:
         """True once enough latencies were observed to fit."""
-        return self._coef is not None
+        return self._n >= MIN_FIT_OBSERVATIONS
 
     def _features(self, architecture: Architecture) -> list[float]:
         key = architecture.arch_hash()
@@ -90,23 +98,35 @@ class FittedLatencyOracle:
     def latency_ms(self, architecture: Architecture) -> float:
         """The fitted estimate, or before the fit an uncalibrated cost (0.05 ms per block + MACs/20M)."""
         f = self._features(architecture)
-        if self._coef is None or self._scale is None:
+        if not self.calibrated:
             return 0.05 * f[3] + f[1] / 20.0
+        if self._stale:
+            self._refit()
+        assert self._coef is not None and self._scale is not None
         return float(max(np.asarray(f) / self._scale @ self._coef, 1e-3))
 
     def observe(self, architecture: Architecture, latency_ms: float) -> None:
-        """Add a measured latency and refit."""
-        self._x.append(self._features(architecture))
-        self._y.append(float(latency_ms))
-        if len(self._y) < MIN_FIT_OBSERVATIONS:
-            return
-        x, y = np.asarray(self._x), np.asarray(self._y)
-        scale = np.maximum(np.abs(x).max(axis=0), 1e-12)
-        z = x / scale
-        penalty = self.ridge * len(y) * np.eye(z.shape[1])
+        """Add a measured latency (the fit is redone on the next estimate)."""
+        x = np.asarray(self._features(architecture), dtype=float)
+        if self._xtx is None or self._xty is None or self._absmax is None:
+            self._xtx, self._xty, self._absmax = np.zeros((x.size, x.size)), np.zeros(x.size), np.zeros(x.size)
+        self._xtx += np.outer(x, x)
+        self._xty += x * float(latency_ms)
+        self._absmax = np.maximum(self._absmax, np.abs(x))
+        self._n += 1
+        self._stale = True
+
+    def _refit(self) -> None:
+        """Ridge on the features standardised by their largest magnitude (``z = x / scale``, from the sums)."""
+        assert self._xtx is not None and self._xty is not None and self._absmax is not None
+        scale = np.maximum(self._absmax, 1e-12)
+        ztz = self._xtx / np.outer(scale, scale)
+        zty = self._xty / scale
+        penalty = self.ridge * self._n * np.eye(scale.size)
         penalty[0, 0] = 0.0  # the intercept is not shrunk
-        self._coef = np.linalg.solve(z.T @ z + penalty, z.T @ y)
+        self._coef = np.linalg.solve(ztz + penalty, zty)
         self._scale = scale
+        self._stale = False
 
 
 class CallableLatencyOracle:
