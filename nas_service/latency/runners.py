@@ -212,26 +212,34 @@ def prepare_runner(model: nn.Module, input_shape: Sequence[int], target: Latency
     return run_eager
 
 
+def _timed(forward: Forward, cuda: bool) -> Any:
+    """Run ``forward`` once, timed: milliseconds on the CPU; on a GPU a pair of recorded CUDA events, read by
+    :func:`_as_ms` after the round (reading one would synchronise inside the round)."""
+    if cuda:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        forward()
+        end.record()
+        return start, end
+    t0 = time.perf_counter_ns()
+    forward()
+    return (time.perf_counter_ns() - t0) / 1e6
+
+
+def _as_ms(samples: list[Any], cuda: bool) -> list[float]:
+    """A round's :func:`_timed` samples in milliseconds (CUDA events read once the device is done)."""
+    if not cuda:
+        return samples
+    torch.cuda.synchronize()
+    return [float(start.elapsed_time(end)) for start, end in samples]
+
+
 def _time_round(forward: Forward, target: LatencyTarget, cuda: bool) -> list[float]:
     for _ in range(target.warmup):
         forward()
     if cuda:
         torch.cuda.synchronize()
-        pairs = []
-        for _ in range(target.repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            forward()
-            end.record()
-            pairs.append((start, end))
-        torch.cuda.synchronize()
-        return [float(s.elapsed_time(e)) for s, e in pairs]
-    samples: list[float] = []
-    for _ in range(target.repeats):
-        t0 = time.perf_counter_ns()
-        forward()
-        samples.append((time.perf_counter_ns() - t0) / 1e6)
-    return samples
+    return _as_ms([_timed(forward, cuda) for _ in range(target.repeats)], cuda)
 
 
 def measure_module(
@@ -279,23 +287,11 @@ def _time_pair_round(a: Forward, b: Forward, target: LatencyTarget, cuda: bool) 
         b()
     if cuda:
         torch.cuda.synchronize()
-        events: tuple[list[Any], list[Any]] = ([], [])
-        for i in range(target.repeats):
-            for forward, pairs in _abba(i, a, b, events):
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                forward()
-                end.record()
-                pairs.append((start, end))
-        torch.cuda.synchronize()
-        return [float(s.elapsed_time(e)) for s, e in events[0]], [float(s.elapsed_time(e)) for s, e in events[1]]
-    out: tuple[list[float], list[float]] = ([], [])
+    out: tuple[list[Any], list[Any]] = ([], [])
     for i in range(target.repeats):
         for forward, samples in _abba(i, a, b, out):
-            t0 = time.perf_counter_ns()
-            forward()
-            samples.append((time.perf_counter_ns() - t0) / 1e6)
-    return out
+            samples.append(_timed(forward, cuda))
+    return _as_ms(out[0], cuda), _as_ms(out[1], cuda)
 
 
 def _abba(i: int, a: Forward, b: Forward, into: tuple[list[Any], list[Any]]) -> list[tuple[Forward, list[Any]]]:
